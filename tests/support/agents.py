@@ -1,0 +1,84 @@
+"""Start and stop real agent processes (and simulated fleets) on 127.0.0.1 for tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LISTENING = re.compile(r"edge-agent listening on (http://[\d.]+:(\d+)) name=(.*) id=([0-9a-f]+)")
+START_TIMEOUT_S = 60.0  # generous: a busy 2-core CI box imports onnxruntime and OpenCV slowly
+
+
+class AgentProcess:
+    """A real `edge-agent run` (or `simulate`) process; lines of its stdout are collected as they come."""
+
+    def __init__(self, args: list[str], expect: int = 1):
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, "-m", "app.agent.cli", *args], cwd=ROOT, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self.stderr: list[str] = []
+        self.agents: list[dict] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr), daemon=True).start()
+        self.wait_for_agents(expect)
+
+    def _read(self, stream, sink: list[str]) -> None:
+        for line in stream:
+            with self._cond:
+                sink.append(line)
+                if m := LISTENING.search(line):
+                    self.agents.append({"url": m.group(1), "port": int(m.group(2)), "name": m.group(3),
+                                        "id": m.group(4)})
+                self._cond.notify_all()
+
+    def wait_for_agents(self, n: int, timeout: float = START_TIMEOUT_S) -> None:
+        if n == 0:
+            return
+        with self._cond:
+            ok = self._cond.wait_for(lambda: len(self.agents) >= n or self.proc.poll() is not None, timeout)
+        if len(self.agents) < n:
+            self.stop()
+            raise RuntimeError(f"agent did not start (ok={ok}, rc={self.proc.returncode}):\n{''.join(self.stderr)[-3000:]}")
+
+    @property
+    def url(self) -> str:
+        return self.agents[0]["url"]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def agent_args(model: Path, state_dir: Path, *extra: str, name: str = "Test camera") -> list[str]:
+    return ["run", "--model", str(model), "--state-dir", str(state_dir), "--port", "0", "--interface", "127.0.0.1",
+            "--name", name, "--threads", "1", *extra]
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # the thing polled may not be up yet
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last_exc!r})")
