@@ -48,18 +48,20 @@ class Advertiser:
     async def start(self) -> None:
         self.zc = AsyncZeroconf(interfaces=self.interfaces or InterfaceChoice.All)
         self.info = self._info(f"{self.instance}.{SERVICE_TYPE}")
-        await self.zc.async_register_service(self.info, allow_name_change=True)
+        # The zeroconf async API returns the announcing task: await it too, so start() returns once announced.
+        await (await self.zc.async_register_service(self.info, allow_name_change=True))
 
     async def update(self, txt: dict[str, str]) -> None:
         self.txt = txt
         if self.zc and self.info:
             # Keep the registered name: a name conflict at start may have renamed it.
             self.info = self._info(self.info.name)
-            await self.zc.async_update_service(self.info)
+            await (await self.zc.async_update_service(self.info))
 
     async def stop(self) -> None:
         if self.zc:
             if self.info:
-                await self.zc.async_unregister_service(self.info)
+                # Await the goodbye broadcast itself, or async_close() cuts it off and consoles wait for a TTL.
+                await (await self.zc.async_unregister_service(self.info))
             await self.zc.async_close()
             self.zc = None

@@ -45,19 +45,23 @@ def browser():
 def test_simulated_fleet_is_discovered_and_unregisters_on_stop(browser, tmp_path):
     fleet = AgentProcess(["simulate", "--count", "3", "--interface", "127.0.0.1", "--base-dir", str(tmp_path),
                           "--fps", "5"], expect=3)
+    fleet_ids = {a["id"] for a in fleet.agents}
+
+    def fleet_records() -> list[dict]:
+        # Other agents may share loopback (another test's fixture): look only at this fleet's devices.
+        with browser.lock:
+            return [d for d in browser.present.values() if d["txt"].get("id") in fleet_ids]
+
     try:
-        wait_until(lambda: len(browser.present) >= 3, timeout=60, what="3 devices over mDNS")
-        found = list(browser.present.values())
-        ids = {d["txt"]["id"] for d in found}
-        assert ids == {a["id"] for a in fleet.agents}
+        found = wait_until(lambda: len(r := fleet_records()) == 3 and r, timeout=60, what="3 devices over mDNS")
         assert {d["txt"]["name"] for d in found} == {a["name"] for a in fleet.agents}
-        assert len({d["port"] for d in found}) == 3
+        assert {d["port"] for d in found} == {a["port"] for a in fleet.agents}
         for d in found:
             assert set(d["txt"]) >= {"id", "name", "api", "model", "model_version", "arch"}
             assert d["txt"]["api"] == "1" and d["addresses"] == ["127.0.0.1"]
-            assert d["port"] in {a["port"] for a in fleet.agents}
         assert {d["txt"]["model"] for d in found} == {"parts-v1", "parts-v2"}  # the fleet mixes model versions
     finally:
         rc = fleet.stop(signal.SIGTERM)
     assert rc == 0
-    wait_until(lambda: len(browser.removed) >= 3 and not browser.present, timeout=30, what="goodbye packets")
+    wait_until(lambda: not fleet_records(), timeout=30, what="goodbye packets")
+    assert len(browser.removed) >= 3

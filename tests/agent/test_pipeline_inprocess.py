@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
-import socket
 
 import aiohttp
 from aiohttp import web
+from zeroconf import ServiceBrowser, Zeroconf
 
 from app.agent.config import AgentConfig
 from app.agent.runtime import Agent
 from app.agent.server import build_app
 from app.core.detector import Detector
-from app.core.protocol import decode_frame_message
+from app.core.protocol import SERVICE_TYPE, decode_frame_message
+from tests.support.agents import stalled_websocket, wait_until
 
 
 @contextlib.asynccontextmanager
@@ -45,25 +44,49 @@ async def receive_frames(ws, n: int) -> list:
     return out
 
 
-def test_model_swap_keeps_capture_and_stream_clients(parts_v1, parts_v2, tmp_path):
+def advertised_txt(zc: Zeroconf, device_id: str) -> dict[str, str] | None:
+    for name in list(zc.cache.names()):
+        if not name.endswith(SERVICE_TYPE.lower()):
+            continue
+        info = zc.get_service_info(SERVICE_TYPE, name, timeout=1000)
+        txt = {k.decode(): (v or b"").decode() for k, v in info.properties.items()} if info else {}
+        if txt.get("id") == device_id:
+            return txt
+    return None
+
+
+def test_model_swap_keeps_capture_and_stream_clients_and_updates_mdns(parts_v1, parts_v2, tmp_path):
+    zc = Zeroconf(interfaces=["127.0.0.1"])  # loopback only
+    browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[lambda **_: None])
+
     async def scenario():
-        async with running_agent(parts_v1, tmp_path) as (agent, url), aiohttp.ClientSession() as s, \
+        async with running_agent(parts_v1, tmp_path, advertise=True) as (agent, url), aiohttp.ClientSession() as s, \
                 s.ws_connect(url + "/v1/stream?max_fps=20") as ws:
             before = await receive_frames(ws, 3)
+            txt_before = await asyncio.to_thread(wait_until, lambda: advertised_txt(zc, agent.id), 30, 0.2, "TXT")
             captured_before = agent.capture.captured
             await agent.swap_model(Detector(parts_v2, intra_op_threads=1))
             after = []
             while len(after) < 200 and (not after or after[-1].model_version != "2.0.0"):
                 after += await receive_frames(ws, 1)
             assert agent.capture.captured > captured_before and agent.capture.is_alive()
+            txt_after = await asyncio.to_thread(
+                wait_until, lambda: (t := advertised_txt(zc, agent.id)) and t["model_version"] == "2.0.0" and t,
+                30, 0.2, "updated TXT")
             async with s.get(url + "/v1/info") as r:
                 info = await r.json()
-            return before, after, info
+            return before, after, info, txt_before, txt_after
 
-    before, after, info = asyncio.run(scenario())
+    try:
+        before, after, info, txt_before, txt_after = asyncio.run(scenario())
+    finally:
+        browser.cancel()
+        zc.close()
     assert {h.model_version for h in before} == {"1.0.0"}
     assert after[-1].model_version == "2.0.0" and after[-1].seq > before[-1].seq
     assert info["model"]["name"] == "parts-v2"
+    assert (txt_before["model"], txt_before["model_version"]) == ("parts-v1", "1.0.0")
+    assert (txt_after["model"], txt_after["model_version"]) == ("parts-v2", "2.0.0")
 
 
 def test_each_frame_is_encoded_once_per_distinct_setting(parts_v2, tmp_path):
@@ -85,21 +108,11 @@ def test_each_frame_is_encoded_once_per_distinct_setting(parts_v2, tmp_path):
     assert streamed >= 40
 
 
-def _stalled_websocket(port: int) -> socket.socket:
-    """A client that completes the WebSocket handshake and then never reads another byte."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /v1/stream?max_fps=60 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-    return sock
-
-
 def test_a_stalled_client_slows_nobody_and_holds_no_backlog(parts_v2, tmp_path):
     async def scenario():
         async with running_agent(parts_v2, tmp_path, fps=30) as (agent, url), aiohttp.ClientSession() as s:
             port = int(url.rsplit(":", 1)[1])
-            stalled = await asyncio.to_thread(_stalled_websocket, port)
+            stalled = await asyncio.to_thread(stalled_websocket, port)
             fast, sent_to_stalled, seqs = 0, [], []
             try:
                 async with s.ws_connect(url + "/v1/stream?max_fps=60") as ws:

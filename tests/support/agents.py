@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -82,3 +84,13 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, what: st
             last_exc = exc
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what} (last error: {last_exc!r})")
+
+
+def stalled_websocket(port: int) -> socket.socket:
+    """A client that completes the WebSocket handshake and then never reads another byte."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /v1/stream?max_fps=60 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    return sock
