@@ -1,0 +1,105 @@
+"""The laptop's model library: every ONNX model in a set of folders, indexed by name, version and sha256.
+
+It answers "which local file is the model this device runs?" (sha256 first, then name and version) and lists
+candidates to compare against. Folders can be the shipped models/, a models folder of the user's, or a USB stick.
+Reading a model's metadata opens it with onnxruntime once; the result is cached by path, size and mtime.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+from .model_spec import file_sha256, parse_class_names
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LibraryModel:
+    path: Path
+    name: str
+    version: str
+    sha256: str
+    classes: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+def read_model(path: Path) -> LibraryModel:
+    """Metadata of one ONNX file (raises onnxruntime's error for a file that is not a model)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # only the metadata is wanted
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    return LibraryModel(path, meta.get("model_name") or path.stem, meta.get("version", "unknown"),
+                        file_sha256(path), parse_class_names(meta.get("names")) or ())
+
+
+class ModelLibrary:
+    def __init__(self, folders: list[Path] | None = None):
+        self.folders: list[Path] = []
+        self.files: list[Path] = []
+        self._cache: dict[Path, tuple[tuple[int, float], LibraryModel]] = {}
+        self.problems: dict[Path, str] = {}  # files that look like models but are not: shown, not fatal
+        for folder in folders or []:
+            self.add_folder(folder)
+
+    def add_folder(self, folder: Path) -> None:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"model folder not found: {folder}")
+        if folder not in self.folders:
+            self.folders.append(folder)
+
+    def add_file(self, path: Path) -> LibraryModel:
+        path = Path(path)
+        model = self._read(path)  # raises for a bad file: adding one by hand deserves a clear error
+        if path not in self.files:
+            self.files.append(path)
+        return model
+
+    def _read(self, path: Path) -> LibraryModel:
+        stat = path.stat()
+        key = (stat.st_size, stat.st_mtime)
+        cached = self._cache.get(path)
+        if cached and cached[0] == key:
+            return cached[1]
+        model = read_model(path)
+        self._cache[path] = (key, model)
+        return model
+
+    def models(self) -> list[LibraryModel]:
+        """Every readable model, scanning the folders now (a USB stick may have been plugged in since)."""
+        paths = list(self.files)
+        for folder in self.folders:
+            if folder.is_dir():
+                paths += sorted(p for p in folder.rglob("*.onnx") if p.is_file())
+        found, seen = [], set()
+        for path in paths:
+            if path in seen:
+                continue
+            seen.add(path)
+            try:
+                found.append(self._read(path))
+                self.problems.pop(path, None)
+            except Exception as exc:  # a broken file on a stick must not hide the good ones
+                self.problems[path] = str(exc).strip()[:200]
+                log.warning("model library: skipping %s: %s", path, self.problems[path])
+        return found
+
+    def find(self, name: str, version: str, sha256: str | None = None) -> LibraryModel | None:
+        """The exact file (same sha256) if there is one, else the same name and version."""
+        models = self.models()
+        if sha256:
+            exact = [m for m in models if m.sha256 == sha256]
+            if exact:
+                return exact[0]
+        same = [m for m in models if m.name == name and m.version == version]
+        return same[0] if same else None
