@@ -1,0 +1,19 @@
+"""The operator console (`edge-console`): the only package that imports PySide6 or pyqtgraph.
+
+Where things are:
+    cli.py             entry point: --demo, --screenshot, --db, --browse-interface, --add
+    demo.py            the simulated fleet (`edge-agent simulate` on 127.0.0.1) that lives as long as the console
+    fleet.py           every known device, where it came from (mDNS, address, database) and its network session
+    device_state.py    one device as a plain QObject with signals: status, info, telemetry, latest frame, errors
+    session_bridge.py  hands a network session's results to its DeviceState on the GUI thread
+    gui_dispatch.py    the one way background work returns to the GUI thread
+    discovery.py       mDNS browsing as Qt signals
+    frames.py          stream message -> paintable QImage, off the GUI thread; LatestFrameSlot
+    telemetry_history.py  bounded ring buffer of telemetry per device
+    store.py           the console's SQLite database (devices seen), on its own thread
+    colors.py          class, status and curve colours
+    qt_compat.py       guards against known Qt binding defects
+    main_window.py     docks, menus, shortcuts, status bar, saved layout; wiring only
+    net/               asyncio + aiohttp + zeroconf on one loop thread, no Qt: device sessions, mDNS, backoff
+    widgets/           views: device table, details, preview canvas and controls, grid, charts, add-device dialog
+"""

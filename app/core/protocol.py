@@ -9,8 +9,9 @@ Client -> agent text messages on the stream and telemetry sockets:
     {"type": "configure", "max_fps": 15, "quality": 80, "max_width": 640}   (any subset, any time)
     {"type": "ping", "t0": <client clock, s>}  -> {"type": "pong", "t0": ..., "server_time": <agent clock, s>}
 Telemetry (`WS /v1/telemetry`): one JSON text message per second, a `TELEMETRY_FIELDS` sample.
-Lossless frame (`GET /v1/frame`): the same framing with PNG instead of JPEG (content type FRAME_CONTENT_TYPE);
-`?format=png` gives the bare PNG with the sequence number in the X-Edge-Seq header.
+Lossless frame (`GET /v1/frame`): the same framing with a BMP instead of the JPEG (content type
+FRAME_CONTENT_TYPE); `?format=framed-png` the same with a PNG (smaller, slower); `?format=png` the bare PNG with
+the sequence number in the X-Edge-Seq header.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def header_bytes(header: StreamHeader) -> bytes:
 
 
 def decode_frame_message(data: bytes) -> tuple[StreamHeader, bytes]:
-    """Split a frame message (stream: JPEG; /v1/frame: PNG) into header and image bytes; ProtocolError says why not."""
+    """Split a frame message (stream: JPEG; /v1/frame: BMP or PNG) into header and image bytes; ProtocolError if not."""
     if len(data) < _LEN.size:
         raise ProtocolError(f"stream message of {len(data)} bytes is too short for its length prefix")
     (n,) = _LEN.unpack_from(data)
@@ -101,8 +102,8 @@ def decode_frame_message(data: bytes) -> tuple[StreamHeader, bytes]:
     if not isinstance(header, dict):
         raise ProtocolError("stream header is not a JSON object")
     image = data[_LEN.size + n :]
-    if not (image.startswith(b"\xff\xd8") or image.startswith(b"\x89PNG")):
-        raise ProtocolError("frame message carries no JPEG or PNG image after its header")
+    if not image.startswith((b"\xff\xd8", b"\x89PNG", b"BM")):
+        raise ProtocolError("frame message carries no JPEG, PNG or BMP image after its header")
     return StreamHeader.from_dict(header), image
 
 

@@ -188,6 +188,7 @@ def _to_fixed(points: np.ndarray) -> np.ndarray:
 
 
 def _render_sprite(rng: np.random.Generator, class_id: int, size: float, angle: float, light: np.ndarray) -> _Sprite:
+    """Draw one part at its pose with shading, highlights and shadow; done once per part, then only blended."""
     shape = _SHAPE_BUILDERS[class_id](rng, size)
     material = _MATERIALS[rng.choice(list(_CLASS_MATERIALS[class_id]), p=list(_CLASS_MATERIALS[class_id].values()))]
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])

@@ -59,8 +59,9 @@ def test_frame_is_lossless_with_its_detections(agent):
     wait_until(lambda: run(get(agent.url + "/v1/frame"))[0] == 200, what="a first inferred frame")
     status, headers, body = run(get(agent.url + "/v1/frame"))
     assert status == 200 and headers["Content-Type"] == FRAME_CONTENT_TYPE
-    header, png = decode_frame_message(body)
-    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    header, bmp = decode_frame_message(body)
+    assert bmp.startswith(b"BM")
+    image = cv2.imdecode(np.frombuffer(bmp, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape == (header.height, header.width, 3) == (480, 640, 3)
     assert header.model_version == "2.0.0" and header.seq > 0 and header.timings.inference_ms > 0
     assert header.detections, "parts-v2 finds parts on the conveyor"
@@ -68,6 +69,11 @@ def test_frame_is_lossless_with_its_detections(agent):
         assert 0 <= d.x1 < d.x2 <= 640 and 0 <= d.y1 < d.y2 <= 480
     status, headers, plain = run(get(agent.url + "/v1/frame?format=png"))
     assert status == 200 and headers["Content-Type"] == "image/png" and int(headers["X-Edge-Seq"]) > 0
+    status, _, body = run(get(agent.url + "/v1/frame?format=framed-png"))
+    header_png, png = decode_frame_message(body)
+    assert png.startswith(b"\x89PNG")
+    decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape == (header_png.height, header_png.width, 3)
 
 
 def test_telemetry_history_pages_and_rejects_bad_queries(agent):

@@ -24,7 +24,7 @@ async def _get(session: aiohttp.ClientSession, url: str) -> tuple[int, str, byte
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as r:
             return r.status, r.content_type, await r.read()
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         base = url.split("/v1/", 1)[0]
         raise DeviceFetchError(f"cannot reach the device at {base}: {exc or type(exc).__name__}. "
                                "Is it powered, on this network, and is the address right?") from exc

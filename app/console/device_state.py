@@ -1,0 +1,205 @@
+"""What the console knows about one device, as a plain QObject that emits signals; widgets only read it and draw.
+
+Lives on the GUI thread. The network layer never touches it directly: it posts `apply_*` calls through the
+`GuiDispatcher`. Frames are the exception made for speed: the decoder fills `frame_slot` from its own thread and
+posts `take_new_frame` only when the GUI has not yet been told (see `LatestFrameSlot`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+
+from .frames import DecodedFrame, LatestFrameSlot
+from .net.addresses import DeviceAddress
+from .telemetry_history import TelemetryHistory
+
+MAX_ERRORS_KEPT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceError:
+    at: float  # console clock
+    message: str
+
+
+class DeviceState(QObject):
+    changed = Signal()  # identity, status, address, info, health, clock
+    telemetry_added = Signal()
+    frame_arrived = Signal()
+    error_added = Signal(str)
+    stream_wanted_changed = Signal(bool)
+
+    def __init__(self, address: DeviceAddress | None, *, device_id: str | None = None, name: str = "",
+                 manual: bool = False, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.device_id = device_id
+        self.name = name or (str(address) if address else device_id or "?")
+        self.address = address
+        self.manual = manual  # added by host:port; such devices are re-tried even when mDNS never sees them
+        self.announced = False  # currently advertised over mDNS
+        self.txt: dict[str, str] = {}
+        self.info: dict = {}
+        self.health: dict = {}
+        self.connected = False
+        self.ever_connected = False
+        self.failed_since_start = False  # a connection attempt failed in this session: "offline", not "connecting"
+        self.status_reason = ""
+        self.first_seen: float | None = None
+        self.last_seen: float | None = None
+        self.clock_offset: float | None = None  # device clock minus console clock, s
+        self.clock_round_trip: float | None = None
+        self.telemetry = TelemetryHistory()
+        self.latest_sample: dict | None = None
+        self.stream_live = False
+        self.stream_reason = ""
+        self.frame_slot = LatestFrameSlot()
+        self.latest_frame: DecodedFrame | None = None
+        self.frames_received = 0
+        self._frame_times: deque[float] = deque(maxlen=30)
+        self.errors: deque[DeviceError] = deque(maxlen=MAX_ERRORS_KEPT)
+        self._stream_users = 0
+
+    # -- derived views -----------------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        """online / degraded / failing (as the device's health says), offline, or connecting (never reached yet)."""
+        if not self.connected:
+            return "offline" if self.ever_connected or self.failed_since_start else "connecting"
+        return {"ok": "online", "degraded": "degraded", "failing": "failing"}.get(self.health.get("status"), "online")
+
+    @property
+    def model_name(self) -> str:
+        return str((self.info.get("model") or {}).get("name") or self.txt.get("model", ""))
+
+    @property
+    def model_version(self) -> str:
+        return str((self.info.get("model") or {}).get("version") or self.txt.get("model_version", ""))
+
+    @property
+    def class_names(self) -> list[str]:
+        classes = (self.info.get("model") or {}).get("classes") or []
+        return [str(c) for c in classes] if isinstance(classes, list) else []
+
+    @property
+    def receive_fps(self) -> float | None:
+        """Frames per second arriving at this console (what the preview really gets)."""
+        if len(self._frame_times) < 2:
+            return None
+        span = self._frame_times[-1] - self._frame_times[0]
+        return (len(self._frame_times) - 1) / span if span > 0 else None
+
+    # -- updates, all on the GUI thread ---------------------------------------------------------------------------
+
+    def set_identity(self, device_id: str | None = None, name: str | None = None,
+                     address: DeviceAddress | None = None) -> None:
+        if device_id:
+            self.device_id = device_id
+        if name:
+            self.name = name
+        if address:
+            self.address = address
+        self.changed.emit()
+
+    def apply_txt(self, txt: dict[str, str]) -> None:
+        self.txt = txt
+        self.announced = True
+        self.changed.emit()
+
+    def apply_info(self, info: dict) -> None:
+        self.info = info
+        self.name = str(info.get("name") or self.name)
+        self._seen()
+        self.changed.emit()
+
+    def apply_connection(self, connected: bool, reason: str) -> None:
+        was = self.connected
+        self.connected = connected
+        if connected:
+            self.ever_connected = True
+            self._seen()
+            self.status_reason = ""
+        else:
+            self.status_reason = reason
+            self.failed_since_start = True
+            if was:
+                self.add_error(f"went offline: {reason}")
+        self.changed.emit()
+
+    def apply_health(self, health: dict) -> None:
+        if health != self.health:
+            self.health = health
+            self.changed.emit()
+
+    def apply_telemetry(self, samples: list[dict], from_history: bool) -> None:
+        offset = self.clock_offset or 0.0
+        added = False
+        for sample in samples:
+            added |= self.telemetry.append(float(sample["ts"]) - offset, sample)
+        if not from_history and samples:
+            self.latest_sample = samples[-1]
+            self._seen()
+        if added or not from_history:
+            self.telemetry_added.emit()
+
+    def apply_clock(self, offset_s: float, round_trip_s: float) -> None:
+        self.clock_offset = offset_s
+        self.clock_round_trip = round_trip_s
+
+    def apply_stream_state(self, live: bool, reason: str) -> None:
+        if (live, reason) != (self.stream_live, self.stream_reason):
+            self.stream_live = live
+            self.stream_reason = reason
+            self.changed.emit()
+
+    def take_new_frame(self) -> None:
+        frame = self.frame_slot.take()
+        if frame is None:
+            return
+        self.latest_frame = frame
+        self.frames_received += 1
+        self._frame_times.append(frame.received_at)
+        self.frame_arrived.emit()
+
+    def add_error(self, message: str) -> None:
+        self.errors.append(DeviceError(time.time(), message))
+        self.error_added.emit(message)
+
+    def mark_announced(self, announced: bool) -> None:
+        if announced != self.announced:
+            self.announced = announced
+            self.changed.emit()
+
+    def restore_seen(self, first_seen: float | None, last_seen: float | None) -> None:
+        """Times remembered in the database from earlier sessions."""
+        self.first_seen = first_seen
+        self.last_seen = last_seen
+        self.changed.emit()
+
+    def _seen(self) -> None:
+        now = time.time()
+        self.last_seen = now
+        if self.first_seen is None:
+            self.first_seen = now
+
+    # -- stream demand: views say whether they need frames; the fleet opens or closes the stream ------------------
+
+    def acquire_stream(self) -> None:
+        self._stream_users += 1
+        if self._stream_users == 1:
+            self.stream_wanted_changed.emit(True)
+
+    def release_stream(self) -> None:
+        if self._stream_users == 0:
+            return
+        self._stream_users -= 1
+        if self._stream_users == 0:
+            self.stream_wanted_changed.emit(False)
+
+    @property
+    def stream_wanted(self) -> bool:
+        return self._stream_users > 0

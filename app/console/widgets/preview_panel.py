@@ -1,0 +1,47 @@
+"""One device's full preview: controls on top, the canvas below."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from ..device_state import DeviceState
+from .overlay import OverlaySettings
+from .preview_canvas import PreviewCanvas
+from .preview_controls import PreviewControls
+
+
+class PreviewPanel(QWidget):
+    def __init__(self, state: DeviceState, settings: OverlaySettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.settings = settings or OverlaySettings(parent=self)
+        self.controls = PreviewControls(self.settings)
+        self.canvas = PreviewCanvas(state, self.settings)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.controls)
+        layout.addWidget(self.canvas, 1)
+        self.controls.pause_toggled.connect(self.canvas.set_paused)
+        self.controls.step_requested.connect(self.canvas.step)
+        self.controls.reset_view_requested.connect(self.canvas.reset_view)
+        self.canvas.paused_changed.connect(self.controls.set_paused)
+        self.canvas.hidden_count_changed.connect(self.controls.set_hidden_count)
+        state.changed.connect(self._update_classes)
+        state.frame_arrived.connect(self._update_classes_from_frame)
+        self._update_classes()
+
+    def _update_classes(self) -> None:
+        self.controls.set_classes(self.state.class_names)
+
+    def _update_classes_from_frame(self) -> None:
+        # A model without class metadata in /v1/info still gets toggles, for the classes it actually reports.
+        frame = self.state.latest_frame
+        if frame is not None and len(self.controls.class_buttons) < 64:
+            names = {d.class_name for d in frame.header.detections} - self.controls.class_buttons.keys()
+            if names:
+                self.controls.set_classes(sorted(names))
+
+    def detach(self) -> None:
+        self.canvas.detach()

@@ -1,0 +1,94 @@
+"""Real agent processes for the console tests: `python -m app.agent.cli run`, on 127.0.0.1 only.
+
+Output goes to a log file (no pipe, so no reader thread and no child blocked on a full pipe); the port is read
+from the `edge-agent listening on http://127.0.0.1:PORT` line, since agents start with `--port 0`.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app.console.net.addresses import DeviceAddress
+from app.core.paths import demo_model
+
+ROOT = Path(__file__).resolve().parents[2]
+LOOPBACK = "127.0.0.1"
+STARTUP_TIMEOUT_S = 90.0  # generous: the box has 2 shared cores and an agent loads onnxruntime and a model
+_LISTENING = re.compile(r"listening on http://(?P<host>[\d.]+):(?P<port>\d+)(?: name=(?P<name>.*?))?(?: id=(?P<id>\S+))?$",
+                        re.MULTILINE)
+
+
+def model_for_tests() -> Path:
+    model = demo_model("parts-v2")
+    if not model.exists():
+        raise FileNotFoundError(f"{model} is missing; the console tests need the demo model (see models/README)")
+    return model
+
+
+class AgentProcess:
+    """One `edge-agent run --source synthetic` on loopback; start/stop/restart keep the same state dir (same id)."""
+
+    def __init__(self, name: str, state_dir: Path, *, fps: float = 10.0, advertise: bool = True,
+                 port: int = 0) -> None:
+        self.name = name
+        self.state_dir = state_dir
+        self.fps = fps
+        self.advertise = advertise
+        self.port = port
+        self.address: DeviceAddress | None = None
+        self.device_id: str | None = None
+        self.started_at = 0.0  # when it said it was serving (time.time())
+        self._process: subprocess.Popen | None = None
+        self._log_path = state_dir / "agent.log"
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "app.agent.cli", "run", "--source", "synthetic", "--model", str(model_for_tests()),
+               "--name", self.name, "--port", str(self.port), "--interface", LOOPBACK,
+               "--state-dir", str(self.state_dir), "--fps", str(self.fps), "--threads", "1"]
+        return cmd + ([] if self.advertise else ["--no-advertise"])
+
+    def start(self, port: int | None = None) -> AgentProcess:
+        if port is not None:
+            self.port = port
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        offset = self._log_path.stat().st_size if self._log_path.exists() else 0
+        with open(self._log_path, "ab") as log:
+            self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, cwd=ROOT)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            text = self._log_path.read_bytes()[offset:].decode(errors="replace")
+            match = _LISTENING.search(text)
+            if match:
+                self.address = DeviceAddress(match["host"], int(match["port"]))
+                self.device_id = match["id"] or self.device_id
+                self.started_at = time.time()
+                return self
+            if self._process.poll() is not None:
+                raise RuntimeError(f"agent {self.name} exited with {self._process.returncode}:\n{text[-2000:]}")
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"agent {self.name} did not start in {STARTUP_TIMEOUT_S} s")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def log(self) -> str:
+        return self._log_path.read_text(errors="replace") if self._log_path.exists() else ""
