@@ -4,6 +4,9 @@
     edge-console --demo                   a simulated fleet of 3 devices on 127.0.0.1, shown in the grid
     edge-console --demo --screenshot console.png --after 8     render the window to a PNG and exit 0
     edge-console --add 192.168.10.21:8470 --browse-interface 192.168.10.5
+    edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json]
+                                          device vs local model on the device's own frames, headless (no Qt
+                                          loaded); `edge-console compare --help` lists its options
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .net.addresses import DeviceAddress, parse_host_port
+from app.core.paths import resources_dir
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+from .net.addresses import DeviceAddress, parse_host_port
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge-console", description="Operator console for edge-AI devices")
+    parser = argparse.ArgumentParser(
+        prog="edge-console", description="Operator console for edge-AI devices",
+        epilog="Headless comparison: edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json] "
+               "(see edge-console compare --help).")
     parser.add_argument("--demo", action="store_true",
                         help="start a simulated fleet of 3 devices on 127.0.0.1 and show it (stopped on exit)")
     parser.add_argument("--demo-count", type=int, default=3, help=argparse.SUPPRESS)
@@ -50,6 +56,12 @@ def _parse_addresses(parser: argparse.ArgumentParser, texts: list[str]) -> list[
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["compare"]:
+        # Headless and Qt-free: it runs in scripts and on machines without a display.
+        from .compare.cli import main as compare_main
+
+        return compare_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     addresses = _parse_addresses(parser, args.add)
@@ -84,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationDisplayName("Edge Console")
-    if (RESOURCES / "icons" / "edge-console.svg").exists():
-        app.setWindowIcon(QIcon(str(RESOURCES / "icons" / "edge-console.svg")))
-    if (RESOURCES / "console.qss").exists():
-        app.setStyleSheet((RESOURCES / "console.qss").read_text())
+    resources = resources_dir()
+    if (resources / "icons" / "edge-console.svg").exists():
+        app.setWindowIcon(QIcon(str(resources / "icons" / "edge-console.svg")))
+    if (resources / "console.qss").exists():
+        app.setStyleSheet((resources / "console.qss").read_text())
     # A screenshot must not depend on (or change) the user's saved window layout.
     settings = (QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat)
                 if args.screenshot else QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, APP_NAME, "console"))

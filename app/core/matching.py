@@ -8,23 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .detection import Detection
+from .metrics import box_iou
 
 
 def iou_matrix(a: Sequence[Detection], b: Sequence[Detection]) -> np.ndarray:
     """IoU of every box in a against every box in b, shape (len(a), len(b))."""
-    if not a or not b:
-        return np.zeros((len(a), len(b)), np.float64)
-    ba = np.array([d.box for d in a], np.float64)
-    bb = np.array([d.box for d in b], np.float64)
-    x1 = np.maximum(ba[:, None, 0], bb[None, :, 0])
-    y1 = np.maximum(ba[:, None, 1], bb[None, :, 1])
-    x2 = np.minimum(ba[:, None, 2], bb[None, :, 2])
-    y2 = np.minimum(ba[:, None, 3], bb[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (ba[:, 2] - ba[:, 0]).clip(0) * (ba[:, 3] - ba[:, 1]).clip(0)
-    area_b = (bb[:, 2] - bb[:, 0]).clip(0) * (bb[:, 3] - bb[:, 1]).clip(0)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return box_iou(np.array([d.box for d in a], np.float64), np.array([d.box for d in b], np.float64))
 
 
 @dataclass(frozen=True, slots=True)

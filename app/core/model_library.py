@@ -3,11 +3,14 @@
 It answers "which local file is the model this device runs?" (sha256 first, then name and version) and lists
 candidates to compare against. Folders can be the shipped models/, a models folder of the user's, or a USB stick.
 Reading a model's metadata opens it with onnxruntime once; the result is cached by path, size and mtime.
+One library is shared by the console's Compare panels, each asking from its own worker thread: a lock keeps
+the folder list, file list and cache consistent.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +51,7 @@ class ModelLibrary:
         self.files: list[Path] = []
         self._cache: dict[Path, tuple[tuple[int, float], LibraryModel]] = {}
         self.problems: dict[Path, str] = {}  # files that look like models but are not: shown, not fatal
+        self._lock = threading.RLock()
         for folder in folders or []:
             self.add_folder(folder)
 
@@ -55,15 +59,17 @@ class ModelLibrary:
         folder = Path(folder)
         if not folder.is_dir():
             raise FileNotFoundError(f"model folder not found: {folder}")
-        if folder not in self.folders:
-            self.folders.append(folder)
+        with self._lock:
+            if folder not in self.folders:
+                self.folders.append(folder)
 
     def add_file(self, path: Path) -> LibraryModel:
         path = Path(path)
-        model = self._read(path)  # raises for a bad file: adding one by hand deserves a clear error
-        if path not in self.files:
-            self.files.append(path)
-        return model
+        with self._lock:
+            model = self._read(path)  # raises for a bad file: adding one by hand deserves a clear error
+            if path not in self.files:
+                self.files.append(path)
+            return model
 
     def _read(self, path: Path) -> LibraryModel:
         stat = path.stat()
@@ -77,6 +83,10 @@ class ModelLibrary:
 
     def models(self) -> list[LibraryModel]:
         """Every readable model, scanning the folders now (a USB stick may have been plugged in since)."""
+        with self._lock:
+            return self._scan()
+
+    def _scan(self) -> list[LibraryModel]:
         paths = list(self.files)
         for folder in self.folders:
             if folder.is_dir():
