@@ -101,9 +101,11 @@ class Agent:
         if self.advertiser:
             with contextlib.suppress(Exception):
                 await self.advertiser.stop()  # unregister first: consoles learn at once that we are going
-        for ws in list(self.websockets):
+        # Close every socket at once and give up on clients that do not answer the close handshake.
+        closing = [ws.close(code=1001, message=b"agent shutting down") for ws in list(self.websockets)]
+        if closing:
             with contextlib.suppress(Exception):
-                await ws.close(message=b"agent shutting down")
+                await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=2.0)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

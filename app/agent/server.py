@@ -178,6 +178,16 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
 
 async def _send_frames(ws: web.WebSocketResponse, agent: Agent, settings: StreamSettings) -> None:
+    try:
+        await _frame_loop(ws, agent, settings)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as exc:  # e.g. an encode failure: tell the client instead of going silent
+        log.exception("stream to a client failed")
+        await ws.close(code=1011, message=f"stream failed: {exc}"[:120].encode())
+
+
+async def _frame_loop(ws: web.WebSocketResponse, agent: Agent, settings: StreamSettings) -> None:
     """Newest frame, at most max_fps, one message in flight: a slow client gets fewer frames, never a backlog."""
     loop = asyncio.get_running_loop()
     seq, next_at = 0, 0.0

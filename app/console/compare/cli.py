@@ -1,4 +1,5 @@
-"""`edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json]`: the comparison, headless.
+"""`edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json] [--save-frames DIR]`: the
+comparison, headless.
 
 Exit status: 0 when it ran (whatever the agreement); 2 bad arguments or unusable local model; 3 device
 unreachable or sending unusable data; 4 models not comparable (different classes).
@@ -17,6 +18,7 @@ from app.core.model_library import ModelLibrary
 from app.core.paths import models_dir
 
 from .fetch import DeviceFetchError
+from .saved_frames import save_frame
 from .session import CompareSession
 
 
@@ -50,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=5, help="frames to compare (default 5)")
     parser.add_argument("--iou", type=float, default=0.5, help="IoU for two boxes to match (default 0.5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (per-frame and overall) last")
+    parser.add_argument("--save-frames", type=Path, metavar="DIR",
+                        help="also save the compared frames exactly as the device sent them, to compare them again "
+                             "later (the console's Compare panel replays such a folder)")
     args = parser.parse_args(argv)
     if args.frames < 1 or not 0 < args.iou <= 1:
         parser.error("--frames must be >= 1 and --iou in (0, 1]")
@@ -66,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             frames = []
             for _ in range(args.frames):
                 frames.append(session.next_frame(keep_image=False))
+                if args.save_frames is not None:
+                    save_frame(args.save_frames, frames[-1].seq, session.last_message)
                 say(_line(frames[-1]))
     except DeviceFetchError as exc:
         print(f"edge-console compare: {exc}", file=sys.stderr)

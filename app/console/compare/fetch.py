@@ -63,6 +63,13 @@ def decode_frame(body: bytes) -> tuple[StreamHeader, np.ndarray]:
 async def fetch_frame(session: aiohttp.ClientSession, base_url: str, after_seq: int = 0,
                       timeout: float = REQUEST_TIMEOUT_S) -> tuple[StreamHeader, np.ndarray]:
     """The newest inferred frame with a sequence number above `after_seq` (polls until the device has one)."""
+    header, image, _ = await fetch_frame_message(session, base_url, after_seq, timeout)
+    return header, image
+
+
+async def fetch_frame_message(session: aiohttp.ClientSession, base_url: str, after_seq: int = 0,
+                              timeout: float = REQUEST_TIMEOUT_S) -> tuple[StreamHeader, np.ndarray, bytes]:
+    """As `fetch_frame`, plus the message exactly as the device sent it (saved frames keep these bytes)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         status, content_type, body = await _get(session, base_url + "/v1/frame")
@@ -76,7 +83,7 @@ async def fetch_frame(session: aiohttp.ClientSession, base_url: str, after_seq: 
         except ProtocolError as exc:
             raise DeviceFetchError(f"the device sent a frame that cannot be used: {exc}") from exc
         if header.seq > after_seq:
-            return header, image
+            return header, image, body
         if asyncio.get_running_loop().time() > deadline:
             raise DeviceFetchError(f"the device has inferred no new frame for {timeout:g} s (still at #{header.seq})")
         await asyncio.sleep(NEW_FRAME_POLL_S)

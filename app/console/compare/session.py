@@ -1,6 +1,7 @@
 """One comparison set-up (device + local model) that fetches and compares frame after frame.
 
-Blocking calls: run it from a worker thread (the console does) or a script (`edge-console compare`).
+Blocking calls: run it from a worker thread (the console does) or a script (`edge-console compare`). Only
+`cancel()` may be called from another thread.
 """
 
 from __future__ import annotations
@@ -9,13 +10,19 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
+import numpy as np
 
 from app.core.comparison import FrameComparison, class_mapping, compare_frame
 from app.core.detector import Detector
 from app.core.errors import ModelError
 from app.core.model_library import ModelLibrary
+from app.core.protocol import StreamHeader
 
-from .fetch import fetch_frame, fetch_info
+from .fetch import fetch_frame_message, fetch_info
+
+
+class CompareCancelled(Exception):
+    """A request in flight was abandoned through `CompareSession.cancel()` (not an error to show anyone)."""
 
 
 def pick_local_model(info: dict, library: ModelLibrary, explicit: Path | None) -> Path:
@@ -39,7 +46,11 @@ class CompareSession:
         self.iou = iou
         self._loop = asyncio.new_event_loop()
         self._http: aiohttp.ClientSession | None = None
+        self._in_flight: asyncio.Task | None = None
         self.last_seq = 0
+        self.last_message = b""  # the newest frame message exactly as the device sent it (for saved sets)
+        self.frame_period_s: float | None = None  # the device's frame interval, from its own capture clock
+        self._last_capture: tuple[int, float] | None = None
         try:
             self.info = self._run(self._info())
             self.model_path = pick_local_model(self.info, library, model_path)
@@ -50,7 +61,24 @@ class CompareSession:
             raise
 
     def _run(self, coro):
-        return self._loop.run_until_complete(coro)
+        task = self._loop.create_task(coro)
+        self._in_flight = task
+        try:
+            return self._loop.run_until_complete(task)
+        except asyncio.CancelledError as exc:
+            raise CompareCancelled("the request to the device was cancelled") from exc
+        finally:
+            self._in_flight = None
+
+    def cancel(self) -> None:
+        """From any thread: abandon the request in flight, if any; the blocked call raises CompareCancelled.
+        Inference already running finishes (onnxruntime cannot be interrupted); it is one frame."""
+        task = self._in_flight
+        if task is not None:
+            try:
+                self._loop.call_soon_threadsafe(task.cancel)  # a no-op if the task has finished meanwhile
+            except RuntimeError:
+                pass  # the loop is closed: nothing is in flight any more
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -60,19 +88,39 @@ class CompareSession:
     async def _info(self) -> dict:
         return await fetch_info(await self._session(), self.base_url)
 
-    async def _frame(self):
-        return await fetch_frame(await self._session(), self.base_url, self.last_seq)
+    async def _frame(self, after_seq: int):
+        return await fetch_frame_message(await self._session(), self.base_url, after_seq)
 
-    def next_frame(self, keep_image: bool = True) -> FrameComparison:
-        """Fetch the device's next inferred frame and compare it with the local model."""
-        header, image = self._run(self._frame())
+    def next_frame(self, keep_image: bool = True, every: int = 1) -> FrameComparison:
+        """Fetch the device's next inferred frame (at least `every` frames after the last one fetched, so a
+        continuous comparison can sample every Nth frame) and compare it with the local model."""
+        after_seq = self.last_seq + max(1, every) - 1 if self.last_seq else 0
+        header, image, message = self._run(self._frame(after_seq))
+        self._note_capture(header)
         self.last_seq = header.seq
+        self.last_message = message
+        return self.compare(header, image, keep_image=keep_image)
+
+    def compare(self, header: StreamHeader, image: np.ndarray, keep_image: bool = True) -> FrameComparison:
+        """Compare one frame already at hand (a saved one, or one just fetched) with the local model."""
         return compare_frame(image, header, self.detector, self.mapping, iou=self.iou, keep_image=keep_image)
 
+    def _note_capture(self, header: StreamHeader) -> None:
+        if self._last_capture is not None:
+            seq, ts = self._last_capture
+            if header.seq > seq and header.capture_ts > ts:
+                self.frame_period_s = (header.capture_ts - ts) / (header.seq - seq)
+        self._last_capture = (header.seq, header.capture_ts)
+
     def close(self) -> None:
-        if self._http is not None:
-            self._run(self._http.close())
-            self._http = None
+        if self._loop.is_closed():
+            return
+        http, self._http = self._http, None
+        if http is not None:
+            try:
+                self._run(http.close())
+            except CompareCancelled:
+                pass  # a cancel() racing the close: the connections go with the loop anyway
         self._loop.close()
 
     def __enter__(self) -> CompareSession:
