@@ -1,7 +1,7 @@
 """The operator console (`edge-console`): the only package that imports PySide6 or pyqtgraph.
 
 Where things are:
-    cli.py             entry point: --demo, --screenshot, --db, --browse-interface, --add
+    cli.py             entry point: --demo, --screenshot, --db, --browse-interface, --add; `compare` (headless)
     demo.py            the simulated fleet (`edge-agent simulate` on 127.0.0.1) that lives as long as the console
     fleet.py           every known device, where it came from (mDNS, address, database) and its network session
     device_state.py    one device as a plain QObject with signals: status, info, telemetry, latest frame, errors
@@ -16,4 +16,8 @@ Where things are:
     main_window.py     docks, menus, shortcuts, status bar, saved layout; wiring only
     net/               asyncio + aiohttp + zeroconf on one loop thread, no Qt: device sessions, mDNS, backoff
     widgets/           views: device table, details, preview canvas and controls, grid, charts, add-device dialog
+    compare/           device vs a model on this laptop, same pixels (issue 5): the headless `edge-console
+                       compare` and its Qt-free pipeline (fetch, session, saved_frames, worker, hard_frames), and
+                       the Compare panel (panel, panel_layout, frame_view, overlay_painter, stats_view,
+                       agreement_chart, export_dialog); its own __init__ says which file does what
 """

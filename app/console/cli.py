@@ -4,7 +4,7 @@
     edge-console --demo                   a simulated fleet of 3 devices on 127.0.0.1, shown in the grid
     edge-console --demo --screenshot console.png --after 8     render the window to a PNG and exit 0
     edge-console --add 192.168.10.21:8470 --browse-interface 192.168.10.5
-    edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json]
+    edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json] [--save-frames DIR]
                                           device vs local model on the device's own frames, headless (no Qt
                                           loaded); `edge-console compare --help` lists its options
 """
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-console", description="Operator console for edge-AI devices",
         epilog="Headless comparison: edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json] "
-               "(see edge-console compare --help).")
+               "[--save-frames DIR] (see edge-console compare --help).")
     parser.add_argument("--demo", action="store_true",
                         help="start a simulated fleet of 3 devices on 127.0.0.1 and show it (stopped on exit)")
     parser.add_argument("--demo-count", type=int, default=3, help=argparse.SUPPRESS)

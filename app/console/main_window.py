@@ -7,6 +7,10 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
+from app.core.model_library import ModelLibrary
+from app.core.paths import models_dir
+
+from .compare.panel import ComparePanel
 from .device_state import DeviceState
 from .fleet import Fleet
 from .widgets.add_device_dialog import AddDeviceDialog, show_why_not_listed
@@ -21,13 +25,17 @@ SETTINGS_VERSION = 1  # bump when docks change, so an old saved layout is not fo
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, fleet: Fleet, settings: QSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, fleet: Fleet, settings: QSettings, parent: QWidget | None = None,
+                 model_library: ModelLibrary | None = None) -> None:
         super().__init__(parent)
         self.fleet = fleet
         self.settings = settings
         self.setWindowTitle("Edge Console")
         self.overlay_settings = OverlaySettings(parent=self)
         self.previews: dict[DeviceState, PreviewPanel] = {}
+        self.compares: dict[DeviceState, ComparePanel] = {}
+        # One library for every Compare panel: a model or USB folder added in one is offered in all.
+        self.model_library = model_library
 
         self.grid = DeviceGrid(self.overlay_settings)
         self.tabs = QTabWidget(documentMode=True, tabsClosable=True, movable=True)
@@ -89,6 +97,7 @@ class MainWindow(QMainWindow):
         devices = bar.addMenu("&Devices")
         self._action(devices, "&Add device by address…", self.add_device_dialog, "Ctrl+N")
         self._action(devices, "&Open preview", lambda: self._with_current(self.open_preview), "Ctrl+O")
+        self._action(devices, "&Compare with a local model", lambda: self._with_current(self.open_compare), "Ctrl+K")
         self._action(devices, "&Reconnect now", lambda: self._with_current(self.fleet.reconnect), "Ctrl+R")
         self._action(devices, "&Forget device", lambda: self._with_current(self._forget), "Ctrl+Shift+Delete")
         devices.addSeparator()
@@ -97,7 +106,7 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         self._action(view, "&Grid", lambda: self.tabs.setCurrentIndex(0), "Ctrl+G")
         self._action(view, "&Close preview tab", lambda: self._close_tab(self.tabs.currentIndex()), "Ctrl+W")
-        self._action(view, "Pause / resume previews", self._toggle_pause, "Ctrl+Space")
+        self._action(view, "Pause / resume previews (Compare: continuous mode)", self._toggle_pause, "Ctrl+Space")
         view.addSeparator()
         for dock, key in ((self.devices_dock, "Ctrl+1"), (self.details_dock, "Ctrl+2"), (self.charts_dock, "Ctrl+3")):
             toggle = dock.toggleViewAction()
@@ -120,7 +129,8 @@ class MainWindow(QMainWindow):
     # -- actions -----------------------------------------------------------------------------------------------
 
     def _with_current(self, fn) -> None:
-        state = self.table.current()
+        tab = self.tabs.currentWidget()  # the device of the preview or comparison in front, else the table's
+        state = tab.state if isinstance(tab, PreviewPanel | ComparePanel) else self.table.current()
         if state is None:
             self.statusBar().showMessage("Select a device in the table first.", 5000)
         else:
@@ -137,24 +147,49 @@ class MainWindow(QMainWindow):
         panel = self.previews.get(state)
         if panel is None:
             panel = PreviewPanel(state)
+            panel.compare_requested.connect(self.open_compare)
             self.previews[state] = panel
             self.tabs.addTab(panel, state.name)
         self.tabs.setCurrentWidget(panel)
         panel.canvas.setFocus()
 
+    def open_compare(self, state: DeviceState) -> ComparePanel:
+        """The device's Compare tab (opened next to its preview, or brought to front if already open)."""
+        panel = self.compares.get(state)
+        if panel is None:
+            if self.model_library is None:
+                self.model_library = ModelLibrary([models_dir()])  # the shipped models are there from the start
+            panel = ComparePanel(state, self.model_library)
+            self.compares[state] = panel
+            preview = self.previews.get(state)
+            at = self.tabs.indexOf(preview) + 1 if preview is not None else self.tabs.count()
+            self.tabs.insertTab(at, panel, self._compare_title(state))
+        self.tabs.setCurrentWidget(panel)
+        return panel
+
+    @staticmethod
+    def _compare_title(state: DeviceState) -> str:
+        return f"Compare: {state.name}"
+
     def _close_tab(self, index: int) -> None:
         widget = self.tabs.widget(index)
-        if not isinstance(widget, PreviewPanel):
-            return
-        self.tabs.removeTab(index)
-        widget.detach()
-        self.previews.pop(widget.state, None)
-        widget.deleteLater()
+        if isinstance(widget, PreviewPanel):
+            self.tabs.removeTab(index)
+            widget.detach()
+            self.previews.pop(widget.state, None)
+            widget.deleteLater()
+        elif isinstance(widget, ComparePanel):
+            self.tabs.removeTab(index)
+            widget.shutdown()  # stops continuous mode and releases the device and the local model
+            self.compares.pop(widget.state, None)
+            widget.deleteLater()
 
     def _toggle_pause(self) -> None:
         current = self.tabs.currentWidget()
         if isinstance(current, PreviewPanel):
             current.canvas.set_paused(not current.canvas.paused)
+        elif isinstance(current, ComparePanel):
+            current.set_continuous(not current.continuous_button.isChecked())
         else:
             self.grid.controls.pause_button.toggle()
 
@@ -189,9 +224,9 @@ class MainWindow(QMainWindow):
     def _on_device_removed(self, state: DeviceState) -> None:
         self.grid.remove_device(state)
         self.charts.remove_device(state)
-        panel = self.previews.get(state)
-        if panel is not None:
-            self._close_tab(self.tabs.indexOf(panel))
+        for panel in (self.previews.get(state), self.compares.get(state)):
+            if panel is not None:
+                self._close_tab(self.tabs.indexOf(panel))
         if self.details.state is state:
             self.details.set_device(None)
 
@@ -199,6 +234,9 @@ class MainWindow(QMainWindow):
         panel = self.previews.get(state)
         if panel is not None:
             self.tabs.setTabText(self.tabs.indexOf(panel), state.name)
+        compare = self.compares.get(state)
+        if compare is not None:
+            self.tabs.setTabText(self.tabs.indexOf(compare), self._compare_title(state))
 
     def _on_selected(self, state: DeviceState | None) -> None:
         self.details.set_device(state)
@@ -242,4 +280,6 @@ class MainWindow(QMainWindow):
         self.grid.detach()
         for panel in self.previews.values():
             panel.detach()
+        for compare in self.compares.values():
+            compare.shutdown()
         super().closeEvent(event)

@@ -31,11 +31,14 @@ def model_for_tests() -> Path:
 
 
 class AgentProcess:
-    """One `edge-agent run --source synthetic` on loopback; start/stop/restart keep the same state dir (same id)."""
+    """One `edge-agent run` on loopback (synthetic camera and parts-v2 unless told otherwise); start/stop/restart
+    keep the same state dir (same id)."""
 
     def __init__(self, name: str, state_dir: Path, *, fps: float = 10.0, advertise: bool = True,
-                 port: int = 0) -> None:
+                 port: int = 0, model: Path | None = None, source: str = "synthetic") -> None:
         self.name = name
+        self.model = model
+        self.source = source
         self.state_dir = state_dir
         self.fps = fps
         self.advertise = advertise
@@ -47,7 +50,8 @@ class AgentProcess:
         self._log_path = state_dir / "agent.log"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "app.agent.cli", "run", "--source", "synthetic", "--model", str(model_for_tests()),
+        cmd = [sys.executable, "-m", "app.agent.cli", "run", "--source", self.source,
+               "--model", str(self.model or model_for_tests()),
                "--name", self.name, "--port", str(self.port), "--interface", LOOPBACK,
                "--state-dir", str(self.state_dir), "--fps", str(self.fps), "--threads", "1"]
         return cmd + ([] if self.advertise else ["--no-advertise"])

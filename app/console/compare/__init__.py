@@ -1,4 +1,19 @@
 """Compare a device's detections with a model run on this laptop, on the very same pixels (issue 5).
 
-fetch.py and session.py never import Qt: `edge-console compare` runs headless from a script.
+Qt-free (checked by import-linter), so `edge-console compare` runs headless from a script:
+    fetch.py           GET /v1/info and the lossless /v1/frame (header with the device's detections + BMP)
+    session.py         CompareSession: device + local model, frame after frame; blocking, cancellable
+    cli.py             `edge-console compare --device HOST:PORT [--model] [--frames] [--json] [--save-frames]`
+    saved_frames.py    a folder of frames exactly as the device sent them, to compare again later
+    worker.py          the panel's background thread: owns the session, returns results through a `post` callable
+    hard_frames.py     the bounded list of frames below the agreement threshold, and their YOLO labels
+
+The Compare panel (Qt), a tab of the main window opened from a device's preview (Compare…, Ctrl+K):
+    panel.py           behaviour: requests to the worker, runs, continuous mode, hard frames, export
+    panel_layout.py    its widgets and their arrangement
+    frame_view.py      one view of a compared frame: device, local, or the agreement overlay
+    overlay_painter.py the four kinds of agreement (colour and line style), their boxes, the legend
+    stats_view.py      agreement and latency numbers
+    agreement_chart.py F1 over time with the threshold line (pyqtgraph)
+    export_dialog.py   hard frames -> YOLO dataset on a thread, with a cancellable progress dialog
 """

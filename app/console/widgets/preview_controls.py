@@ -45,6 +45,7 @@ class PreviewControls(QWidget):
         self.reset_button.clicked.connect(self.reset_view_requested)
         for button in (self.pause_button, self.step_button, self.reset_button):
             layout.addWidget(button)
+        self._next_action_index = layout.count()
         layout.setSpacing(3)
 
         layout.addSpacing(8)
@@ -74,6 +75,12 @@ class PreviewControls(QWidget):
         settings.changed.connect(self._sync_from_settings)
         self._sync_from_settings()
         self.set_hidden_count(0)
+
+    def add_action_button(self, button: QToolButton) -> None:
+        """A button after Pause/Step/Fit (the preview's Compare…): on the left, where a narrow window never
+        clips it."""
+        self.layout().insertWidget(self._next_action_index, button)
+        self._next_action_index += 1
 
     def set_classes(self, class_names: list[str]) -> None:
         """Add a toggle for each class not yet known; existing toggles keep their state."""

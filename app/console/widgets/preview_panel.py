@@ -1,8 +1,9 @@
-"""One device's full preview: controls on top, the canvas below."""
+"""One device's full preview: controls on top (with the way into Compare), the canvas below."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QToolButton, QVBoxLayout, QWidget
 
 from ..device_state import DeviceState
 from .overlay import OverlaySettings
@@ -11,6 +12,8 @@ from .preview_controls import PreviewControls
 
 
 class PreviewPanel(QWidget):
+    compare_requested = Signal(object)  # DeviceState: open the Compare panel for this device
+
     def __init__(self, state: DeviceState, settings: OverlaySettings | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -18,6 +21,11 @@ class PreviewPanel(QWidget):
         self.settings = settings or OverlaySettings(parent=self)
         self.controls = PreviewControls(self.settings)
         self.canvas = PreviewCanvas(state, self.settings)
+        self.compare_button = QToolButton(text="Compare…")
+        self.compare_button.setToolTip("Run a model on this laptop on the device's own frames and show where the two "
+                                       "disagree (Ctrl+K)")
+        self.compare_button.clicked.connect(lambda: self.compare_requested.emit(self.state))
+        self.controls.add_action_button(self.compare_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)

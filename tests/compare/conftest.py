@@ -1,0 +1,77 @@
+"""The compare tests reuse the console's fixtures (offscreen Qt set before anything imports it, the check that
+fails a test leaving threads running, the Qt binding guard, console fleets on 127.0.0.1) and share two real
+agents on 127.0.0.1: one running parts-v2, one running the weaker parts-v1 (as the demo's "Packing line 2")."""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
+
+import pytest  # noqa: E402
+
+from app.console.compare.panel import ComparePanel  # noqa: E402
+from app.console.device_state import DeviceState  # noqa: E402
+from app.console.net.addresses import DeviceAddress  # noqa: E402
+from app.core.model_library import ModelLibrary  # noqa: E402
+from app.core.paths import demo_model, models_dir  # noqa: E402
+from tests.console.agents import AgentProcess  # noqa: E402
+from tests.console.conftest import fleet_factory, no_leaked_threads, sound_qt_binding  # noqa: E402, F401
+
+FIRST_FRAME_TIMEOUT_S = 60.0
+
+
+def start_agent(name: str, state_dir: Path, model: str) -> AgentProcess:
+    """An agent that has inferred its first frame: a device still starting answers /v1/frame with 503, which
+    the panel rightly shows as a message, and a test wants frames."""
+    agent = AgentProcess(name, state_dir, advertise=False, model=demo_model(model)).start()
+    deadline = time.monotonic() + FIRST_FRAME_TIMEOUT_S
+    while True:
+        try:
+            with urllib.request.urlopen(f"{agent.address.base_url}/v1/frame?format=png", timeout=5) as response:
+                if response.status == 200:
+                    return agent
+        except OSError:  # HTTPError 503 included: no inferred frame yet
+            pass
+        if time.monotonic() > deadline or not agent.running:
+            agent.stop()
+            raise RuntimeError(f"agent {name} inferred no frame in {FIRST_FRAME_TIMEOUT_S} s:\n{agent.log()[-2000:]}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def v2_device(tmp_path_factory) -> Iterator[AgentProcess]:
+    agent = start_agent("Press line 1", tmp_path_factory.mktemp("v2"), "parts-v2")
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture(scope="session")
+def v1_device(tmp_path_factory) -> Iterator[AgentProcess]:
+    agent = start_agent("Packing line 2", tmp_path_factory.mktemp("v1"), "parts-v1")
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture
+def open_panel(qtbot) -> Iterator[Callable[..., ComparePanel]]:
+    """Compare panels on real devices; each is shut down and its worker thread joined after the test."""
+    panels: list[ComparePanel] = []
+
+    def make(address: DeviceAddress, name: str = "device under test", library: ModelLibrary | None = None,
+             size: tuple[int, int] = (1400, 860)) -> ComparePanel:
+        panel = ComparePanel(DeviceState(address, name=name), library or ModelLibrary([models_dir()]))
+        qtbot.addWidget(panel)
+        panel.resize(*size)
+        panel.show()
+        panels.append(panel)
+        return panel
+
+    yield make
+    for panel in panels:
+        panel.shutdown()
+        assert panel.worker is None or panel.worker.join(30), "the compare worker did not stop"
