@@ -134,7 +134,7 @@ def measure_grid(app: QApplication, seconds: float) -> dict:
         listed = wait_for_listening(devices, 4, timeout=180)
         with tempfile.TemporaryDirectory() as tmp:
             fleet = Fleet(Path(tmp) / "bench.sqlite", [LOOPBACK], discover=False,
-                          stream_params={"max_width": 640})
+                          stream_params={"max_width": 640, "max_fps": 30})
             fleet.start()
             grid = DeviceGrid()
             grid.resize(1280, 1000)

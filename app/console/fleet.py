@@ -31,7 +31,7 @@ from .store import DeviceRecord, StoreWorker
 
 log = logging.getLogger(__name__)
 LAST_SEEN_WRITE_PERIOD_S = 30.0  # how often a live device's last-seen time is written; it is only a coarse fact
-DEFAULT_STREAM_PARAMS = {"max_width": 1280}
+DEFAULT_STREAM_PARAMS = {"max_width": 1280, "max_fps": 30}  # the agent sends 15 fps unless asked
 
 
 class Fleet(QObject):
