@@ -160,6 +160,16 @@ async def _serve_control(ws: web.WebSocketResponse, settings: StreamSettings | N
             await ws.send_json({"type": "error", "error": str(exc)[:300]})
 
 
+async def _serve_socket(ws: web.WebSocketResponse, sending, settings: StreamSettings | None) -> None:
+    """Send from one task while reading the client's control messages here; both end when the client leaves."""
+    sender = asyncio.create_task(sending)
+    try:
+        await _serve_control(ws, settings)
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+
+
 async def stream(request: web.Request) -> web.StreamResponse:
     agent = request.app[AGENT]
     settings = StreamSettings()
@@ -168,12 +178,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         return json_error(400, "bad stream settings", str(exc))
     ws = await _open_socket(request)
-    sender = asyncio.create_task(_send_frames(ws, agent, settings))
-    try:
-        await _serve_control(ws, settings)
-    finally:
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
+    await _serve_socket(ws, _send_frames(ws, agent, settings), settings)
     return ws
 
 
@@ -214,12 +219,7 @@ async def telemetry(request: web.Request) -> web.StreamResponse:
             await ws.send_str(json.dumps(sample, separators=(",", ":")))
             ts = sample["ts"]
 
-    sender = asyncio.create_task(send_samples())
-    try:
-        await _serve_control(ws, None)
-    finally:
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
+    await _serve_socket(ws, send_samples(), None)
     return ws
 
 
