@@ -70,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    from .platform_check import display_problem
+
+    if problem := display_problem():
+        print(f"edge-console: {problem}", file=sys.stderr)
+        return 2
+
     # Qt is imported only now, so `edge-console --help` and argument errors are instant.
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtGui import QIcon

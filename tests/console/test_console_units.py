@@ -104,3 +104,17 @@ def test_cli_rejects_a_bad_address_before_opening_any_window(capsys):
         main(["--add", "192.168.1.20"])
     assert exit_info.value.code == 2
     assert "has no port" in capsys.readouterr().err
+
+
+def test_a_missing_x11_library_is_named_before_qt_aborts(monkeypatch):
+    from app.console import platform_check
+
+    monkeypatch.setattr(platform_check.sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(platform_check.ctypes.util, "find_library", lambda name: None if name == "xcb-cursor" else name)
+    message = platform_check.display_problem()
+    assert "sudo apt install libxcb-cursor0" in message and "QT_QPA_PLATFORM=offscreen" in message
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # headless runs never need X11
+    assert platform_check.display_problem() is None
