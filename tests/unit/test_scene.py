@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from app.core import scene
+from app.core import scene, scene_parts
 from app.core.scene import CLASS_NAMES, ConveyorScene, GroundTruth, render_scene
 
 
@@ -65,9 +65,9 @@ def test_boxes_sit_on_drawn_parts_not_on_bare_belt():
 def test_box_is_tight_around_the_drawn_part():
     # White part on a black frame, without shadow: the box must be exactly the extent of the changed pixels.
     rng = np.random.default_rng(5)
-    light = scene._random_light(rng)
+    light = scene_parts.random_light(rng)
     for class_id in range(len(CLASS_NAMES)):
-        sprite = scene._render_sprite(rng, class_id, 80.0, float(rng.uniform(0, 6.28)), light)
+        sprite = scene_parts.render_sprite(rng, class_id, 80.0, float(rng.uniform(0, 6.28)), light)
         sprite.shadow[:] = 0
         sprite.color[:] = 255
         frame = np.zeros((200, 200, 3), np.uint8)
@@ -79,10 +79,10 @@ def test_box_is_tight_around_the_drawn_part():
 
 def test_mostly_hidden_or_off_frame_parts_have_no_box():
     rng = np.random.default_rng(9)
-    light = scene._random_light(rng)
-    sprite = scene._render_sprite(rng, 2, 80.0, 0.0, light)  # a washer, about 40 px across
+    light = scene_parts.random_light(rng)
+    sprite = scene_parts.render_sprite(rng, 2, 80.0, 0.0, light)  # a washer, about 40 px across
     frame = np.zeros((200, 200, 3), np.uint8)
-    cover = scene._render_sprite(rng, 3, 160.0, 0.0, light)  # a large bracket on top of it
+    cover = scene_parts.render_sprite(rng, 3, 160.0, 0.0, light)  # a large bracket on top of it
     placed = [scene._Placed(sprite, -15.0, 100.0),  # mostly left of the frame
               scene._Placed(sprite, 100.0, 100.0), scene._Placed(cover, 100.0, 100.0)]
     truths = scene._composite(frame, placed)
