@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 AGENT = web.AppKey("agent", Agent)
 MAX_CLIENT_MESSAGE = 4096  # control messages are tiny; anything bigger closes the socket (1009)
 MAX_WEBSOCKETS = 32  # per agent: a device serves a handful of consoles, never an unbounded crowd
-HEARTBEAT_S = 20.0  # a client that stops reading entirely is dropped after ~1.5x this
+HEARTBEAT_S = 20.0
+FRAME_WAIT_S = 5.0  # /v1/frame?after=N waits this long for a newer frame (a long poll, not a download loop)  # a client that stops reading entirely is dropped after ~1.5x this
 
 
 def json_error(status: int, error: str, detail: str = "") -> web.Response:
@@ -109,9 +110,28 @@ def _encode_lossless(frame, ext: str) -> bytes:
 
 
 async def latest_frame(request: web.Request) -> web.Response:
-    """The exact pixels of the newest inferred frame (lossless) with the detections made on them."""
+    """The exact pixels of the newest inferred frame (lossless) with the detections made on them.
+
+    `?after=N` waits (up to FRAME_WAIT_S) for a frame newer than #N, so a client wanting the next frame makes one
+    request instead of downloading the same frame again and again."""
     agent = request.app[AGENT]
     frame = agent.inference.latest
+    if "after" in request.query:
+        try:
+            after = int(request.query["after"])
+            if after < 0:
+                raise ValueError
+        except ValueError:
+            return json_error(400, "bad query", "after must be a frame sequence number (an integer >= 0)")
+        # Wait only while the newest frame is #N itself. No frame yet, or a number beyond ours (counted by an
+        # earlier run of this agent): any frame of this run is new to the client.
+        if frame is None or frame.seq == after:
+            try:
+                frame = await asyncio.wait_for(agent.hub.wait_newer(0 if frame is None else after), FRAME_WAIT_S)
+            except TimeoutError:
+                reasons = "; ".join(agent.health().reasons)
+                return json_error(503, "no new frame", f"no frame after #{after} within {FRAME_WAIT_S:g} s"
+                                  + (f": {reasons}" if reasons else ""))
     if frame is None:
         return json_error(503, "no inferred frame yet", "; ".join(agent.health().reasons) or "the agent is starting")
     fmt = request.query.get("format", "framed")

@@ -11,7 +11,7 @@ Client -> agent text messages on the stream and telemetry sockets:
 Telemetry (`WS /v1/telemetry`): one JSON text message per second, a `TELEMETRY_FIELDS` sample.
 Lossless frame (`GET /v1/frame`): the same framing with a BMP instead of the JPEG (content type
 FRAME_CONTENT_TYPE); `?format=framed-png` the same with a PNG (smaller, slower); `?format=png` the bare PNG with
-the sequence number in the X-Edge-Seq header.
+the sequence number in the X-Edge-Seq header; `?after=N` waits (long poll) for a frame after #N.
 """
 
 from __future__ import annotations

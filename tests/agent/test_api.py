@@ -76,6 +76,18 @@ def test_frame_is_lossless_with_its_detections(agent):
     assert decoded.shape == (header_png.height, header_png.width, 3)
 
 
+def test_frame_after_waits_for_the_next_frame(agent):
+    wait_until(lambda: run(get(agent.url + "/v1/frame"))[0] == 200, what="a first inferred frame")
+    first, _ = decode_frame_message(run(get(agent.url + "/v1/frame"))[2])
+    nxt, _ = decode_frame_message(run(get(agent.url + f"/v1/frame?after={first.seq}"))[2])
+    assert nxt.seq > first.seq
+    # A number beyond this run's (a client that saw an earlier run of the agent) gets the newest frame at once.
+    restarted, _ = decode_frame_message(run(get(agent.url + "/v1/frame?after=99999999"))[2])
+    assert restarted.seq >= nxt.seq
+    status, _, body = run(get(agent.url + "/v1/frame?after=-1"))
+    assert status == 400 and "after must be" in json.loads(body)["detail"]
+
+
 def test_telemetry_history_pages_and_rejects_bad_queries(agent):
     samples = wait_until(lambda: json.loads(run(get(agent.url + "/v1/telemetry/history?since=0"))[2])["samples"],
                          what="history samples")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import aiohttp
@@ -13,16 +12,16 @@ from app.core.errors import EdgeConsoleError
 from app.core.protocol import FRAME_CONTENT_TYPE, ProtocolError, StreamHeader, decode_frame_message
 
 REQUEST_TIMEOUT_S = 10.0
-NEW_FRAME_POLL_S = 0.02
 
 
 class DeviceFetchError(EdgeConsoleError):
     """The device could not be reached or answered with something unusable; the message says which."""
 
 
-async def _get(session: aiohttp.ClientSession, url: str) -> tuple[int, str, bytes]:
+async def _get(session: aiohttp.ClientSession, url: str,
+               timeout: float = REQUEST_TIMEOUT_S) -> tuple[int, str, bytes]:
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as r:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as r:
             return r.status, r.content_type, await r.read()
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         base = url.split("/v1/", 1)[0]
@@ -62,7 +61,7 @@ def decode_frame(body: bytes) -> tuple[StreamHeader, np.ndarray]:
 
 async def fetch_frame(session: aiohttp.ClientSession, base_url: str, after_seq: int = 0,
                       timeout: float = REQUEST_TIMEOUT_S) -> tuple[StreamHeader, np.ndarray]:
-    """The newest inferred frame with a sequence number above `after_seq` (polls until the device has one)."""
+    """The newest inferred frame with a sequence number above `after_seq` (the device holds the request until then)."""
     header, image, _ = await fetch_frame_message(session, base_url, after_seq, timeout)
     return header, image
 
@@ -70,20 +69,16 @@ async def fetch_frame(session: aiohttp.ClientSession, base_url: str, after_seq: 
 async def fetch_frame_message(session: aiohttp.ClientSession, base_url: str, after_seq: int = 0,
                               timeout: float = REQUEST_TIMEOUT_S) -> tuple[StreamHeader, np.ndarray, bytes]:
     """As `fetch_frame`, plus the message exactly as the device sent it (saved frames keep these bytes)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status, content_type, body = await _get(session, base_url + "/v1/frame")
-        if status != 200:
-            raise DeviceFetchError(f"the device has no frame to compare (HTTP {status}): {_device_error(status, body)}")
-        if content_type != FRAME_CONTENT_TYPE:
-            raise DeviceFetchError(f"the device sent {content_type or 'no content type'} for /v1/frame, "
-                                   f"not {FRAME_CONTENT_TYPE}")
-        try:
-            header, image = decode_frame(body)
-        except ProtocolError as exc:
-            raise DeviceFetchError(f"the device sent a frame that cannot be used: {exc}") from exc
-        if header.seq > after_seq:
-            return header, image, body
-        if asyncio.get_running_loop().time() > deadline:
-            raise DeviceFetchError(f"the device has inferred no new frame for {timeout:g} s (still at #{header.seq})")
-        await asyncio.sleep(NEW_FRAME_POLL_S)
+    # One long-poll request: the agent answers once it has a frame after #after_seq (or says why not).
+    query = f"/v1/frame?after={after_seq}" if after_seq else "/v1/frame"
+    status, content_type, body = await _get(session, base_url + query, timeout)
+    if status != 200:
+        raise DeviceFetchError(f"the device has no frame to compare (HTTP {status}): {_device_error(status, body)}")
+    if content_type != FRAME_CONTENT_TYPE:
+        raise DeviceFetchError(f"the device sent {content_type or 'no content type'} for /v1/frame, "
+                               f"not {FRAME_CONTENT_TYPE}")
+    try:
+        header, image = decode_frame(body)
+    except ProtocolError as exc:
+        raise DeviceFetchError(f"the device sent a frame that cannot be used: {exc}") from exc
+    return header, image, body

@@ -94,8 +94,12 @@ class CompareSession:
     def next_frame(self, keep_image: bool = True, every: int = 1) -> FrameComparison:
         """Fetch the device's next inferred frame (at least `every` frames after the last one fetched, so a
         continuous comparison can sample every Nth frame) and compare it with the local model."""
-        after_seq = self.last_seq + max(1, every) - 1 if self.last_seq else 0
-        header, image, message = self._run(self._frame(after_seq))
+        wanted = self.last_seq + max(1, every)
+        header, image, message = self._run(self._frame(self.last_seq))
+        # The agent answers with its next frame; ask again until the Nth. A number below ours means the agent
+        # restarted and counts from 1 again: take what it has.
+        while self.last_seq and self.last_seq < header.seq < wanted:
+            header, image, message = self._run(self._frame(header.seq))
         self._note_capture(header)
         self.last_seq = header.seq
         self.last_message = message
