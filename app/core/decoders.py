@@ -2,7 +2,8 @@
 
 Supported:
 - `yolov8`: Ultralytics YOLOv8 / YOLO11 heads, one output [1, 4+nc, N] of cx,cy,w,h and per-class scores
-  (segment/pose exports carry extra rows after the class scores; they are ignored);
+  (segment/pose exports carry extra rows after the class scores; they are ignored); also transposed [1, N, 4+nc],
+  with boxes in pixels or normalised to 0..1 (RT-DETR exports);
 - `yolov5`: YOLOv5-style heads [1, N, 5+nc] of cx,cy,w,h, objectness, per-class scores;
 - `end2end`: NMS inside the model, one output [1, N, 6] of x1,y1,x2,y2,score,class (YOLOv10, YOLO26);
 - `end2end-split`: NMS inside the model with separate boxes [1,N,4], scores [1,N], classes [1,N] outputs
@@ -68,9 +69,12 @@ def _top_candidates(raw: RawDetections) -> RawDetections:
 class Yolov8Decoder:
     name = "yolov8"
 
-    def __init__(self, num_classes: int, transposed: bool = False):
+    def __init__(self, num_classes: int, transposed: bool = False, input_size: tuple[int, int] | None = None):
         self.num_classes = num_classes
-        self.transposed = transposed  # [1, N, 4+nc] as some third-party exporters write it
+        # [1, N, 4+nc] as some third-party exporters and RT-DETR exports write it; RT-DETR's boxes are normalised
+        # to 0..1, so the transposed layout is scaled back to pixels when it is (input_size given).
+        self.transposed = transposed
+        self.input_size = input_size
 
     def __call__(self, outputs: list[np.ndarray], conf: float, iou: float, max_det: int) -> RawDetections:
         pred = outputs[0][0]
@@ -84,6 +88,8 @@ class Yolov8Decoder:
         class_ids = scores_all[:, keep].argmax(axis=0)
         boxes = cxcywh_to_xyxy(pred[:4, keep].T)
         raw = _top_candidates(RawDetections(boxes, best[keep].astype(np.float32), class_ids.astype(np.int64)))
+        if self.input_size:
+            raw = _scaled(raw, self.input_size)
         return class_aware_nms(raw, iou, max_det)
 
 
@@ -186,7 +192,7 @@ def select_decoder(path: Path, output_names: list[str], outputs: list[np.ndarray
             if b == 5 + nc and a > b:
                 return Yolov5Decoder(nc)
             if b == 4 + nc and a > b:
-                return Yolov8Decoder(nc, transposed=True)
+                return Yolov8Decoder(nc, transposed=True, input_size=input_size)
         else:
             if 4 < a < b:
                 return Yolov8Decoder(a - 4)

@@ -150,3 +150,16 @@ def test_model_without_metadata_uses_generic_class_names(tmp_path):
     det = Detector(path)
     assert det.spec.version == "unknown" and det.spec.name == "bare"
     assert [d.class_name for d in det.detect(np.zeros((64, 64, 3), np.uint8)).detections] == ["class2"]
+
+
+def test_transposed_head_with_normalised_boxes_like_rtdetr(tmp_path):
+    # RT-DETR exports [1, 300, 4+nc] with cx,cy,w,h normalised to 0..1 and class scores.
+    out = np.zeros((1, 300, 4 + 3), np.float32)
+    out[0, 0, :4] = (0.5, 0.5, 0.25, 0.5)
+    out[0, 0, 4 + 1] = 0.9
+    path = constant_output_model(tmp_path / "rtdetr.onnx", {"output0": out}, metadata=ultralytics_metadata(NAMES))
+    det = Detector(path)
+    assert det.layout == "yolov8"
+    (d,) = det.detect(np.zeros((64, 64, 3), np.uint8)).detections
+    assert d.class_name == "nut"
+    np.testing.assert_allclose(d.box, (24, 16, 40, 48))
