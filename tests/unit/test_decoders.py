@@ -163,3 +163,14 @@ def test_transposed_head_with_normalised_boxes_like_rtdetr(tmp_path):
     (d,) = det.detect(np.zeros((64, 64, 3), np.uint8)).detections
     assert d.class_name == "nut"
     np.testing.assert_allclose(d.box, (24, 16, 40, 48))
+
+
+def test_dynamic_input_axes_take_their_size_from_imgsz(tmp_path):
+    # `yolo export dynamic=True` leaves batch, height and width symbolic; imgsz in the metadata says the size.
+    path = constant_output_model(tmp_path / "dyn.onnx", {"output0": v8_tensor([(48, 32, 16, 8, 0, 0.9)])},
+                                 input_shape=("batch", 3, "height", "width"),
+                                 metadata=ultralytics_metadata(NAMES, imgsz=(64, 96)))
+    det = Detector(path)
+    assert (det.spec.input_height, det.spec.input_width) == (64, 96)
+    (d,) = det.detect(np.zeros((64, 96, 3), np.uint8)).detections
+    np.testing.assert_allclose(d.box, (40, 28, 56, 36))
