@@ -38,6 +38,8 @@ class Agent:
         self.id = device_id(self.state_dir)
         self.name = config.name
         self.detector = Detector(config.model, provider=config.provider, intra_op_threads=config.threads)
+        # The machine does not change while the agent runs: read /proc/cpuinfo and friends once, not per request.
+        self._hardware = hardware(self.detector.provider)
         self.source_spec = SourceSpec(config.source, fps=config.fps, width=config.width, height=config.height,
                                       seed=config.seed)
         self.frames: LatestSlot[CapturedFrame] = LatestSlot()
@@ -68,7 +70,7 @@ class Agent:
             "name": self.name,
             "agent_version": AGENT_VERSION,
             "api_version": 1,
-            "hardware": hardware(self.detector.provider),
+            "hardware": {**self._hardware, "provider": self.detector.provider},
             "model": {**self.detector.spec.describe(), "layout": self.detector.layout},
             "source": self.source_spec.describe(),
             "started_at": self.started_at,
@@ -82,7 +84,7 @@ class Agent:
     def txt_record(self) -> dict[str, str]:
         spec = self.detector.spec
         return {"id": self.id, "name": self.name, "api": "1", "model": spec.name, "model_version": spec.version,
-                "arch": hardware(self.detector.provider)["arch"]}
+                "arch": self._hardware["arch"]}
 
     # ---- lifecycle --------------------------------------------------------------------------------------------
     async def start(self, advertise_addresses: list[str], port: int) -> None:
