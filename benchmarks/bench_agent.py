@@ -28,9 +28,10 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.core.detector import Detector  # noqa: E402
-from app.core.paths import demo_model  # noqa: E402
-from app.core.scene import ConveyorScene  # noqa: E402
+from edge_console.core.detector import Detector  # noqa: E402
+from edge_console.core.paths import demo_model  # noqa: E402
+from edge_console.core.scene import ConveyorScene  # noqa: E402
+
 from tests.support.agents import AgentProcess, agent_args, stalled_websocket  # noqa: E402
 
 

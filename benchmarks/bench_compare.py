@@ -23,10 +23,11 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.console.compare.fetch import fetch_frame  # noqa: E402
-from app.core.comparison import compare_frame  # noqa: E402
-from app.core.detector import Detector  # noqa: E402
-from app.core.paths import demo_model  # noqa: E402
+from edge_console.console.compare.fetch import fetch_frame  # noqa: E402
+from edge_console.core.comparison import compare_frame  # noqa: E402
+from edge_console.core.detector import Detector  # noqa: E402
+from edge_console.core.paths import demo_model  # noqa: E402
+
 from tests.support.agents import AgentProcess, agent_args  # noqa: E402
 
 

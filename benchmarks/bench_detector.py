@@ -19,8 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.core.detector import Detector  # noqa: E402
-from app.core.scene import ConveyorScene  # noqa: E402
+from edge_console.core.detector import Detector  # noqa: E402
+from edge_console.core.scene import ConveyorScene  # noqa: E402
+
 from benchmarks.yolov8n_like import tuned_model  # noqa: E402
 
 

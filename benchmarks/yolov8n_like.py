@@ -163,9 +163,8 @@ def build(imgsz: int = 640, seed: int = 0, cls_bias: float = -5.0) -> tuple[onnx
 def tuned_model(out: Path, frame: np.ndarray, imgsz: int = 640, target_candidates: int = 100) -> dict:
     """Build, measure the class logits on a real frame, and rebuild with the bias that gives ~target candidates."""
     import onnxruntime as ort
-
-    from app.core.model_spec import ModelSpec
-    from app.core.preprocess import Preprocessor
+    from edge_console.core.model_spec import ModelSpec
+    from edge_console.core.preprocess import Preprocessor
 
     model, params, flops = build(imgsz, cls_bias=0.0)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])

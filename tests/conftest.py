@@ -1,8 +1,7 @@
 import threading
 
 import pytest
-
-from app.core.paths import demo_model
+from edge_console.core.paths import demo_model
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import aiohttp
 import cv2
 import numpy as np
 import pytest
+from edge_console.core.protocol import FRAME_CONTENT_TYPE, TELEMETRY_FIELDS, decode_frame_message
 
-from app.core.protocol import FRAME_CONTENT_TYPE, TELEMETRY_FIELDS, decode_frame_message
 from tests.support.agents import AgentProcess, agent_args, wait_until
 
 

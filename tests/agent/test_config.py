@@ -1,8 +1,7 @@
 from pathlib import Path
 
 import pytest
-
-from app.agent.config import ConfigError, build_config
+from edge_console.agent.config import ConfigError, build_config
 
 
 def test_flags_win_over_the_file_and_the_file_over_defaults(tmp_path):

@@ -7,13 +7,13 @@ import contextlib
 
 import aiohttp
 from aiohttp import web
+from edge_console.agent.config import AgentConfig
+from edge_console.agent.runtime import Agent
+from edge_console.agent.server import build_app
+from edge_console.core.detector import Detector
+from edge_console.core.protocol import SERVICE_TYPE, decode_frame_message
 from zeroconf import ServiceBrowser, Zeroconf
 
-from app.agent.config import AgentConfig
-from app.agent.runtime import Agent
-from app.agent.server import build_app
-from app.core.detector import Detector
-from app.core.protocol import SERVICE_TYPE, decode_frame_message
 from tests.support.agents import stalled_websocket, wait_until
 
 

@@ -11,7 +11,7 @@ from tests.support.agents import ROOT
 
 
 def run_agent(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.agent.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "edge_console.agent.cli", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
 
 

@@ -6,12 +6,11 @@ import threading
 import time
 
 import pytest
-
-from app.agent.health import assess
-from app.agent.history import TelemetryHistory
-from app.agent.latest_slot import LatestSlot
-from app.agent.server import StreamSettings
-from app.agent.sources import SourceSpec
+from edge_console.agent.health import assess
+from edge_console.agent.history import TelemetryHistory
+from edge_console.agent.latest_slot import LatestSlot
+from edge_console.agent.server import StreamSettings
+from edge_console.agent.sources import SourceSpec
 
 
 def test_slot_keeps_only_the_newest_and_counts_drops():
@@ -47,7 +46,7 @@ def test_stream_settings_are_all_or_nothing():
 
 
 def test_history_is_a_bounded_ring_buffer(tmp_path, monkeypatch):
-    monkeypatch.setattr("app.agent.history.PRUNE_EVERY", 10)
+    monkeypatch.setattr("edge_console.agent.history.PRUNE_EVERY", 10)
     h = TelemetryHistory(tmp_path / "t.sqlite3", retention_s=1000, max_rows=50)
     now = time.time()
     for i in range(200):

@@ -13,12 +13,12 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
 
 import pytest  # noqa: E402
+from edge_console.console.compare.panel import ComparePanel  # noqa: E402
+from edge_console.console.device_state import DeviceState  # noqa: E402
+from edge_console.console.net.addresses import DeviceAddress  # noqa: E402
+from edge_console.core.model_library import ModelLibrary  # noqa: E402
+from edge_console.core.paths import demo_model, models_dir  # noqa: E402
 
-from app.console.compare.panel import ComparePanel  # noqa: E402
-from app.console.device_state import DeviceState  # noqa: E402
-from app.console.net.addresses import DeviceAddress  # noqa: E402
-from app.core.model_library import ModelLibrary  # noqa: E402
-from app.core.paths import demo_model, models_dir  # noqa: E402
 from tests.console.agents import AgentProcess  # noqa: E402
 from tests.console.conftest import fleet_factory, no_leaked_threads, sound_qt_binding  # noqa: E402, F401
 

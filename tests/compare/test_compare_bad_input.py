@@ -7,15 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from aiohttp import web
+from edge_console.console.compare.panel import ComparePanel
+from edge_console.console.main_window import MainWindow
+from edge_console.console.net.addresses import DeviceAddress
+from edge_console.core.detection import Detection, Timings
+from edge_console.core.model_spec import file_sha256
+from edge_console.core.paths import demo_model
+from edge_console.core.protocol import FRAME_CONTENT_TYPE, StreamHeader, encode_frame_message, header_bytes
 from PySide6.QtCore import QSettings, Qt
 
-from app.console.compare.panel import ComparePanel
-from app.console.main_window import MainWindow
-from app.console.net.addresses import DeviceAddress
-from app.core.detection import Detection, Timings
-from app.core.model_spec import file_sha256
-from app.core.paths import demo_model
-from app.core.protocol import FRAME_CONTENT_TYPE, StreamHeader, encode_frame_message, header_bytes
 from tests.console.agents import AgentProcess
 from tests.console.fake_devices import FakeDeviceServer, device_info
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata

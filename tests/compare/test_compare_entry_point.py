@@ -11,7 +11,7 @@ from tests.console.agents import ROOT
 
 PROBE = """
 import json, sys
-from app.console.cli import main
+from edge_console.console.cli import main
 rc = main(["compare", "--device", "127.0.0.1:9", "--frames", "1"])
 print(json.dumps({"rc": rc, "qt": sorted(m for m in sys.modules if m.split(".")[0] in ("PySide6", "pyqtgraph"))}))
 """
@@ -25,9 +25,9 @@ def test_compare_subcommand_runs_headless_without_qt():
 
 
 def test_console_flags_still_parse_and_help_names_the_subcommand():
-    run = subprocess.run([sys.executable, "-m", "app.console.cli", "--help"], cwd=ROOT, capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "edge_console.console.cli", "--help"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0 and "--demo" in run.stdout and "edge-console compare --device" in run.stdout
-    run = subprocess.run([sys.executable, "-m", "app.console.cli", "compare", "--help"], cwd=ROOT,
+    run = subprocess.run([sys.executable, "-m", "edge_console.console.cli", "compare", "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "--save-frames" in run.stdout and "--json" in run.stdout

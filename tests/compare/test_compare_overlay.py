@@ -4,14 +4,14 @@ its colour, and its line style shows as gaps along the outline (solid, dashed, d
 from __future__ import annotations
 
 import numpy as np
+from edge_console.console.colors import class_color
+from edge_console.console.compare.frame_view import ComparedFrameView, ViewMode
+from edge_console.console.compare.overlay_painter import STYLES, Agreement, AgreementLegend, compared_boxes
+from edge_console.core.comparison import FrameComparison
+from edge_console.core.detection import Detection, Timings
+from edge_console.core.matching import match_detections
 from PySide6.QtGui import QColor
 
-from app.console.colors import class_color
-from app.console.compare.frame_view import ComparedFrameView, ViewMode
-from app.console.compare.overlay_painter import STYLES, Agreement, AgreementLegend, compared_boxes
-from app.core.comparison import FrameComparison
-from app.core.detection import Detection, Timings
-from app.core.matching import match_detections
 from tests.console.helpers import count_color
 
 from .panel_helpers import edge_coverage

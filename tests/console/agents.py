@@ -1,4 +1,4 @@
-"""Real agent processes for the console tests: `python -m app.agent.cli run`, on 127.0.0.1 only.
+"""Real agent processes for the console tests: `python -m edge_console.agent.cli run`, on 127.0.0.1 only.
 
 Output goes to a log file (no pipe, so no reader thread and no child blocked on a full pipe); the port is read
 from the `edge-agent listening on http://127.0.0.1:PORT` line, since agents start with `--port 0`.
@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from app.console.net.addresses import DeviceAddress
-from app.core.paths import demo_model
+from edge_console.console.net.addresses import DeviceAddress
+from edge_console.core.paths import demo_model
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
@@ -50,7 +50,7 @@ class AgentProcess:
         self._log_path = state_dir / "agent.log"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "app.agent.cli", "run", "--source", self.source,
+        cmd = [sys.executable, "-m", "edge_console.agent.cli", "run", "--source", self.source,
                "--model", str(self.model or model_for_tests()),
                "--name", self.name, "--port", str(self.port), "--interface", LOOPBACK,
                "--state-dir", str(self.state_dir), "--fps", str(self.fps), "--threads", "1"]

@@ -8,8 +8,7 @@ import threading
 import time
 
 from aiohttp import web
-
-from app.console.net.addresses import DeviceAddress
+from edge_console.console.net.addresses import DeviceAddress
 
 GARBAGE_FRAMES: tuple[bytes, ...] = (
     b"this is not a frame message",  # length prefix reads as a huge header

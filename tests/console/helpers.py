@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from edge_console.console.frames import DecodedFrame, decode_stream_message
+from edge_console.core.detection import Detection, Timings
+from edge_console.core.protocol import StreamHeader, encode_frame_message, header_bytes
 from PySide6.QtGui import QColor, QImage
-
-from app.console.frames import DecodedFrame, decode_stream_message
-from app.core.detection import Detection, Timings
-from app.core.protocol import StreamHeader, encode_frame_message, header_bytes
 
 
 def grey_jpeg(width: int, height: int, level: int = 110) -> bytes:

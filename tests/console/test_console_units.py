@@ -7,12 +7,16 @@ import sqlite3
 
 import numpy as np
 import pytest
-
-from app.console.net.addresses import DeviceAddress, parse_host_port
-from app.console.net.device_info import ProtocolMismatch, check_device_info, check_health, check_telemetry_sample
-from app.console.store import DeviceRecord, DeviceStore
-from app.console.telemetry_history import TelemetryHistory, break_gaps, per_second_increase
-from app.core.protocol import ProtocolError
+from edge_console.console.net.addresses import DeviceAddress, parse_host_port
+from edge_console.console.net.device_info import (
+    ProtocolMismatch,
+    check_device_info,
+    check_health,
+    check_telemetry_sample,
+)
+from edge_console.console.store import DeviceRecord, DeviceStore
+from edge_console.console.telemetry_history import TelemetryHistory, break_gaps, per_second_increase
+from edge_console.core.protocol import ProtocolError
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -98,7 +102,7 @@ def test_charts_show_an_absence_as_a_gap():
 
 
 def test_cli_rejects_a_bad_address_before_opening_any_window(capsys):
-    from app.console.cli import main
+    from edge_console.console.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--add", "192.168.1.20"])
@@ -107,7 +111,7 @@ def test_cli_rejects_a_bad_address_before_opening_any_window(capsys):
 
 
 def test_a_missing_x11_library_is_named_before_qt_aborts(monkeypatch):
-    from app.console import platform_check
+    from edge_console.console import platform_check
 
     monkeypatch.setattr(platform_check.sys, "platform", "linux")
     monkeypatch.setenv("DISPLAY", ":0")

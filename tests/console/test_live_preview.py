@@ -6,11 +6,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from app.console.colors import class_color
-from app.console.net.addresses import DeviceAddress
-from app.console.widgets.charts import TelemetryCharts
-from app.console.widgets.preview_panel import PreviewPanel
+from edge_console.console.colors import class_color
+from edge_console.console.net.addresses import DeviceAddress
+from edge_console.console.widgets.charts import TelemetryCharts
+from edge_console.console.widgets.preview_panel import PreviewPanel
 
 from .helpers import outline_color_fraction
 

@@ -7,10 +7,9 @@ import os
 import subprocess
 import sys
 
+from edge_console.console.main_window import MainWindow
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
-
-from app.console.main_window import MainWindow
 
 from .agents import ROOT
 
@@ -60,7 +59,7 @@ def test_main_window_shows_a_device_everywhere_and_restores_its_layout(qtbot, fl
 def test_demo_screenshot_command_exits_0_with_a_picture(tmp_path):
     shot = tmp_path / "console.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    result = subprocess.run([sys.executable, "-m", "app.console", "--demo", "--screenshot", str(shot), "--after", "6"],
+    result = subprocess.run([sys.executable, "-m", "edge_console.console", "--demo", "--screenshot", str(shot), "--after", "6"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     image = QImage(str(shot))

@@ -3,8 +3,8 @@ whether it returns on a new port (found again through mDNS) or on the same port 
 
 from __future__ import annotations
 
-from app.console.widgets.overlay import OverlaySettings
-from app.console.widgets.preview_canvas import PreviewCanvas
+from edge_console.console.widgets.overlay import OverlaySettings
+from edge_console.console.widgets.preview_canvas import PreviewCanvas
 
 LONG = 60_000
 

@@ -6,17 +6,16 @@ from __future__ import annotations
 import time
 
 import pytest
+from edge_console.console.colors import class_color
+from edge_console.console.device_state import DeviceState
+from edge_console.console.frames import LatestFrameSlot, decode_stream_message
+from edge_console.console.net.addresses import DeviceAddress
+from edge_console.console.widgets.overlay import OverlaySettings, fit_transform, paint_frame
+from edge_console.console.widgets.preview_panel import PreviewPanel
+from edge_console.core.detection import Detection
+from edge_console.core.protocol import ProtocolError
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage, QPainter
-
-from app.console.colors import class_color
-from app.console.device_state import DeviceState
-from app.console.frames import LatestFrameSlot, decode_stream_message
-from app.console.net.addresses import DeviceAddress
-from app.console.widgets.overlay import OverlaySettings, fit_transform, paint_frame
-from app.console.widgets.preview_panel import PreviewPanel
-from app.core.detection import Detection
-from app.core.protocol import ProtocolError
 
 from .helpers import box_edge_points, decoded, frame_message, has_color_near
 

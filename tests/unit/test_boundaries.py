@@ -1,4 +1,4 @@
-"""DESIGN.md section 2: app.core and app.agent never import Qt; app.core never imports a network library.
+"""DESIGN.md section 2: edge_console.core and edge_console.agent never import Qt; edge_console.core never imports a network library.
 
 Checked two ways: import-linter's static contracts (pyproject.toml) and a real import in a fresh interpreter,
 which also catches imports hidden inside functions at module load.
@@ -30,10 +30,10 @@ def loaded_after_import(modules: list[str]) -> set[str]:
 
 
 def test_core_and_agent_load_without_qt():
-    loaded = loaded_after_import(["app.core", "app.agent"])
+    loaded = loaded_after_import(["edge_console.core", "edge_console.agent"])
     assert not loaded & {"PySide6", "pyqtgraph", "shiboken6"}
 
 
 def test_core_loads_without_network_libraries():
-    loaded = loaded_after_import(["app.core"])
+    loaded = loaded_after_import(["edge_console.core"])
     assert not loaded & {"aiohttp", "zeroconf", "PySide6"}

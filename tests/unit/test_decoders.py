@@ -4,16 +4,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from app.core.decoders import (
+from edge_console.core.decoders import (
     End2EndDecoder,
     End2EndSplitDecoder,
     Yolov5Decoder,
     Yolov8Decoder,
     select_decoder,
 )
-from app.core.detector import Detector
-from app.core.errors import UnknownModelLayoutError
+from edge_console.core.detector import Detector
+from edge_console.core.errors import UnknownModelLayoutError
+
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 
 NAMES = ["bolt", "nut", "washer"]

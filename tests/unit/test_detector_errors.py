@@ -3,17 +3,17 @@
 import numpy as np
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto
-
-from app.core.detector import Detector
-from app.core.errors import (
+from edge_console.core.detector import Detector
+from edge_console.core.errors import (
     ModelError,
     ModelNotFoundError,
     NotAnOnnxModelError,
     ProviderError,
     UnknownModelLayoutError,
 )
-from app.core.providers import resolve_providers
+from edge_console.core.providers import resolve_providers
+from onnx import TensorProto
+
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 
 

@@ -3,10 +3,9 @@ import io
 
 import numpy as np
 import pytest
-
-from app.core.detection import Detection
-from app.core.metrics import average_precision_per_class, box_iou, mean_average_precision, precision_recall
-from app.core.scene import GroundTruth
+from edge_console.core.detection import Detection
+from edge_console.core.metrics import average_precision_per_class, box_iou, mean_average_precision, precision_recall
+from edge_console.core.scene import GroundTruth
 
 
 def gt(x1, y1, x2, y2, c=0) -> GroundTruth:

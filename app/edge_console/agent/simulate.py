@@ -1,0 +1,76 @@
+"""A fleet of real agent processes on this machine, with distinct names, scenes, models and speeds.
+
+It is the console's demo and the backbone of the integration tests: each device is a real `edge-agent run`
+process serving real HTTP/WebSocket and mDNS, with the synthetic conveyor camera.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from edge_console.core.paths import demo_model
+
+# (name, model, injected delay ms): one line runs the older parts-v1, one has slower "hardware".
+PROFILES = (
+    ("Press line 1", "parts-v2", 0),
+    ("Packing line 2", "parts-v1", 0),
+    ("Paint shop 3", "parts-v2", 60),
+    ("Assembly 4", "parts-v2", 0),
+)
+
+
+def agent_command(index: int, interfaces: list[str], base_dir: Path, fps: float) -> list[str]:
+    name, model, delay = PROFILES[index % len(PROFILES)]
+    if index >= len(PROFILES):
+        name = f"{name.rsplit(' ', 1)[0]} {index + 1}"
+    cmd = [sys.executable, "-m", "edge_console.agent.cli", "run", "--source", "synthetic", "--seed", str(index),
+           "--model", str(demo_model(model)), "--name", name, "--port", "0", "--fps", str(fps), "--threads", "1",
+           "--state-dir", str(base_dir / f"device-{index + 1}"), "--injected-delay-ms", str(delay),
+           "--parent-pid", str(os.getpid())]
+    for addr in interfaces:
+        cmd += ["--interface", addr]
+    return cmd
+
+
+def _relay(proc: subprocess.Popen) -> None:
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+
+
+def run_fleet(count: int, interfaces: list[str], base_dir: Path | None, fps: float) -> int:
+    if count < 1:
+        raise ValueError("--count must be at least 1")
+    base = base_dir or Path(tempfile.mkdtemp(prefix="edge-simulate-"))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    procs = [subprocess.Popen(agent_command(i, interfaces, base, fps), stdout=subprocess.PIPE, text=True)
+             for i in range(count)]
+    for p in procs:
+        threading.Thread(target=_relay, args=(p,), daemon=True).start()
+    print(f"edge-agent simulate: {count} devices starting (state in {base}); Ctrl-C stops them", flush=True)
+    failed, reported = 0, set()
+    while not stop.wait(0.5):
+        for i, p in enumerate(procs):
+            if p.poll() is not None and i not in reported:
+                reported.add(i)
+                print(f"edge-agent simulate: device {i + 1} exited with code {p.returncode}", file=sys.stderr,
+                      flush=True)
+        if len(reported) == len(procs):
+            failed = 1  # every device died: nothing left to simulate
+            break
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    return failed

@@ -1,0 +1,96 @@
+"""`edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json] [--save-frames DIR]`: the
+comparison, headless.
+
+Exit status: 0 when it ran (whatever the agreement); 2 bad arguments or unusable local model; 3 device
+unreachable or sending unusable data; 4 models not comparable (different classes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edge_console.core.comparison import FrameComparison, IncompatibleModelsError, summarize
+from edge_console.core.errors import ModelError
+from edge_console.core.model_library import ModelLibrary
+from edge_console.core.paths import models_dir
+
+from .fetch import DeviceFetchError
+from .saved_frames import save_frame
+from .session import CompareSession
+
+
+def _device_url(text: str) -> str:
+    text = text.strip().rstrip("/")
+    if "://" not in text:
+        text = "http://" + text
+    host_port = text.split("://", 1)[1]
+    if ":" not in host_port or not host_port.rsplit(":", 1)[1].isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give the device as HOST:PORT, e.g. 192.168.10.21:8470")
+    return text
+
+
+def _line(f: FrameComparison) -> str:
+    d = f.to_dict()
+    dt, lt = f.device_timings, f.local_timings
+    return (f"frame #{f.seq}: matched {d['matched']}, device only {d['only_device']}, local only {d['only_local']}, "
+            f"class mismatches {d['class_mismatches']}; P {d['precision']:.3f} R {d['recall']:.3f} "
+            f"F1 {d['f1']:.3f} mean IoU {d['mean_iou']:.3f} | ms pre/inf/post device "
+            f"{dt.preprocess_ms:.1f}/{dt.inference_ms:.1f}/{dt.postprocess_ms:.1f} local "
+            f"{lt.preprocess_ms:.1f}/{lt.inference_ms:.1f}/{lt.postprocess_ms:.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edge-console compare",
+                                     description="Run a local model on the device's own frames and compare results")
+    parser.add_argument("--device", required=True, type=_device_url, metavar="HOST:PORT")
+    parser.add_argument("--model", type=Path, help="local ONNX model (default: the library's copy of the device's)")
+    parser.add_argument("--library", type=Path, action="append", default=[],
+                        help="extra model folder to search, e.g. a USB stick (models/ is always searched)")
+    parser.add_argument("--frames", type=int, default=5, help="frames to compare (default 5)")
+    parser.add_argument("--iou", type=float, default=0.5, help="IoU for two boxes to match (default 0.5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (per-frame and overall) last")
+    parser.add_argument("--save-frames", type=Path, metavar="DIR",
+                        help="also save the compared frames exactly as the device sent them, to compare them again "
+                             "later (the console's Compare panel replays such a folder)")
+    args = parser.parse_args(argv)
+    if args.frames < 1 or not 0 < args.iou <= 1:
+        parser.error("--frames must be >= 1 and --iou in (0, 1]")
+    try:
+        library = ModelLibrary([models_dir(), *args.library])
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
+    say = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    try:
+        with CompareSession(args.device, library, args.model, iou=args.iou) as session:
+            spec, info = session.detector.spec, session.info
+            say(f"device {info['name']} ({args.device}) runs {info['model']['name']} {info['model']['version']}; "
+                f"local: {spec.name} {spec.version} on {session.detector.provider}")
+            frames = []
+            for _ in range(args.frames):
+                frames.append(session.next_frame(keep_image=False))
+                if args.save_frames is not None:
+                    save_frame(args.save_frames, frames[-1].seq, session.last_message)
+                say(_line(frames[-1]))
+    except DeviceFetchError as exc:
+        print(f"edge-console compare: {exc}", file=sys.stderr)
+        return 3
+    except IncompatibleModelsError as exc:
+        print(f"edge-console compare: {exc}", file=sys.stderr)
+        return 4
+    except (ModelError, OSError) as exc:
+        print(f"edge-console compare: {exc}", file=sys.stderr)
+        return 2
+    summary = summarize(frames)
+    say(f"overall over {summary['frames']} frames: P {summary['precision']:.3f} R {summary['recall']:.3f} "
+        f"F1 {summary['f1']:.3f} mean IoU {summary['mean_iou']:.3f}, {summary['disagreeing_frames']} frames disagree")
+    if args.json:
+        print(json.dumps({"device": args.device, "device_model": info["model"], "local_model": spec.describe(),
+                          "frames": [f.to_dict() for f in frames], "summary": summary}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

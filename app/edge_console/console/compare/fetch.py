@@ -1,0 +1,84 @@
+"""Fetch what the device says about itself and its newest inferred frame, losslessly (GET /v1/info, /v1/frame)."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import cv2
+import numpy as np
+
+from edge_console.core.errors import EdgeConsoleError
+from edge_console.core.protocol import FRAME_CONTENT_TYPE, ProtocolError, StreamHeader, decode_frame_message
+
+REQUEST_TIMEOUT_S = 10.0
+
+
+class DeviceFetchError(EdgeConsoleError):
+    """The device could not be reached or answered with something unusable; the message says which."""
+
+
+async def _get(session: aiohttp.ClientSession, url: str,
+               timeout: float = REQUEST_TIMEOUT_S) -> tuple[int, str, bytes]:
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as r:
+            return r.status, r.content_type, await r.read()
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        base = url.split("/v1/", 1)[0]
+        raise DeviceFetchError(f"cannot reach the device at {base}: {exc or type(exc).__name__}. "
+                               "Is it powered, on this network, and is the address right?") from exc
+
+
+def _device_error(status: int, body: bytes) -> str:
+    try:
+        data = json.loads(body)
+        return f"{data.get('error', '')}: {data.get('detail', '')}".strip(": ")
+    except ValueError:
+        return body[:200].decode(errors="replace")
+
+
+async def fetch_info(session: aiohttp.ClientSession, base_url: str) -> dict:
+    status, _, body = await _get(session, base_url + "/v1/info")
+    if status != 200:
+        raise DeviceFetchError(f"the device answered /v1/info with HTTP {status}: {_device_error(status, body)}")
+    try:
+        info = json.loads(body)
+        info["model"]["classes"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DeviceFetchError(f"the device's /v1/info is not what an edge agent sends ({exc!r}); "
+                               "is this address an Edge Console agent?") from exc
+    return info
+
+
+def decode_frame(body: bytes) -> tuple[StreamHeader, np.ndarray]:
+    """Header and BGR pixels of a /v1/frame body; ProtocolError when it is not a valid frame."""
+    header, image_bytes = decode_frame_message(body)
+    image = cv2.imdecode(np.frombuffer(image_bytes, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ProtocolError("the frame's image cannot be decoded")
+    return header, image
+
+
+async def fetch_frame(session: aiohttp.ClientSession, base_url: str, after_seq: int = 0,
+                      timeout: float = REQUEST_TIMEOUT_S) -> tuple[StreamHeader, np.ndarray]:
+    """The newest inferred frame with a sequence number above `after_seq` (the device holds the request until then)."""
+    header, image, _ = await fetch_frame_message(session, base_url, after_seq, timeout)
+    return header, image
+
+
+async def fetch_frame_message(session: aiohttp.ClientSession, base_url: str, after_seq: int = 0,
+                              timeout: float = REQUEST_TIMEOUT_S) -> tuple[StreamHeader, np.ndarray, bytes]:
+    """As `fetch_frame`, plus the message exactly as the device sent it (saved frames keep these bytes)."""
+    # One long-poll request: the agent answers once it has a frame after #after_seq (or says why not).
+    query = f"/v1/frame?after={after_seq}" if after_seq else "/v1/frame"
+    status, content_type, body = await _get(session, base_url + query, timeout)
+    if status != 200:
+        raise DeviceFetchError(f"the device has no frame to compare (HTTP {status}): {_device_error(status, body)}")
+    if content_type != FRAME_CONTENT_TYPE:
+        raise DeviceFetchError(f"the device sent {content_type or 'no content type'} for /v1/frame, "
+                               f"not {FRAME_CONTENT_TYPE}")
+    try:
+        header, image = decode_frame(body)
+    except ProtocolError as exc:
+        raise DeviceFetchError(f"the device sent a frame that cannot be used: {exc}") from exc
+    return header, image, body

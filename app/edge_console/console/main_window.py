@@ -1,0 +1,285 @@
+"""The main window: arranges the views, wires them to the fleet, holds menus and the status bar. Nothing more;
+each view knows its own internals."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+
+from edge_console.core.model_library import ModelLibrary
+from edge_console.core.paths import models_dir
+
+from .compare.panel import ComparePanel
+from .device_state import DeviceState
+from .fleet import Fleet
+from .widgets.add_device_dialog import AddDeviceDialog, show_why_not_listed
+from .widgets.charts import WINDOWS_S, TelemetryCharts
+from .widgets.details_panel import DetailsPanel
+from .widgets.device_table import DeviceTable
+from .widgets.grid_view import DeviceGrid
+from .widgets.overlay import OverlaySettings
+from .widgets.preview_panel import PreviewPanel
+
+SETTINGS_VERSION = 1  # bump when docks change, so an old saved layout is not forced onto new docks
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, fleet: Fleet, settings: QSettings, parent: QWidget | None = None,
+                 model_library: ModelLibrary | None = None) -> None:
+        super().__init__(parent)
+        self.fleet = fleet
+        self.settings = settings
+        self.setWindowTitle("Edge Console")
+        self.overlay_settings = OverlaySettings(parent=self)
+        self.previews: dict[DeviceState, PreviewPanel] = {}
+        self.compares: dict[DeviceState, ComparePanel] = {}
+        # One library for every Compare panel: a model or USB folder added in one is offered in all.
+        self.model_library = model_library
+
+        self.grid = DeviceGrid(self.overlay_settings)
+        self.tabs = QTabWidget(documentMode=True, tabsClosable=True, movable=True)
+        self.tabs.addTab(self.grid, "Grid")
+        self.tabs.tabBar().setTabButton(0, self.tabs.tabBar().ButtonPosition.RightSide, None)  # the grid stays
+        self.tabs.tabCloseRequested.connect(self._close_tab)
+        self.setCentralWidget(self.tabs)
+
+        self.table = DeviceTable(fleet)
+        self.details = DetailsPanel()
+        self.charts = TelemetryCharts()
+        self.devices_dock = self._dock("Devices", self.table, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.details_dock = self._dock("Details", self.details, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.charts_dock = self._dock("Telemetry", self.charts, Qt.DockWidgetArea.BottomDockWidgetArea)
+
+        self.status_label = QLabel()
+        self.statusBar().addPermanentWidget(self.status_label)
+        self._status_timer = QTimer(self, interval=1000)
+        self._status_timer.timeout.connect(self._update_status)
+        self._status_timer.start()
+
+        self.table.selected.connect(self._on_selected)
+        self.table.activated.connect(self.open_preview)
+        self.table.reconnect_requested.connect(fleet.reconnect)
+        self.table.forget_requested.connect(self._forget)
+        self.table.help_requested.connect(lambda: show_why_not_listed(self))
+        self.grid.device_activated.connect(self.open_preview)
+        fleet.device_added.connect(self._on_device_added)
+        fleet.device_removed.connect(self._on_device_removed)
+        fleet.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        for state in fleet.states:
+            self._on_device_added(state)
+
+        self._build_menus()
+        self.resize(1440, 900)
+        self._restore_layout()
+        self._update_status()
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title.lower()}")  # saveState needs stable names
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, menu, text: str, slot, shortcut: QKeySequence | str | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        devices = bar.addMenu("&Devices")
+        self._action(devices, "&Add device by address…", self.add_device_dialog, "Ctrl+N")
+        self._action(devices, "&Open preview", lambda: self._with_current(self.open_preview), "Ctrl+O")
+        self._action(devices, "&Compare with a local model", lambda: self._with_current(self.open_compare), "Ctrl+K")
+        self._action(devices, "&Reconnect now", lambda: self._with_current(self.fleet.reconnect), "Ctrl+R")
+        self._action(devices, "&Forget device", lambda: self._with_current(self._forget), "Ctrl+Shift+Delete")
+        devices.addSeparator()
+        self._action(devices, "&Filter the list", self._focus_filter, QKeySequence.StandardKey.Find)
+
+        view = bar.addMenu("&View")
+        self._action(view, "&Grid", lambda: self.tabs.setCurrentIndex(0), "Ctrl+G")
+        self._action(view, "&Close preview tab", lambda: self._close_tab(self.tabs.currentIndex()), "Ctrl+W")
+        self._action(view, "Pause / resume previews (Compare: continuous mode)", self._toggle_pause, "Ctrl+Space")
+        view.addSeparator()
+        for dock, key in ((self.devices_dock, "Ctrl+1"), (self.details_dock, "Ctrl+2"), (self.charts_dock, "Ctrl+3")):
+            toggle = dock.toggleViewAction()
+            toggle.setShortcut(QKeySequence(key))
+            view.addAction(toggle)
+        view.addSeparator()
+        window = view.addMenu("Telemetry &window")
+        for i, label in enumerate(WINDOWS_S):
+            self._action(window, label, lambda _=False, t=label: self.charts.window_box.setCurrentText(t),
+                         f"Alt+{i + 1}")
+        overlay = self._action(view, "Overlay all devices in charts", self.charts.set_overlay_all, "Ctrl+Shift+O")
+        overlay.setCheckable(True)
+        self.charts.mode_box.currentIndexChanged.connect(lambda i: overlay.setChecked(i == 1))
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Why is my device not listed?", lambda: show_why_not_listed(self),
+                     QKeySequence.StandardKey.HelpContents)
+        self._action(help_menu, "&About", self._about)
+
+    # -- actions -----------------------------------------------------------------------------------------------
+
+    def _with_current(self, fn) -> None:
+        tab = self.tabs.currentWidget()  # the device of the preview or comparison in front, else the table's
+        state = tab.state if isinstance(tab, PreviewPanel | ComparePanel) else self.table.current()
+        if state is None:
+            self.statusBar().showMessage("Select a device in the table first.", 5000)
+        else:
+            fn(state)
+
+    def add_device_dialog(self) -> None:
+        dialog = AddDeviceDialog(self)
+        if dialog.exec() and dialog.address is not None:
+            state = self.fleet.add_manual(dialog.address)
+            self.table.select(state)
+            self.statusBar().showMessage(f"Added {dialog.address}; connecting…", 5000)
+
+    def open_preview(self, state: DeviceState) -> None:
+        panel = self.previews.get(state)
+        if panel is None:
+            panel = PreviewPanel(state)
+            panel.compare_requested.connect(self.open_compare)
+            self.previews[state] = panel
+            self.tabs.addTab(panel, state.name)
+        self.tabs.setCurrentWidget(panel)
+        panel.canvas.setFocus()
+
+    def open_compare(self, state: DeviceState) -> ComparePanel:
+        """The device's Compare tab (opened next to its preview, or brought to front if already open)."""
+        panel = self.compares.get(state)
+        if panel is None:
+            if self.model_library is None:
+                self.model_library = ModelLibrary([models_dir()])  # the shipped models are there from the start
+            panel = ComparePanel(state, self.model_library)
+            self.compares[state] = panel
+            preview = self.previews.get(state)
+            at = self.tabs.indexOf(preview) + 1 if preview is not None else self.tabs.count()
+            self.tabs.insertTab(at, panel, self._compare_title(state))
+        self.tabs.setCurrentWidget(panel)
+        return panel
+
+    @staticmethod
+    def _compare_title(state: DeviceState) -> str:
+        return f"Compare: {state.name}"
+
+    def _close_tab(self, index: int) -> None:
+        widget = self.tabs.widget(index)
+        if isinstance(widget, PreviewPanel):
+            self.tabs.removeTab(index)
+            widget.detach()
+            self.previews.pop(widget.state, None)
+            widget.deleteLater()
+        elif isinstance(widget, ComparePanel):
+            self.tabs.removeTab(index)
+            widget.shutdown()  # stops continuous mode and releases the device and the local model
+            self.compares.pop(widget.state, None)
+            widget.deleteLater()
+
+    def _toggle_pause(self) -> None:
+        current = self.tabs.currentWidget()
+        if isinstance(current, PreviewPanel):
+            current.canvas.set_paused(not current.canvas.paused)
+        elif isinstance(current, ComparePanel):
+            current.set_continuous(not current.continuous_button.isChecked())
+        else:
+            self.grid.controls.pause_button.toggle()
+
+    def _forget(self, state: DeviceState) -> None:
+        answer = QMessageBox.question(self, "Forget device",
+                                      f"Remove {state.name} from the list and from the console's memory?\n"
+                                      "It comes back if it is announced on the network or added again.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.fleet.forget(state)
+
+    def _focus_filter(self) -> None:
+        self.devices_dock.show()
+        self.table.filter_edit.setFocus()
+        self.table.filter_edit.selectAll()
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "Edge Console", "Edge Console — find, watch and check edge-AI devices offline.\n\n"
+                          f"Database: {self.fleet.database}")
+
+    # -- fleet events ------------------------------------------------------------------------------------------------
+
+    def _on_device_added(self, state: DeviceState) -> None:
+        QTimer.singleShot(0, self._update_status)
+        self.grid.add_device(state)
+        self.charts.add_device(state)
+        state.changed.connect(lambda s=state: self._retitle(s))
+        # Device problems also pass through the status bar (the session already limits how often).
+        state.error_added.connect(lambda message, s=state: self.statusBar().showMessage(f"{s.name}: {message}", 8000))
+        if self.table.current() is None:
+            self.table.select(state)
+
+    def _on_device_removed(self, state: DeviceState) -> None:
+        self.grid.remove_device(state)
+        self.charts.remove_device(state)
+        for panel in (self.previews.get(state), self.compares.get(state)):
+            if panel is not None:
+                self._close_tab(self.tabs.indexOf(panel))
+        if self.details.state is state:
+            self.details.set_device(None)
+
+    def _retitle(self, state: DeviceState) -> None:
+        panel = self.previews.get(state)
+        if panel is not None:
+            self.tabs.setTabText(self.tabs.indexOf(panel), state.name)
+        compare = self.compares.get(state)
+        if compare is not None:
+            self.tabs.setTabText(self.tabs.indexOf(compare), self._compare_title(state))
+
+    def _on_selected(self, state: DeviceState | None) -> None:
+        self.details.set_device(state)
+        self.charts.set_selected(state)
+
+    def _update_status(self) -> None:
+        states = self.fleet.states
+        counts = {s: sum(1 for d in states if d.status == s) for s in ("online", "degraded", "failing", "offline")}
+        parts = [f"{len(states)} device{'s' if len(states) != 1 else ''}"]
+        parts += [f"{n} {s}" for s, n in counts.items() if n]
+        discovery = self.fleet.discovery.description if self.fleet.discovery else "discovery off"
+        self.status_label.setText(" · ".join(parts) + f"   |   {discovery}")
+
+    # -- layout persistence -------------------------------------------------------------------------------------------
+
+    def _restore_layout(self) -> None:
+        if self.settings.value("layout_version", 0, int) != SETTINGS_VERSION:
+            # First start: the previews get most of the room, the table is wide enough for its key columns.
+            self.resizeDocks([self.devices_dock, self.details_dock], [430, 290], Qt.Orientation.Horizontal)
+            self.resizeDocks([self.charts_dock], [330], Qt.Orientation.Vertical)
+            return
+        geometry = self.settings.value("geometry")
+        state = self.settings.value("window_state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state, SETTINGS_VERSION)
+        window = self.settings.value("telemetry_window")
+        if window in WINDOWS_S:
+            self.charts.window_box.setCurrentText(window)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("layout_version", SETTINGS_VERSION)
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState(SETTINGS_VERSION))
+        self.settings.setValue("telemetry_window", self.charts.window_box.currentText())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.save_layout()
+        self.grid.detach()
+        for panel in self.previews.values():
+            panel.detach()
+        for compare in self.compares.values():
+            compare.shutdown()
+        super().closeEvent(event)

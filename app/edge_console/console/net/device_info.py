@@ -1,0 +1,40 @@
+"""Checks on what a device says about itself, so bad data becomes a clear message instead of a KeyError later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge_console.core.protocol import API_VERSION, ProtocolError
+
+
+class ProtocolMismatch(ProtocolError):
+    """The device answers, but speaks another API version: retrying soon will not help."""
+
+
+def check_device_info(data: Any) -> dict:
+    """Validate a `GET /v1/info` body; returns it unchanged or raises ProtocolError/ProtocolMismatch."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"/v1/info is not a JSON object but {type(data).__name__}")
+    api = data.get("api_version")
+    if api != API_VERSION:
+        raise ProtocolMismatch(f"device speaks API version {api!r}; this console speaks {API_VERSION}")
+    for key in ("id", "name"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise ProtocolError(f"/v1/info has no {key!r}")
+    for key in ("hardware", "model", "source"):
+        if key in data and not isinstance(data[key], dict):
+            raise ProtocolError(f"/v1/info {key!r} is not an object")
+    return data
+
+
+def check_health(data: Any) -> dict:
+    if not isinstance(data, dict) or data.get("status") not in ("ok", "degraded", "failing"):
+        raise ProtocolError(f"/v1/health is not a health report: {data!r:.120}")
+    reasons = data.get("reasons") or []
+    return {"status": data["status"], "reasons": [str(r) for r in reasons] if isinstance(reasons, list) else []}
+
+
+def check_telemetry_sample(data: Any) -> dict:
+    if not isinstance(data, dict) or not isinstance(data.get("ts"), int | float):
+        raise ProtocolError(f"telemetry sample without a numeric 'ts': {data!r:.120}")
+    return data

@@ -1,0 +1,320 @@
+"""Everything the console does with one device over the network, as tasks on the network loop.
+
+Two independent channels, each reconnecting by itself with backoff:
+- control: `GET /v1/info` (identity, API version), clock pings, `/v1/health`, the telemetry WebSocket, and on
+  every (re)connect a history fill from `/v1/telemetry/history` so charts have no hole the device could fill;
+- stream: `WS /v1/stream`, opened only while some view shows the device; each message is decoded on the decoder
+  pool (never on the loop, never on the GUI thread) and handed on as a `DecodedFrame`.
+All results go to a `SessionListener` (called on the loop thread); no Qt here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiohttp
+
+from edge_console.core.protocol import ClockSample, ProtocolError, estimate_clock_offset
+
+from .addresses import DeviceAddress
+from .backoff import Backoff
+from .device_info import ProtocolMismatch, check_device_info, check_health, check_telemetry_sample
+
+if TYPE_CHECKING:  # the network layer never loads Qt: frames are decoded by a function handed in
+    from ..frames import DecodedFrame
+
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=3)
+TELEMETRY_SILENCE_S = 5.0  # the agent sends a sample every second; this long without one means it is gone
+PING_PERIOD_S = 2.0
+CLOCK_SAMPLES_KEPT = 16
+HISTORY_PAGE = 600
+HISTORY_SPAN_S = 3600.0  # the longest chart window; older samples are never drawn
+BAD_DATA_REPORT_PERIOD_S = 5.0
+MAX_STREAM_MESSAGE = 32 * 1024 * 1024
+
+
+class SessionListener(Protocol):
+    """What a session reports; every call happens on the network loop thread."""
+
+    def on_info(self, info: dict) -> None: ...
+    def on_connection(self, connected: bool, reason: str) -> None: ...
+    def on_health(self, health: dict) -> None: ...
+    def on_telemetry(self, samples: list[dict], from_history: bool) -> None: ...
+    def on_clock(self, offset_s: float, round_trip_s: float) -> None: ...
+    def on_stream_state(self, live: bool, reason: str) -> None: ...
+    def on_frame(self, frame: DecodedFrame) -> None: ...
+    def on_error(self, message: str) -> None: ...
+
+
+Decoder = Callable[[bytes, float], "DecodedFrame"]
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception in the words an engineer on site needs."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "unreachable: connection refused (the host answers, but nothing listens on that port)"
+        errno = getattr(exc.os_error, "errno", None)
+        return f"unreachable: {os.strerror(errno) if errno else exc.os_error}"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, aiohttp.WSServerHandshakeError):
+        return f"refused the WebSocket (HTTP {exc.status})"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status} {exc.message}"
+    if isinstance(exc, ProtocolError):
+        return f"bad data: {exc}"
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return f"connection lost ({exc.__class__.__name__}: {exc})" if str(exc) else "connection lost"
+    return f"{exc.__class__.__name__}: {exc}"
+
+
+class DeviceSession:
+    def __init__(self, http: aiohttp.ClientSession, address: DeviceAddress, listener: SessionListener,
+                 decoder: Decoder, decode_pool: concurrent.futures.Executor,
+                 stream_params: dict[str, int] | None = None) -> None:
+        self.address = address
+        self._http = http
+        self._listener = listener
+        self._decoder = decoder
+        self._decode_pool = decode_pool
+        self._stream_params = stream_params or {}
+        self._control_backoff = Backoff()
+        self._stream_backoff = Backoff()
+        self._clock_samples: deque[ClockSample] = deque(maxlen=CLOCK_SAMPLES_KEPT)
+        self._last_sample_ts: float | None = None  # agent clock; where the next history fill starts
+        self._control_task: asyncio.Task | None = None
+        self._stream_task: asyncio.Task | None = None
+        self._last_bad_report: dict[str, float] = {}  # per channel, so a flood on one cannot mute the others
+        self._bad_since_report: dict[str, int] = {}
+
+    # -- called on the loop thread by the owner -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._control_task = asyncio.get_running_loop().create_task(self._control_loop(), name=f"control {self.address}")
+
+    def set_stream_wanted(self, wanted: bool) -> None:
+        if wanted and self._stream_task is None:
+            self._stream_task = asyncio.get_running_loop().create_task(self._stream_loop(), name=f"stream {self.address}")
+        elif not wanted and self._stream_task is not None:
+            self._stream_task.cancel()
+            self._stream_task = None
+
+    def set_address(self, address: DeviceAddress) -> None:
+        """The device moved (re-announced on another port or host): talk to the new address at once."""
+        if address != self.address:
+            self.address = address
+            self.reconnect_now()
+
+    def reconnect_now(self) -> None:
+        """Drop the current connections and connect again without waiting out any backoff."""
+        loop = asyncio.get_running_loop()
+        self._control_backoff.reset()
+        self._stream_backoff.reset()
+        if self._control_task is not None:
+            self._control_task.cancel()
+            self._control_task = loop.create_task(self._control_loop(), name=f"control {self.address}")
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+            self._stream_task = loop.create_task(self._stream_loop(), name=f"stream {self.address}")
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._control_task, self._stream_task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._control_task = self._stream_task = None
+
+    # -- control channel --------------------------------------------------------------------------------------
+
+    async def _control_loop(self) -> None:
+        while True:
+            try:
+                await self._control_once()
+                reason = "connection closed by the device"
+            except asyncio.CancelledError:
+                raise
+            except ProtocolMismatch as exc:
+                self._listener.on_connection(False, f"protocol mismatch: {exc}")
+                await self._control_backoff.sleep(30.0)  # a different API version will not change in seconds
+                continue
+            except (aiohttp.ClientError, OSError, TimeoutError, ProtocolError, ValueError) as exc:
+                reason = describe_error(exc)
+            self._listener.on_connection(False, reason)
+            await self._control_backoff.sleep()
+
+    async def _get_json(self, path: str, ok_statuses: tuple[int, ...] = (200,)) -> Any:
+        async with self._http.get(self.address.base_url + path, timeout=REQUEST_TIMEOUT) as resp:
+            if resp.status not in ok_statuses:
+                raise aiohttp.ClientResponseError(resp.request_info, resp.history, status=resp.status,
+                                                  message=resp.reason or "")
+            try:
+                return await resp.json(content_type=None)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ProtocolError(f"{path} did not answer JSON") from exc
+
+    async def _control_once(self) -> None:
+        info = check_device_info(await self._get_json("/v1/info"))
+        self._listener.on_info(info)
+        await self._sync_clock()
+        self._listener.on_health(check_health(await self._get_json("/v1/health", (200, 503))))
+        url = self.address.base_url + "/v1/telemetry"
+        async with self._http.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5),
+                                         heartbeat=None) as ws:
+            await self._fill_history()
+            self._listener.on_connection(True, "")
+            self._control_backoff.reset()
+            self._stream_backoff.wake()  # the device is back: do not let the stream wait out its backoff
+            pinger = asyncio.get_running_loop().create_task(self._ping_every(ws))
+            try:
+                while True:
+                    msg = await ws.receive(timeout=TELEMETRY_SILENCE_S)
+                    if msg.type == aiohttp.WSMsgType.TEXT:
+                        self._handle_telemetry_text(msg.data)
+                    elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                        return
+                    elif msg.type == aiohttp.WSMsgType.ERROR:
+                        raise aiohttp.ClientError(str(ws.exception() or "WebSocket error"))
+                    else:
+                        self._report_bad_data("telemetry", "unexpected binary message")
+            finally:
+                pinger.cancel()
+
+    def _handle_telemetry_text(self, text: str) -> None:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            self._report_bad_data("telemetry", f"not JSON: {text[:80]!r}")
+            return
+        if isinstance(data, dict) and data.get("type") == "pong":
+            self._add_clock_sample(data)
+            return
+        try:
+            sample = check_telemetry_sample(data)
+        except ProtocolError as exc:
+            self._report_bad_data("telemetry", str(exc))
+            return
+        if self._last_sample_ts is None or sample["ts"] > self._last_sample_ts:
+            self._last_sample_ts = sample["ts"]
+            if isinstance(sample.get("health"), dict):
+                try:
+                    self._listener.on_health(check_health(sample["health"]))
+                except ProtocolError:
+                    pass
+            self._listener.on_telemetry([sample], False)
+
+    async def _ping_every(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while not ws.closed:
+            await asyncio.sleep(PING_PERIOD_S)
+            await ws.send_str(json.dumps({"type": "ping", "t0": time.time()}))
+
+    def _add_clock_sample(self, pong: dict, t3: float | None = None) -> None:
+        try:
+            sample = ClockSample(float(pong["t0"]), float(pong["server_time"]), t3 if t3 is not None else time.time())
+        except (KeyError, TypeError, ValueError):
+            self._report_bad_data("clock", f"pong without t0/server_time: {pong!r:.80}")
+            return
+        if sample.round_trip < 0:
+            return
+        self._clock_samples.append(sample)
+        offset = estimate_clock_offset(list(self._clock_samples))
+        best = min(self._clock_samples, key=lambda s: s.round_trip)
+        if offset is not None:
+            self._listener.on_clock(offset, best.round_trip)
+
+    async def _sync_clock(self) -> None:
+        """A few quick samples before anything uses agent timestamps (history, latency)."""
+        for _ in range(3):
+            t0 = time.time()
+            data = await self._get_json("/v1/time")
+            t3 = time.time()
+            if not isinstance(data, dict) or not isinstance(data.get("time"), int | float):
+                raise ProtocolError(f"/v1/time is not {{'time': seconds}}: {data!r:.80}")
+            self._add_clock_sample({"t0": t0, "server_time": data["time"]}, t3)
+
+    async def _fill_history(self) -> None:
+        offset = estimate_clock_offset(list(self._clock_samples)) or 0.0
+        since = self._last_sample_ts if self._last_sample_ts is not None else time.time() + offset - HISTORY_SPAN_S
+        for _ in range(int(HISTORY_SPAN_S // HISTORY_PAGE) + 1):
+            data = await self._get_json(f"/v1/telemetry/history?since={since:.6f}&limit={HISTORY_PAGE}")
+            if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
+                raise ProtocolError("/v1/telemetry/history has no 'samples' list")
+            fresh = []
+            for raw in data["samples"]:
+                try:
+                    sample = check_telemetry_sample(raw)
+                except ProtocolError as exc:
+                    self._report_bad_data("history", str(exc))
+                    continue
+                if self._last_sample_ts is None or sample["ts"] > self._last_sample_ts:
+                    fresh.append(sample)
+                    self._last_sample_ts = sample["ts"]
+            if fresh:
+                self._listener.on_telemetry(fresh, True)
+                since = self._last_sample_ts
+            if not data.get("more") or not fresh:
+                return
+
+    # -- stream channel -----------------------------------------------------------------------------------------
+
+    async def _stream_loop(self) -> None:
+        while True:
+            try:
+                await self._stream_once()
+                reason = "stream closed by the device"
+            except asyncio.CancelledError:
+                self._listener.on_stream_state(False, "stream stopped")
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                reason = describe_error(exc)
+            self._listener.on_stream_state(False, reason)
+            await self._stream_backoff.sleep()
+
+    async def _stream_once(self) -> None:
+        query = "&".join(f"{k}={v}" for k, v in self._stream_params.items())
+        url = self.address.base_url + "/v1/stream" + (f"?{query}" if query else "")
+        loop = asyncio.get_running_loop()
+        async with self._http.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5),
+                                         heartbeat=5.0, max_msg_size=MAX_STREAM_MESSAGE) as ws:
+            self._listener.on_stream_state(True, "")
+            self._stream_backoff.reset()
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    try:
+                        # Awaiting each decode before reading on keeps at most one frame in flight per device:
+                        # a slow console reads slower and the agent sends it fewer frames, never a backlog.
+                        frame = await loop.run_in_executor(self._decode_pool, self._decoder, msg.data, time.time())
+                    except ProtocolError as exc:
+                        self._report_bad_data("stream", str(exc))
+                        continue
+                    self._listener.on_frame(frame)
+                elif msg.type == aiohttp.WSMsgType.TEXT:
+                    try:
+                        data = json.loads(msg.data)
+                    except ValueError:
+                        data = None
+                    if not (isinstance(data, dict) and data.get("type") == "pong"):
+                        self._report_bad_data("stream", f"unexpected text message {msg.data[:80]!r}")
+                elif msg.type == aiohttp.WSMsgType.ERROR:
+                    raise aiohttp.ClientError(str(ws.exception() or "WebSocket error"))
+
+    def _report_bad_data(self, channel: str, message: str) -> None:
+        """Tell the user, but at most every few seconds per channel: a broken device may send garbage 30 times a
+        second, and a flood must not bury the one message that explains it."""
+        count = self._bad_since_report.get(channel, 0) + 1
+        now = time.monotonic()
+        if now - self._last_bad_report.get(channel, -1e9) < BAD_DATA_REPORT_PERIOD_S:
+            self._bad_since_report[channel] = count
+            return
+        more = f" (and {count - 1} more bad messages)" if count > 1 else ""
+        self._listener.on_error(f"{channel}: {message}{more}")
+        self._last_bad_report[channel] = now
+        self._bad_since_report[channel] = 0

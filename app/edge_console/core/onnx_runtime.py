@@ -1,0 +1,65 @@
+"""The one place that imports onnxruntime and opens sessions, so a missing runtime is one clear message.
+
+onnxruntime comes in flavours (CPU, -gpu, -openvino, -directml, ...) that all install the module `onnxruntime`;
+the product works with whichever is installed (see pyproject.toml's `runtime` and `agent-base` extras).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+try:
+    import onnxruntime as ort
+except ImportError as exc:  # pragma: no cover - exercised by hand on a device without a runtime
+    raise ImportError(
+        "onnxruntime is not installed. Install one flavour of it: `pip install onnxruntime` (CPU, or "
+        "`pip install 'edge-console[agent]'`), onnxruntime-gpu (CUDA/TensorRT) or onnxruntime-openvino, "
+        "then start again."
+    ) from exc
+
+from .errors import ModelNotFoundError, NotAnOnnxModelError
+
+__all__ = ["ort", "open_session", "open_metadata_session"]
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelNotFoundError(f"model file not found: {path}. Check the path, or give a model name from the "
+                                 "library (e.g. parts-v2).")
+    if not path.is_file():
+        raise ModelNotFoundError(f"{path} is a folder, not a model file; pass the .onnx file inside it")
+
+
+def _session(path: Path, options: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... with a C++ message
+        raise NotAnOnnxModelError(
+            f"{path} could not be loaded as an ONNX model: {str(exc).strip()[:300]}. "
+            "Check that the file is a complete .onnx export (not a .pt checkpoint, and not truncated by a copy)."
+        ) from exc
+
+
+def open_session(path: Path, provider: str | None = None, intra_op_threads: int | None = None,
+                 inter_op_threads: int | None = None) -> ort.InferenceSession:
+    """A session ready to infer, on the best (or the forced) execution provider."""
+    _check_file(path)
+    options = ort.SessionOptions()
+    if intra_op_threads:
+        options.intra_op_num_threads = intra_op_threads
+    if inter_op_threads:
+        options.inter_op_num_threads = inter_op_threads
+    options.log_severity_level = 3  # warnings about unused initialisers etc. are not the user's business
+    from .providers import resolve_providers  # providers imports this module for `ort`
+
+    return _session(path, options, resolve_providers(provider))
+
+
+def open_metadata_session(path: Path) -> ort.InferenceSession:
+    """A session only to read the model's description: no graph optimisation, CPU, one thread."""
+    _check_file(path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    return _session(path, options, ["CPUExecutionProvider"])
