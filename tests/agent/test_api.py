@@ -10,8 +10,10 @@ import aiohttp
 import cv2
 import numpy as np
 import pytest
-from edge_console.core.protocol import FRAME_CONTENT_TYPE, TELEMETRY_FIELDS, decode_frame_message
 
+from edge_console.core.detector import Detector
+from edge_console.core.protocol import FRAME_CONTENT_TYPE, TELEMETRY_FIELDS, decode_frame_message
+from edge_console.core.scene import ConveyorScene
 from tests.support.agents import AgentProcess, agent_args, wait_until
 
 
@@ -55,7 +57,7 @@ def test_health_is_ok_and_time_is_the_agent_clock(agent):
     assert before - 1 <= json.loads(body)["time"] <= time.time() + 1
 
 
-def test_frame_is_lossless_with_its_detections(agent):
+def test_frame_is_lossless_with_its_detections(agent, parts_v2):
     wait_until(lambda: run(get(agent.url + "/v1/frame"))[0] == 200, what="a first inferred frame")
     status, headers, body = run(get(agent.url + "/v1/frame"))
     assert status == 200 and headers["Content-Type"] == FRAME_CONTENT_TYPE
@@ -67,6 +69,14 @@ def test_frame_is_lossless_with_its_detections(agent):
     assert header.detections, "parts-v2 finds parts on the conveyor"
     for d in header.detections:
         assert 0 <= d.x1 < d.x2 <= 640 and 0 <= d.y1 < d.y2 <= 480
+    # The very pixels that were inferred: the synthetic camera's frame #seq is scene frame seq-1 (a pure function
+    # of the seed), and running the same model here on those pixels gives the detections the header carries.
+    expected, _ = ConveyorScene(640, 480, seed=0).frame(header.seq - 1)
+    assert np.array_equal(image, expected), "the lossless frame differs from the captured one"
+    local = Detector(parts_v2, intra_op_threads=1).detect(expected).detections
+    assert [(d.class_name, round(d.confidence, 3)) for d in local] == \
+        [(d.class_name, round(d.confidence, 3)) for d in header.detections]
+    assert np.allclose([d.box for d in local], [d.box for d in header.detections], atol=0.01)
     status, headers, plain = run(get(agent.url + "/v1/frame?format=png"))
     assert status == 200 and headers["Content-Type"] == "image/png" and int(headers["X-Edge-Seq"]) > 0
     status, _, body = run(get(agent.url + "/v1/frame?format=framed-png"))
@@ -94,6 +104,11 @@ def test_telemetry_history_pages_and_rejects_bad_queries(agent):
     assert set(TELEMETRY_FIELDS) <= set(samples[0])
     one = json.loads(run(get(agent.url + "/v1/telemetry/history?since=0&limit=1"))[2])
     assert len(one["samples"]) == 1
+    wait_until(lambda: len(json.loads(run(get(agent.url + "/v1/telemetry/history?since=0"))[2])["samples"]) >= 3,
+               what="three history samples")
+    newest = json.loads(run(get(agent.url + "/v1/telemetry/history?limit=2"))[2])  # no since: the newest N
+    every = json.loads(run(get(agent.url + "/v1/telemetry/history?since=0"))[2])["samples"]
+    assert [x["ts"] for x in newest["samples"]] == [x["ts"] for x in every[-2:]] and newest["more"]
     later = json.loads(run(get(agent.url + f"/v1/telemetry/history?since={samples[-1]['ts']}"))[2])
     assert all(s["ts"] > samples[-1]["ts"] for s in later["samples"])
     for query in ("since=yesterday", "since=0&limit=-3", "since=nan", "since=" + "9" * 5000):

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from edge_console.agent.config import ConfigError, build_config
 
 

@@ -6,9 +6,9 @@ import signal
 import threading
 
 import pytest
-from edge_console.core.protocol import SERVICE_TYPE
 from zeroconf import ServiceBrowser, ServiceStateChange, Zeroconf
 
+from edge_console.core.protocol import SERVICE_TYPE
 from tests.support.agents import AgentProcess, wait_until
 
 

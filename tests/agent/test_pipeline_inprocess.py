@@ -6,33 +6,22 @@ import asyncio
 import contextlib
 
 import aiohttp
-from aiohttp import web
-from edge_console.agent.config import AgentConfig
-from edge_console.agent.runtime import Agent
-from edge_console.agent.server import build_app
-from edge_console.core.detector import Detector
-from edge_console.core.protocol import SERVICE_TYPE, decode_frame_message
 from zeroconf import ServiceBrowser, Zeroconf
 
+from edge_console.agent.config import AgentConfig
+from edge_console.agent.serve import serving
+from edge_console.core.detector import Detector
+from edge_console.core.protocol import SERVICE_TYPE, decode_frame_message
 from tests.support.agents import stalled_websocket, wait_until
 
 
 @contextlib.asynccontextmanager
 async def running_agent(model, state_dir, advertise=False, fps=20.0):
+    """The agent in this process through the same `serving` as `edge-agent run`, on 127.0.0.1 only."""
     config = AgentConfig(model=str(model), name="In-process", port=0, interfaces=["127.0.0.1"],
                          state_dir=str(state_dir), fps=fps, threads=1, advertise=advertise).validate()
-    agent = Agent(config)
-    runner = web.AppRunner(build_app(agent), handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    await agent.start(["127.0.0.1"], port)
-    try:
-        yield agent, f"http://127.0.0.1:{port}"
-    finally:
-        await agent.stop()
-        await runner.cleanup()
+    async with serving(config) as served:
+        yield served.agent, served.url
 
 
 async def receive_frames(ws, n: int) -> list:
@@ -64,12 +53,12 @@ def test_model_swap_keeps_capture_and_stream_clients_and_updates_mdns(parts_v1, 
                 s.ws_connect(url + "/v1/stream?max_fps=20") as ws:
             before = await receive_frames(ws, 3)
             txt_before = await asyncio.to_thread(wait_until, lambda: advertised_txt(zc, agent.id), 30, 0.2, "TXT")
-            captured_before = agent.capture.captured
+            captured_before = agent.stats.snapshot().captured
             await agent.swap_model(Detector(parts_v2, intra_op_threads=1))
             after = []
             while len(after) < 200 and (not after or after[-1].model_version != "2.0.0"):
                 after += await receive_frames(ws, 1)
-            assert agent.capture.captured > captured_before and agent.capture.is_alive()
+            assert agent.stats.snapshot().captured > captured_before and agent.capture.is_alive()
             txt_after = await asyncio.to_thread(
                 wait_until, lambda: (t := advertised_txt(zc, agent.id)) and t["model_version"] == "2.0.0" and t,
                 30, 0.2, "updated TXT")

@@ -6,11 +6,13 @@ import threading
 import time
 
 import pytest
+
 from edge_console.agent.health import assess
-from edge_console.agent.history import TelemetryHistory
+from edge_console.agent.history import TelemetryArchive
 from edge_console.agent.latest_slot import LatestSlot
 from edge_console.agent.server import StreamSettings
 from edge_console.agent.sources import SourceSpec
+from edge_console.agent.stats import PipelineSnapshot
 
 
 def test_slot_keeps_only_the_newest_and_counts_drops():
@@ -47,7 +49,7 @@ def test_stream_settings_are_all_or_nothing():
 
 def test_history_is_a_bounded_ring_buffer(tmp_path, monkeypatch):
     monkeypatch.setattr("edge_console.agent.history.PRUNE_EVERY", 10)
-    h = TelemetryHistory(tmp_path / "t.sqlite3", retention_s=1000, max_rows=50)
+    h = TelemetryArchive(tmp_path / "t.sqlite3", retention_s=1000, max_rows=50)
     now = time.time()
     for i in range(200):
         h.add({"ts": now - 2000 + i * 10, "fps_captured": i})
@@ -55,21 +57,45 @@ def test_history_is_a_bounded_ring_buffer(tmp_path, monkeypatch):
     samples, more = h.since(0, limit=5)
     assert len(samples) == 5 and more and samples == sorted(samples, key=lambda s: s["ts"])
     assert all(s["ts"] >= now - 2000 + 199 * 10 - 1000 for s in h.since(0)[0])
+    newest, older = h.since(None, limit=3)  # no `since`: the newest N, oldest first
+    assert [s["fps_captured"] for s in newest] == [197, 198, 199] and older
     h.close()
-    reopened = TelemetryHistory(tmp_path / "t.sqlite3")  # survives a restart
+    reopened = TelemetryArchive(tmp_path / "t.sqlite3")  # survives a restart
     assert reopened.count() > 0
     reopened.close()
 
 
+def snapshot(at: float, *, captured=0, dropped=0, inferred=0, model_errors=0, source_error=None,
+             model_error=None, last_inference_at=None) -> PipelineSnapshot:
+    return PipelineSnapshot(at, captured, dropped, inferred, 0, model_errors, 0, source_error, model_error,
+                            last_inference_at)
+
+
 def test_health_says_why():
-    started = time.monotonic()
-    assert assess(None, None, time.monotonic(), started, None).status == "ok"
-    failing = assess("camera 0: no frame", None, None, started, None)
+    t = time.monotonic()
+    ok = snapshot(t, last_inference_at=t)
+    assert assess(ok, None, t).status == "ok"
+    failing = assess(snapshot(t, source_error="camera 0: no frame"), None, t)
     assert failing.status == "failing" and failing.reasons == ["source: camera 0: no frame"]
-    hot = assess(None, None, time.monotonic(), started, 91.0)
+    hot = assess(ok, None, t, temperature_c=91.0)
     assert hot.status == "degraded" and "temperature 91" in hot.reasons[0]
-    stale = assess(None, None, time.monotonic() - 60, started - 60, None)
+    stale = assess(snapshot(t, last_inference_at=t - 60), None, t - 60)
     assert stale.status == "degraded" and "no inferred frame for" in stale.reasons[0]
+    dead_loop = assess(ok, None, t, problems=["telemetry failed: OSError(24) (restarting in 1 s)"])
+    assert dead_loop.status == "failing" and "telemetry failed" in dead_loop.reasons[0]
+
+
+def test_health_is_degraded_when_the_model_cannot_keep_up_with_the_camera():
+    t = time.monotonic()
+    before = snapshot(t - 30, captured=100, dropped=10, inferred=90, last_inference_at=t - 30)
+    half_dropped = snapshot(t, captured=550, dropped=310, inferred=330, last_inference_at=t)
+    verdict = assess(half_dropped, before, t - 60)
+    assert verdict.status == "degraded" and "dropping 67% of camera frames" in verdict.reasons[0]
+    keeping_up = snapshot(t, captured=550, dropped=40, inferred=600, last_inference_at=t)
+    assert assess(keeping_up, before, t - 60).status == "ok"
+    flaky_model = snapshot(t, captured=550, dropped=10, inferred=530, model_errors=3, last_inference_at=t)
+    verdict = assess(flaky_model, before, t - 60)
+    assert verdict.status == "degraded" and "model failed on 3 frames" in verdict.reasons[0]
 
 
 def test_source_kinds_and_password_redaction():

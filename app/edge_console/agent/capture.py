@@ -9,8 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_console.core.backoff import BackoffPolicy
+
 from .latest_slot import LatestSlot
 from .sources import SourceError, SourceSpec, open_source
+from .stats import PipelineStats
 
 log = logging.getLogger(__name__)
 BACKOFF_START_S = 0.5
@@ -27,21 +30,20 @@ class CapturedFrame:
 class CaptureLoop(threading.Thread):
     """Opens the source, reads frames into a LatestSlot, and on failure reports why and retries with backoff."""
 
-    def __init__(self, spec: SourceSpec, slot: LatestSlot[CapturedFrame], opener=open_source):
+    def __init__(self, spec: SourceSpec, slot: LatestSlot[CapturedFrame], stats: PipelineStats, opener=open_source):
         super().__init__(name="capture", daemon=True)
         self.spec = spec
         self.slot = slot
+        self.stats = stats
         self._open = opener
         self._stopping = threading.Event()
-        self.error: str | None = None  # why there are no frames right now; None while healthy
-        self.captured = 0
-        self.failures = 0
 
     def stop(self) -> None:
         self._stopping.set()
 
     def run(self) -> None:
-        source, seq, backoff = None, 0, BACKOFF_START_S
+        source, seq, failing = None, 0, False
+        backoff = BackoffPolicy(BACKOFF_START_S, BACKOFF_MAX_S)
         while not self._stopping.is_set():
             try:
                 if source is None:
@@ -49,20 +51,21 @@ class CaptureLoop(threading.Thread):
                 frame = source.read()
             except Exception as exc:  # any source failure must leave the agent up and reporting
                 reason = str(exc) if isinstance(exc, SourceError) else f"source error: {exc!r}"
-                self.error = f"{reason} (retrying in {backoff:g} s)"
-                self.failures += 1
-                log.warning("capture: %s", self.error)
+                delay = backoff.next_delay()
+                self.stats.record_capture_failure(f"{reason} (retrying in {delay:g} s)")
+                log.warning("capture: %s (retrying in %g s)", reason, delay)
+                failing = True
                 if source is not None:
                     source.close()
                     source = None
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                self._stopping.wait(delay)
                 continue
-            if self.error:
-                log.info("capture: source is back")
-            self.error, backoff = None, BACKOFF_START_S
+            if failing:
+                log.warning("capture: the source delivers frames again")
+                failing = False
+            backoff.reset()
             seq += 1
-            self.captured += 1
             self.slot.put(CapturedFrame(seq, time.time(), frame))
+            self.stats.record_captured(self.slot.dropped)
         if source is not None:
             source.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edge_console.core.errors import EdgeConsoleError
 
+from . import log_limits
 from .config import ConfigError, build_config
 
 
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        log_limits.install(handler)
     try:
         if args.command == "simulate":
             from .simulate import run_fleet

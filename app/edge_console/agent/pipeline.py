@@ -42,7 +42,6 @@ class InferenceLoop(threading.Thread):
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.latest: InferredFrame | None = None
-        self.error: str | None = None  # last run-time model failure; None once a frame succeeds again
 
     @property
     def detector(self) -> Detector:
@@ -68,9 +67,9 @@ class InferenceLoop(threading.Thread):
             try:
                 result = detector.detect(frame.image)
             except Exception as exc:  # a model failing at run time is reported, not fatal
-                self.error = f"model {detector.spec.name} failed: {exc}"
-                log.warning("inference: %s", self.error)
-                self.stats.record_error()
+                reason = f"{detector.spec.name} {detector.spec.version} failed on frame #{frame.seq}: {exc}"
+                log.warning("inference: %s", reason)
+                self.stats.record_model_error(reason)
                 self._stopping.wait(0.5)
                 continue
             timings = result.timings
@@ -78,7 +77,6 @@ class InferenceLoop(threading.Thread):
                 time.sleep(self.injected_delay_s)
                 timings = Timings(timings.preprocess_ms, timings.inference_ms + self.injected_delay_s * 1e3,
                                   timings.postprocess_ms)
-            self.error = None
             out = InferredFrame(frame.seq, frame.capture_ts, frame.image, result.detections, timings,
                                 detector.spec.version)
             self.latest = out

@@ -1,4 +1,9 @@
-"""The Agent: wires source, capture, inference, telemetry, history and discovery, and starts/stops them."""
+"""The Agent: one device's parts (source, capture, inference, telemetry, history, discovery) and their lifetimes.
+
+The parts start and stop as aiohttp `cleanup_ctx` services of the API application (`server.build_app`), so the
+`edge-agent run` process and the in-process test harness go through one code path (`serve.serving`).
+One executor per job: the JPEG encoders have their own pool, the telemetry database its own single thread.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,16 +25,18 @@ from .capture import CapturedFrame, CaptureLoop
 from .config import AgentConfig
 from .discovery import Advertiser
 from .frame_hub import FrameHub
-from .health import Health, assess
-from .history import TelemetryHistory
-from .identity import device_id, hardware, read_temperature_c
+from .health import Health, SnapshotWindow, assess
+from .history import HistoryService
+from .identity import device_id, hardware, lock_state_dir, read_temperature_c
 from .latest_slot import LatestSlot
 from .pipeline import InferenceLoop, InferredFrame
 from .sources import SourceSpec
 from .stats import PipelineStats
+from .supervisor import BackgroundLoops
 from .telemetry import TelemetryHub, TelemetrySampler
 
 log = logging.getLogger(__name__)
+ENCODE_THREADS = 2
 
 
 class Agent:
@@ -38,31 +45,38 @@ class Agent:
     def __init__(self, config: AgentConfig):
         self.config = config
         self.state_dir = Path(config.state_dir)
-        self.id = device_id(self.state_dir)
-        self.name = config.name
-        self.model_library = ModelLibrary([shipped_models_dir(), *map(Path, config.model_dirs)])
-        self.detector = Detector(self.model_library.resolve(config.model), provider=config.provider,
-                                 intra_op_threads=config.threads)
+        self._state_lock = lock_state_dir(self.state_dir)  # a second agent on the same state must not start
+        try:
+            self.id = device_id(self.state_dir)
+            self.name = config.name
+            self.model_library = ModelLibrary([shipped_models_dir(), *map(Path, config.model_dirs)])
+            self.detector = Detector(self.model_library.resolve(config.model), provider=config.provider,
+                                     intra_op_threads=config.threads)
+        except BaseException:
+            self._state_lock.close()
+            raise
         # The machine does not change while the agent runs: read /proc/cpuinfo and friends once, not per request.
         self._hardware = hardware(self.detector.provider)
         self.source_spec = SourceSpec(config.source, fps=config.fps, width=config.width, height=config.height,
                                       seed=config.seed)
         self.frames: LatestSlot[CapturedFrame] = LatestSlot()
         self.stats = PipelineStats()
-        self.capture = CaptureLoop(self.source_spec, self.frames)
+        self.capture = CaptureLoop(self.source_spec, self.frames, self.stats)
         self.inference = InferenceLoop(self.frames, self.detector, self.stats, self._on_inferred,
                                        injected_delay_s=config.injected_delay_ms / 1e3)
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="encode")
-        self.history = TelemetryHistory(self.state_dir / "telemetry.sqlite3")
-        self.websockets: weakref.WeakSet = weakref.WeakSet()
+        self.encode_pool = ThreadPoolExecutor(max_workers=ENCODE_THREADS, thread_name_prefix="jpeg-encode")
+        self.history = HistoryService(self.state_dir / "telemetry.sqlite3")
+        self.loops = BackgroundLoops()
+        self.websockets: set = set()  # open sockets, added on open and removed in `finally` (never by the GC)
         self.started_at = time.time()
         self._started_monotonic = time.monotonic()
-        self._last_inference: float | None = None
+        self._window = SnapshotWindow()
+        self._sampler: TelemetrySampler | None = None
+        self.temperature_c: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.hub: FrameHub | None = None
         self.telemetry: TelemetryHub | None = None
         self.advertiser: Advertiser | None = None
-        self._tasks: list[asyncio.Task] = []
 
     # ---- facts the API serves -------------------------------------------------------------------------------
     @property
@@ -82,46 +96,69 @@ class Agent:
             "uptime_s": round(self.uptime_s, 1),
         }
 
-    def health(self, temperature_c: float | None = None) -> Health:
-        return assess(self.capture.error, self.inference.error, self._last_inference, self._started_monotonic,
-                      temperature_c)
+    def health(self) -> Health:
+        return assess(self.stats.snapshot(), self._window.oldest(), self._started_monotonic, self.temperature_c,
+                      self.loops.problems(), self.history.notices())
 
     def txt_record(self) -> dict[str, str]:
         spec = self.detector.spec
-        return {"id": self.id, "name": self.name, "api": str(API_VERSION), "model": spec.name, "model_version": spec.version,
-                "arch": self._hardware["arch"]}
+        return {"id": self.id, "name": self.name, "api": str(API_VERSION), "model": spec.name,
+                "model_version": spec.version, "arch": self._hardware["arch"]}
 
-    # ---- lifecycle --------------------------------------------------------------------------------------------
-    async def start(self, advertise_addresses: list[str], port: int) -> None:
+    # ---- services: aiohttp cleanup_ctx generators, started in this order and stopped in reverse --------------
+    async def state_service(self, app) -> AsyncIterator[None]:
+        """Holds the state folder's lock until everything else has stopped."""
+        try:
+            yield
+        finally:
+            self._state_lock.close()
+
+    async def pipeline_service(self, app) -> AsyncIterator[None]:
         self._loop = asyncio.get_running_loop()
-        self.hub = FrameHub(self.executor)
-        self.telemetry = TelemetryHub()
+        self.hub = FrameHub(self.encode_pool)
         self.capture.start()
         self.inference.start()
-        self._tasks.append(asyncio.create_task(self._telemetry_loop(), name="telemetry"))
-        if self.config.advertise:
-            self.advertiser = Advertiser(self.config.interfaces or None, advertise_addresses, port,
-                                         self.name, self.id, self.txt_record())
-            await self.advertiser.start()
+        try:
+            yield
+        finally:
+            self.capture.stop()
+            self.inference.stop()
+            await asyncio.to_thread(self.capture.join, 5)
+            await asyncio.to_thread(self.inference.join, 5)
+            self.encode_pool.shutdown(wait=True, cancel_futures=True)
 
-    async def stop(self) -> None:
+    async def history_service(self, app) -> AsyncIterator[None]:
+        await self.history.open()
+        try:
+            yield
+        finally:
+            await self.history.close()
+
+    async def telemetry_service(self, app) -> AsyncIterator[None]:
+        self.telemetry = TelemetryHub()
+        self._sampler = TelemetrySampler()
+        self.loops.start("telemetry", self._telemetry_tick, 1.0)
+        try:
+            yield
+        finally:
+            await self.loops.stop()
+
+    async def on_shutdown(self, app) -> None:
+        """First step of a shutdown: say goodbye on mDNS, then close every socket (clients reconnect elsewhere)."""
         if self.advertiser:
             with contextlib.suppress(Exception):
                 await self.advertiser.stop()  # unregister first: consoles learn at once that we are going
-        # Close every socket at once and give up on clients that do not answer the close handshake.
         closing = [ws.close(code=1001, message=b"agent shutting down") for ws in list(self.websockets)]
         if closing:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=2.0)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.capture.stop()
-        self.inference.stop()
-        await asyncio.to_thread(self.capture.join, 5)
-        await asyncio.to_thread(self.inference.join, 5)
-        self.executor.shutdown(wait=True, cancel_futures=True)
-        self.history.close()
+
+    async def advertise(self, addresses: list[str], port: int) -> None:
+        """Announce the device once its sockets listen (the port is known only then)."""
+        if self.config.advertise:
+            self.advertiser = Advertiser(self.config.interfaces or None, addresses, port, self.name, self.id,
+                                         self.txt_record())
+            await self.advertiser.start()
 
     async def swap_model(self, detector: Detector) -> None:
         """Serve `detector` from the next frame on, without stopping capture or dropping stream clients."""
@@ -133,22 +170,16 @@ class Agent:
     # ---- internals --------------------------------------------------------------------------------------------
     def _on_inferred(self, frame: InferredFrame) -> None:
         # Called on the inference thread: hand over to the event loop, never touch asyncio objects here.
-        self._last_inference = time.monotonic()
         loop = self._loop
         if loop is not None and self.hub is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # loop closing during shutdown
                 loop.call_soon_threadsafe(self.hub.publish, frame)
 
-    async def _telemetry_loop(self) -> None:
-        sampler = TelemetrySampler(self)
-        next_at = time.monotonic()
-        while True:
-            next_at += 1.0
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            temperature = await asyncio.to_thread(read_temperature_c)
-            sample = sampler.sample(self.health(temperature), temperature)
-            self.telemetry.publish(sample)
-            try:
-                await asyncio.get_running_loop().run_in_executor(self.executor, self.history.add, sample)
-            except Exception as exc:  # a full disk must not stop live telemetry
-                log.warning("telemetry history: %s", exc)
+    async def _telemetry_tick(self) -> None:
+        self.temperature_c = await asyncio.to_thread(read_temperature_c)
+        snapshot = self.stats.snapshot()
+        self._window.add(snapshot)
+        process = await asyncio.to_thread(self._sampler.process_figures)
+        sample = self._sampler.sample(snapshot, self.health(), self.temperature_c, self.uptime_s, process)
+        self.telemetry.publish(sample)
+        await self.history.add(sample)

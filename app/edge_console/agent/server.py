@@ -1,4 +1,8 @@
-"""The agent's HTTP/WebSocket API under /v1 (aiohttp). See app/edge_console/core/protocol.py for the wire formats."""
+"""The agent's HTTP/WebSocket API under /v1 (aiohttp). See edge_console.core.protocol for the wire formats.
+
+Every client is untrusted: sizes and depths are bounded, a misbehaving client costs one log line and its
+connection, never a traceback flood or the service of other clients (see also connections.py).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,25 @@ import time
 
 import cv2
 from aiohttp import WSMsgType, web
+from aiohttp.http import HttpVersion10
 
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, StreamHeader, encode_frame_message, header_bytes
 
+from .connections import GUARD, ConnectionGuard, track_requests
+from .control_messages import ControlMessageError, parse_control_message
 from .history import MAX_PAGE
 from .runtime import Agent
 
 log = logging.getLogger(__name__)
 AGENT = web.AppKey("agent", Agent)
+FRAME_SLOTS = web.AppKey("frame_slots", asyncio.Semaphore)
 MAX_CLIENT_MESSAGE = 4096  # control messages are tiny; anything bigger closes the socket (1009)
 MAX_WEBSOCKETS = 32  # per agent: a device serves a handful of consoles, never an unbounded crowd
-HEARTBEAT_S = 20.0
-FRAME_WAIT_S = 5.0  # /v1/frame?after=N waits this long for a newer frame (a long poll, not a download loop)  # a client that stops reading entirely is dropped after ~1.5x this
+HEARTBEAT_S = 20.0  # a client that stops reading entirely is dropped after ~1.5x this
+SEND_TIMEOUT_S = 10.0  # one stream message not taken by the client in this long: it is gone, close it
+FRAME_WAIT_S = 5.0  # /v1/frame?after=N waits this long for a newer frame (a long poll, not a download loop)
+MAX_FRAME_RESPONSES = 4  # lossless frames (~1 MB each) being sent at once; more clients are told to retry
+FRAME_WRITE_TIMEOUT_S = 10.0  # a client that does not take its frame in this long loses the connection
 
 
 def json_error(status: int, error: str, detail: str = "") -> web.Response:
@@ -31,6 +42,8 @@ def json_error(status: int, error: str, detail: str = "") -> web.Response:
 @web.middleware
 async def json_errors(request: web.Request, handler):
     """Every failure leaves as JSON with a 4xx/5xx, never as an HTML page or a dropped connection."""
+    if request.version < HttpVersion10:
+        return json_error(400, "bad request", "HTTP/0.9 is not supported; use HTTP/1.1")
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -39,9 +52,12 @@ async def json_errors(request: web.Request, handler):
         return json_error(exc.status, exc.reason, exc.text or "")
     except asyncio.CancelledError:
         raise
+    except ConnectionError as exc:  # the client went away mid-answer: nothing to report but the fact
+        log.info("%s: client %s went away (%s)", request.path, request.remote, type(exc).__name__)
+        return json_error(500, "connection lost")
     except Exception as exc:
         log.exception("unhandled error in %s", request.path)
-        return json_error(500, "internal error", repr(exc)[:300])
+        return json_error(500, "internal error", type(exc).__name__)
 
 
 class StreamSettings:
@@ -59,7 +75,7 @@ class StreamSettings:
             if key in values:
                 try:
                     value = cast(values[key])
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     raise ValueError(f"{key} must be a number, got {values[key]!r:.40}") from None
                 if not (lo <= value <= hi) or (isinstance(value, float) and not math.isfinite(value)):
                     raise ValueError(f"{key}={value} is out of range {lo}..{hi}")
@@ -84,15 +100,16 @@ async def clock(request: web.Request) -> web.Response:
 
 
 async def telemetry_history(request: web.Request) -> web.Response:
+    """`?since=T` pages forward from T (oldest first); without it, `?limit=N` gives the newest N samples."""
     agent = request.app[AGENT]
     try:
-        since = float(request.query.get("since", "0"))
+        since = float(request.query["since"]) if "since" in request.query else None
         limit = int(request.query.get("limit", str(MAX_PAGE)))
-        if not math.isfinite(since) or limit < 1:
+        if (since is not None and not math.isfinite(since)) or not 1 <= limit <= 10 * MAX_PAGE:
             raise ValueError
     except ValueError:
         return json_error(400, "bad query", f"since must be epoch seconds and limit an integer 1..{MAX_PAGE}")
-    samples, more = await asyncio.get_running_loop().run_in_executor(agent.executor, agent.history.since, since, limit)
+    samples, more = await agent.history.since(since, limit)
     return web.json_response({"samples": samples, "more": more})
 
 
@@ -109,12 +126,8 @@ def _encode_lossless(frame, ext: str) -> bytes:
     return data.tobytes()
 
 
-async def latest_frame(request: web.Request) -> web.Response:
-    """The exact pixels of the newest inferred frame (lossless) with the detections made on them.
-
-    `?after=N` waits (up to FRAME_WAIT_S) for a frame newer than #N, so a client wanting the next frame makes one
-    request instead of downloading the same frame again and again."""
-    agent = request.app[AGENT]
+async def _frame_to_send(request: web.Request, agent: Agent):
+    """The frame to answer with, waiting (long poll) when `?after=N` asks for a newer one; or an error response."""
     frame = agent.inference.latest
     if "after" in request.query:
         try:
@@ -134,28 +147,61 @@ async def latest_frame(request: web.Request) -> web.Response:
                                   + (f": {reasons}" if reasons else ""))
     if frame is None:
         return json_error(503, "no inferred frame yet", "; ".join(agent.health().reasons) or "the agent is starting")
+    return frame
+
+
+async def latest_frame(request: web.Request) -> web.StreamResponse:
+    """The exact pixels of the newest inferred frame (lossless) with the detections made on them.
+
+    `?after=N` waits (up to FRAME_WAIT_S) for a frame newer than #N, so a client wanting the next frame makes one
+    request instead of downloading the same frame again and again. At most MAX_FRAME_RESPONSES are sent at once,
+    each with a write deadline: clients that never read cannot pin a megabyte each."""
+    agent = request.app[AGENT]
     fmt = request.query.get("format", "framed")
     if fmt not in _FRAME_FORMATS:
         return json_error(400, "bad query", "format must be 'framed' (header + BMP), 'framed-png' or 'png'")
-    ext = _FRAME_FORMATS[fmt]
-    if ext == ".bmp":
-        image = _encode_lossless(frame, ext)  # a memory copy: cheaper than the hop to a worker thread
-    else:
-        image = await asyncio.get_running_loop().run_in_executor(agent.executor, _encode_lossless, frame, ext)
-    if fmt == "png":
-        return web.Response(body=image, content_type="image/png", headers={"X-Edge-Seq": str(frame.seq)})
-    h, w = frame.image.shape[:2]
-    header = StreamHeader(frame.seq, frame.capture_ts, frame.model_version, w, h, frame.timings, frame.detections)
-    return web.Response(body=encode_frame_message(header_bytes(header), image), content_type=FRAME_CONTENT_TYPE)
+    frame = await _frame_to_send(request, agent)
+    if isinstance(frame, web.Response):
+        return frame
+    slots = request.app[FRAME_SLOTS]
+    if slots.locked():
+        return json_error(503, "busy", f"{MAX_FRAME_RESPONSES} lossless frames are being sent already; ask again "
+                                       "in a moment")
+    async with slots:
+        ext = _FRAME_FORMATS[fmt]
+        if ext == ".bmp":
+            image = _encode_lossless(frame, ext)  # a memory copy: cheaper than the hop to a worker thread
+        else:
+            image = await asyncio.get_running_loop().run_in_executor(agent.encode_pool, _encode_lossless, frame, ext)
+        if fmt == "png":
+            body, content_type, headers = image, "image/png", {"X-Edge-Seq": str(frame.seq)}
+        else:
+            h, w = frame.image.shape[:2]
+            header = StreamHeader(frame.seq, frame.capture_ts, frame.model_version, w, h, frame.timings,
+                                  frame.detections)
+            body, content_type, headers = encode_frame_message(header_bytes(header), image), FRAME_CONTENT_TYPE, {}
+        response = web.StreamResponse(headers=headers)
+        response.content_type = content_type
+        response.content_length = len(body)
+        await response.prepare(request)
+        try:
+            await asyncio.wait_for(response.write(body), FRAME_WRITE_TIMEOUT_S)
+            await response.write_eof()
+        except TimeoutError:
+            log.info("/v1/frame: client %s did not take its frame in %g s; closed", request.remote,
+                     FRAME_WRITE_TIMEOUT_S)
+            if request.transport is not None:
+                request.transport.abort()
+        return response
 
 
-async def _open_socket(request: web.Request) -> web.WebSocketResponse:
+async def _open_socket(request: web.Request) -> web.WebSocketResponse | web.Response:
     agent = request.app[AGENT]
     if len(agent.websockets) >= MAX_WEBSOCKETS:
-        raise web.HTTPServiceUnavailable(reason=f"too many clients (limit {MAX_WEBSOCKETS})")
+        return json_error(503, f"too many clients (limit {MAX_WEBSOCKETS})",
+                          "this device serves a handful of consoles at once; close a preview elsewhere or retry")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_CLIENT_MESSAGE)
     await ws.prepare(request)
-    agent.websockets.add(ws)
     return ws
 
 
@@ -166,8 +212,8 @@ async def _serve_control(ws: web.WebSocketResponse, settings: StreamSettings | N
             await ws.send_json({"type": "error", "error": "only JSON text messages are accepted"})
             continue
         try:
-            data = json.loads(msg.data)
-            kind = data.get("type") if isinstance(data, dict) else None
+            data = parse_control_message(msg.data)
+            kind = data.get("type")
             if kind == "ping":
                 await ws.send_json({"type": "pong", "t0": data.get("t0"), "server_time": time.time()})
             elif kind == "configure" and settings is not None:
@@ -175,19 +221,32 @@ async def _serve_control(ws: web.WebSocketResponse, settings: StreamSettings | N
                 await ws.send_json({"type": "configured", "max_fps": settings.max_fps, "quality": settings.quality,
                                     "max_width": settings.max_width})
             else:
-                raise ValueError(f"unknown message type {kind!r}; expected 'ping'" + (" or 'configure'" if settings else ""))
-        except ValueError as exc:  # includes JSON errors
+                raise ValueError(f"unknown message type {kind!r:.40}; expected 'ping'"
+                                 + (" or 'configure'" if settings else ""))
+        except (ValueError, ControlMessageError) as exc:
             await ws.send_json({"type": "error", "error": str(exc)[:300]})
 
 
-async def _serve_socket(ws: web.WebSocketResponse, sending, settings: StreamSettings | None) -> None:
-    """Send from one task while reading the client's control messages here; both end when the client leaves."""
-    sender = asyncio.create_task(sending)
+async def _serve_socket(request: web.Request, sending_factory, settings: StreamSettings | None):
+    """Open the socket, send from one task while reading control messages here; both end when the client leaves.
+    A client that misbehaves or vanishes costs one log line, never a traceback."""
+    agent = request.app[AGENT]
+    ws = await _open_socket(request)
+    if not isinstance(ws, web.WebSocketResponse):
+        return ws
+    agent.websockets.add(ws)
+    sender = asyncio.create_task(sending_factory(ws))
     try:
         await _serve_control(ws, settings)
+    except (ConnectionError, TimeoutError, RuntimeError) as exc:
+        log.info("%s: client %s dropped: %s", request.path, request.remote, type(exc).__name__)
     finally:
+        agent.websockets.discard(ws)
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
+        if not ws.closed:
+            await ws.close()
+    return ws
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -197,18 +256,20 @@ async def stream(request: web.Request) -> web.StreamResponse:
         settings.update(request.query)
     except ValueError as exc:
         return json_error(400, "bad stream settings", str(exc))
-    ws = await _open_socket(request)
-    await _serve_socket(ws, _send_frames(ws, agent, settings), settings)
-    return ws
+    return await _serve_socket(request, lambda ws: _send_frames(ws, request, agent, settings), settings)
 
 
-async def _send_frames(ws: web.WebSocketResponse, agent: Agent, settings: StreamSettings) -> None:
+async def _send_frames(ws: web.WebSocketResponse, request: web.Request, agent: Agent,
+                       settings: StreamSettings) -> None:
     try:
         await _frame_loop(ws, agent, settings)
-    except (asyncio.CancelledError, ConnectionResetError):
+    except asyncio.CancelledError:
         raise
+    except (ConnectionError, TimeoutError) as exc:
+        log.info("stream to %s ended: %s", request.remote, type(exc).__name__ or "timeout")
+        await ws.close(code=1001, message=b"client not reading")
     except Exception as exc:  # e.g. an encode failure: tell the client instead of going silent
-        log.exception("stream to a client failed")
+        log.warning("stream to %s failed: %r", request.remote, exc)
         await ws.close(code=1011, message=f"stream failed: {exc}"[:120].encode())
 
 
@@ -222,7 +283,8 @@ async def _frame_loop(ws: web.WebSocketResponse, agent: Agent, settings: StreamS
             await asyncio.sleep(delay)
             frame = agent.hub.latest  # whatever is newest once this client may have another frame
         message = await agent.hub.message(frame, settings.quality, settings.max_width)
-        await ws.send_bytes(message)  # waits while the client's socket is full: only this client slows
+        # Waits while the client's socket is full: only this client slows; one that stops reading is closed.
+        await asyncio.wait_for(ws.send_bytes(message), SEND_TIMEOUT_S)
         agent.stats.record_streamed()
         seq = frame.seq
         next_at = loop.time() + 1.0 / settings.max_fps
@@ -230,27 +292,44 @@ async def _frame_loop(ws: web.WebSocketResponse, agent: Agent, settings: StreamS
 
 async def telemetry(request: web.Request) -> web.StreamResponse:
     agent = request.app[AGENT]
-    ws = await _open_socket(request)
 
-    async def send_samples() -> None:
+    async def send_samples(ws: web.WebSocketResponse) -> None:
         ts = 0.0
         while not ws.closed:
             sample = await agent.telemetry.wait_newer(ts)
-            await ws.send_str(json.dumps(sample, separators=(",", ":")))
+            await asyncio.wait_for(ws.send_str(json.dumps(sample, separators=(",", ":"))), SEND_TIMEOUT_S)
             ts = sample["ts"]
 
-    await _serve_socket(ws, send_samples(), None)
-    return ws
+    return await _serve_socket(request, send_samples, None)
 
 
-def build_app(agent: Agent) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024, handler_args={"max_line_size": 65536})
+def build_app(agent: Agent, guard: ConnectionGuard | None = None) -> web.Application:
+    """The API application; its cleanup_ctx starts and stops the agent's services in order."""
+    app = web.Application(middlewares=[track_requests, json_errors], client_max_size=64 * 1024,
+                          handler_args={"max_line_size": 8190, "max_field_size": 8190, "max_headers": 64})
     app[AGENT] = agent
-    app.router.add_get("/v1/info", info)
-    app.router.add_get("/v1/health", health)
-    app.router.add_get("/v1/time", clock)
-    app.router.add_get("/v1/frame", latest_frame)
-    app.router.add_get("/v1/telemetry/history", telemetry_history)
-    app.router.add_get("/v1/stream", stream)
-    app.router.add_get("/v1/telemetry", telemetry)
+    app[FRAME_SLOTS] = asyncio.Semaphore(MAX_FRAME_RESPONSES)
+    if guard is not None:
+        app[GUARD] = guard
+        app.on_startup.append(lambda _: _start_reaper(agent, guard))
+    for service in (agent.state_service, agent.pipeline_service, agent.history_service, agent.telemetry_service):
+        app.cleanup_ctx.append(service)
+    app.on_shutdown.append(agent.on_shutdown)
+    for path, handler in ROUTES:
+        app.router.add_get(path, handler)
     return app
+
+
+async def _start_reaper(agent: Agent, guard: ConnectionGuard) -> None:
+    agent.loops.start("connection reaper", guard.reap, 1.0)
+
+
+ROUTES = (
+    ("/v1/info", info),
+    ("/v1/health", health),
+    ("/v1/time", clock),
+    ("/v1/frame", latest_frame),
+    ("/v1/telemetry/history", telemetry_history),
+    ("/v1/stream", stream),
+    ("/v1/telemetry", telemetry),
+)

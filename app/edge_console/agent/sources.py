@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -42,21 +43,29 @@ class SourceSpec:
         return "file"
 
     def describe(self) -> dict:
+        """What the API and the logs may say about the source: no credentials, no query, no folder names."""
         text = {
             "synthetic": f"synthetic conveyor scene {self.width}x{self.height} @ {self.fps:g} fps (seed {self.seed})",
             "camera": f"camera {self.value}",
-            "stream": _redact(self.value),
-            "file": f"video file {self.value} (looped)",
+            "stream": redact_url(self.value),
+            "file": f"video file {Path(self.value).name} (looped)",
         }[self.kind]
         return {"kind": self.kind, "description": text}
 
 
-def _redact(url: str) -> str:
-    """RTSP URLs often carry a password; never echo it to the network."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+def redact_url(url: str) -> str:
+    """A camera URL without what may be secret: user and password (which may themselves hold '@', ':' or
+    '%40'), the query (`?user=admin&password=...`) and the fragment. Parsed, never pattern-matched."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # an unparseable URL: say nothing of it rather than leak part of it
+        return "stream (address not shown: it could not be parsed)"
+    if ":" in host:
+        host = f"[{host}]"
+    hidden = " (credentials hidden)" if parts.username or parts.password or parts.query else ""
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}{hidden}"
 
 
 class Pacer:

@@ -1,4 +1,4 @@
-"""One telemetry sample a second, from the pipeline's counters and the process; kept on the device."""
+"""One telemetry sample a second, computed from two pipeline snapshots and the process; kept on the device."""
 
 from __future__ import annotations
 
@@ -8,41 +8,51 @@ import time
 import psutil
 
 from .health import Health
+from .stats import PipelineSnapshot
 
 
 class TelemetrySampler:
-    """Builds samples; `TelemetryHub` below hands the newest to every telemetry WebSocket client."""
+    """Turns consecutive snapshots into rates; knows nothing of the agent (it is given what it reports)."""
 
-    def __init__(self, agent):
-        self.agent = agent
+    def __init__(self) -> None:
         self.process = psutil.Process()
         self.process.cpu_percent(None)  # the first call only starts the measurement window
-        self._last = (time.monotonic(), 0, 0, 0)
+        self._previous: PipelineSnapshot | None = None
 
-    def sample(self, health: Health, temperature_c: float | None) -> dict:
-        a = self.agent
-        now = time.monotonic()
-        captured, inferred, streamed = a.capture.captured, a.stats.inferred, a.stats.streamed
-        t0, c0, i0, s0 = self._last
-        dt = max(now - t0, 1e-6)
-        self._last = (now, captured, inferred, streamed)
-        memory = psutil.virtual_memory()
-        sample = {
+    def process_figures(self) -> dict:
+        """CPU, memory of this process and the system; psutil may fail (e.g. out of descriptors): say None."""
+        try:
+            return {"cpu_percent": round(self.process.cpu_percent(None), 1),
+                    "rss_mb": round(self.process.memory_info().rss / 2**20, 1),
+                    "system_memory_percent": round(psutil.virtual_memory().percent, 1)}
+        except (OSError, psutil.Error):
+            return {"cpu_percent": None, "rss_mb": None, "system_memory_percent": None}
+
+    def sample(self, snap: PipelineSnapshot, health: Health, temperature_c: float | None, uptime_s: float,
+               process: dict) -> dict:
+        prev = self._previous
+        self._previous = snap
+        dt = max(snap.at - prev.at, 1e-6) if prev else 1.0
+
+        def rate(now: int, before: int) -> float:
+            return round((now - before) / dt, 2) if prev else 0.0
+
+        classes = {name: n - (prev.class_totals.get(name, 0) if prev else 0) for name, n in snap.class_totals.items()}
+        return {
             "ts": round(time.time(), 3),
-            "fps_captured": round((captured - c0) / dt, 2),
-            "fps_inferred": round((inferred - i0) / dt, 2),
-            "fps_streamed": round((streamed - s0) / dt, 2),
-            **a.stats.latency_summary(),
-            "cpu_percent": round(self.process.cpu_percent(None), 1),
-            "rss_mb": round(self.process.memory_info().rss / 2**20, 1),
-            "system_memory_percent": round(memory.percent, 1),
+            "fps_captured": rate(snap.captured, prev.captured if prev else 0),
+            "fps_inferred": rate(snap.inferred, prev.inferred if prev else 0),
+            "fps_streamed": rate(snap.streamed, prev.streamed if prev else 0),
+            **snap.latency,
+            **process,
             "temperature_c": temperature_c,
-            "dropped_frames": a.frames.dropped,
-            "detections_per_class": a.stats.take_class_counts(),
+            "dropped_frames": snap.dropped,
+            "model_errors": snap.model_errors,
+            "capture_failures": snap.capture_failures,
+            "detections_per_class": {k: v for k, v in classes.items() if v},
             "health": health.to_dict(),
-            "uptime_s": round(a.uptime_s, 1),
+            "uptime_s": round(uptime_s, 1),
         }
-        return sample
 
 
 class TelemetryHub:

@@ -32,7 +32,7 @@ _LEN = struct.Struct(">I")
 TELEMETRY_FIELDS = (
     "ts", "fps_captured", "fps_inferred", "fps_streamed", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
     "preprocess_ms", "postprocess_ms", "cpu_percent", "rss_mb", "system_memory_percent", "temperature_c",
-    "dropped_frames", "detections_per_class", "health", "uptime_s",
+    "dropped_frames", "model_errors", "capture_failures", "detections_per_class", "health", "uptime_s",
 )
 
 
