@@ -22,13 +22,15 @@ START_TIMEOUT_S = 60.0  # generous: a busy 2-core CI box imports onnxruntime and
 class AgentProcess:
     """A real `edge-agent run` (or `simulate`) process; lines of its stdout are collected as they come."""
 
-    def __init__(self, args: list[str], expect: int = 1, max_open_files: int | None = None):
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    def __init__(self, args: list[str], expect: int = 1, max_open_files: int | None = None,
+                 command: list[str] | None = None, cwd: Path = ROOT, env: dict | None = None):
+        env = dict(env if env is not None else os.environ, PYTHONUNBUFFERED="1")
 
         def limit_files() -> None:  # as systemd's LimitNOFILE would
             resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
 
-        self.proc = subprocess.Popen([sys.executable, "-m", "edge_console.agent.cli", *args], cwd=ROOT, env=env,
+        command = command or [sys.executable, "-m", "edge_console.agent.cli"]
+        self.proc = subprocess.Popen([*command, *args], cwd=cwd, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      preexec_fn=limit_files if max_open_files else None)
         self.lines: list[str] = []
