@@ -1,6 +1,9 @@
 """The agent's inferred fps while streaming to 2 clients, against a bare capture + session.run loop; and what a
 client that stops reading for 60 s does to the agent's memory and to the other client's frame rate.
 
+Then issue 9's check: 200 clients that request /v1/frame and never read the answer; the agent's RSS must stay
+within 50 MB of what it was before they came.
+
 Bare loop: render the synthetic frame + preprocess + session.run (no decoding, no threads, no network), the
 least any pipeline must do per frame. Agent: a real `edge-agent run` process on 127.0.0.1 with the same model
 and thread count, its synthetic camera paced 10 % above the bare loop's rate so inference is the bottleneck,
@@ -8,7 +11,7 @@ two WebSocket clients reading at up to 30 fps. Both use one onnxruntime thread s
 for capture, encoding and the network. Goals (issue 3): fps ratio >= 0.95; RSS flat within a few MB during the
 stall; the other client's fps unchanged.
 
-    python benchmarks/bench_agent.py [--seconds 20] [--stall 60]
+    python benchmarks/bench_agent.py [--seconds 20] [--stall 60] [--frame-clients 200]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import statistics
 import sys
 import tempfile
@@ -31,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 from edge_console.core.detector import Detector  # noqa: E402
 from edge_console.core.paths import demo_model  # noqa: E402
 from edge_console.core.scene import ConveyorScene  # noqa: E402
-
 from tests.support.agents import AgentProcess, agent_args, stalled_websocket  # noqa: E402
 
 
@@ -77,6 +80,34 @@ async def telemetry_fps(url: str, session: aiohttp.ClientSession, seconds: float
     return out
 
 
+def never_reading_frame_clients(port: int, n: int) -> list[socket.socket]:
+    """n clients that ask for a lossless frame (~1 MB) and never read a byte of the answer."""
+    out = []
+    for _ in range(n):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(b"GET /v1/frame HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        out.append(sock)
+    return out
+
+
+async def measure_frame_clients(url: str, pid: int, n: int) -> dict:
+    proc = psutil.Process(pid)
+    rss = lambda: round(proc.memory_info().rss / 2**20, 1)  # noqa: E731
+    idle = rss()
+    port = int(url.rsplit(":", 1)[1])
+    clients = await asyncio.to_thread(never_reading_frame_clients, port, n)
+    peak = idle
+    for _ in range(20):  # 10 s, sampled every half second
+        await asyncio.sleep(0.5)
+        peak = max(peak, rss())
+    for sock in clients:
+        sock.close()
+    return {"frame_clients": n, "rss_mb_idle": idle, "rss_mb_frame_clients_max": peak,
+            "rss_frame_clients_growth_mb": round(peak - idle, 1)}
+
+
 async def measure_agent(url: str, pid: int, seconds: float, stall_s: float) -> dict:
     proc = psutil.Process(pid)
     stop = asyncio.Event()
@@ -119,6 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--stall", type=float, default=60)
+    parser.add_argument("--frame-clients", type=int, default=200)
     args = parser.parse_args()
     model = demo_model("parts-v2")
     bare = bare_fps(model, args.seconds)
@@ -127,6 +159,7 @@ def main() -> None:
         agent = AgentProcess(agent_args(model, Path(state), "--fps", f"{min(bare * 1.1, 240):.1f}", "--no-advertise"))
         try:
             result = asyncio.run(measure_agent(agent.url, agent.proc.pid, args.seconds, args.stall))
+            result.update(asyncio.run(measure_frame_clients(agent.url, agent.proc.pid, args.frame_clients)))
         finally:
             agent.stop()
     result = {"benchmark": "agent", "model": model.stem, "bare_fps": round(bare, 2), **result}
@@ -134,6 +167,7 @@ def main() -> None:
     result["rss_growth_mb"] = round(result["rss_mb_during_max"] - result["rss_mb_before"], 1)
     result["goal_ratio_ge_0_95"] = result["ratio"] >= 0.95
     result["goal_rss_flat_within_5mb"] = abs(result["rss_growth_mb"]) <= 5 and abs(result["rss_mb_after"] - result["rss_mb_before"]) <= 5
+    result["goal_frame_clients_within_50mb"] = result["rss_frame_clients_growth_mb"] <= 50
     print(json.dumps(result))
 
 
