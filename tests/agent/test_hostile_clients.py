@@ -204,7 +204,7 @@ def test_info_publishes_no_credentials_and_no_paths(parts_v1, tmp_path):
         proc.stop()
     published = json.dumps(info) + json.dumps(health) + "".join(proc.stderr)
     assert status == 200 and info["source"]["description"] == "rtsp://127.0.0.1:9/live (credentials hidden)"
-    for secret in ("hunter2", "s3cret", "admin"):
+    for secret in ("hunter2", "s3cret", "admin:", "user=admin"):
         assert secret not in published
 
 

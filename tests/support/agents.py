@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LISTENING = re.compile(r"edge-agent listening on (http://[\d.]+:(\d+)) name=(.*) id=([0-9a-f]+)")
+LISTENING = re.compile(r"edge-agent listening on (https?://[\d.]+:(\d+)) name=(.*) id=([0-9a-f]+)"
+                       r"(?: fp=([0-9a-f]{64}))?$")
 START_TIMEOUT_S = 60.0  # generous: a busy 2-core CI box imports onnxruntime and OpenCV slowly
 
 
@@ -47,7 +48,7 @@ class AgentProcess:
                 sink.append(line)
                 if m := LISTENING.search(line):
                     self.agents.append({"url": m.group(1), "port": int(m.group(2)), "name": m.group(3),
-                                        "id": m.group(4)})
+                                        "id": m.group(4), "fingerprint": m.group(5)})
                 self._cond.notify_all()
 
     def wait_for_agents(self, n: int, timeout: float = START_TIMEOUT_S) -> None:

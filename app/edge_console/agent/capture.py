@@ -37,14 +37,24 @@ class CaptureLoop(threading.Thread):
         self.stats = stats
         self._open = opener
         self._stopping = threading.Event()
+        self._reopen = threading.Event()
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def reopen(self) -> None:
+        """Close and open the source again before the next frame (an operator's "restart the pipeline")."""
+        self._reopen.set()
 
     def run(self) -> None:
         source, seq, failing = None, 0, False
         backoff = BackoffPolicy(BACKOFF_START_S, BACKOFF_MAX_S)
         while not self._stopping.is_set():
+            if self._reopen.is_set() and source is not None:
+                self._reopen.clear()
+                source.close()
+                source = None
+                log.warning("capture: reopening the source on request")
             try:
                 if source is None:
                     source = self._open(self.spec)

@@ -11,6 +11,7 @@ from edge_console.core.errors import EdgeConsoleError
 
 from . import log_limits
 from .config import ConfigError, build_config
+from .trust_cli import add_trust_commands, run_trust_command
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -38,6 +39,19 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-advertise", dest="advertise", action="store_const", const=False,
                    help="do not announce over mDNS")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--insecure-lab-mode", action="store_const", const=True,
+                   help="plain HTTP with every route open to anyone, no pairing: for bench set-ups and scripted "
+                        "probes only, never on a site")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,11 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_args(sub.add_parser("run", help="capture, infer, stream and advertise this device"))
     sim = sub.add_parser("simulate", help="run N simulated devices on this machine (demo and tests)")
-    sim.add_argument("--count", type=int, default=3)
+    sim.add_argument("--count", type=_positive_int, default=3, help="how many devices (default 3)")
     sim.add_argument("--interface", dest="interfaces", action="append", metavar="ADDR",
                      help="address to listen on and advertise (use 127.0.0.1 for a private demo)")
     sim.add_argument("--base-dir", type=Path, help="state folder for the simulated devices (default: a temp dir)")
     sim.add_argument("--fps", type=float, default=15.0)
+    sim.add_argument("--enrol-console", type=Path, metavar="CERT",
+                     help="pair every simulated device with the console whose certificate this is (the demo)")
+    add_trust_commands(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -60,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "simulate":
             from .simulate import run_fleet
 
-            return run_fleet(args.count, args.interfaces or [], args.base_dir, args.fps)
+            return run_fleet(args.count, args.interfaces or [], args.base_dir, args.fps, args.enrol_console)
+        if args.command in ("pair", "pairings", "unpair", "enrol"):
+            return run_trust_command(args)
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
         config = build_config(args.config, overrides)
         from .serve import serve

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from .identity import default_state_root
 
+# TLS and pairing arrive in two steps (the agent first, the console next); until the console speaks TLS the
+# agent's default stays plain HTTP. Flipped to False once the console pins and pairs.
+LAB_MODE_DEFAULT = True
 INSTANCE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -43,9 +46,11 @@ class AgentConfig:
     injected_delay_ms: float = 0.0  # the simulator's slower hardware
     advertise: bool = True
     parent_pid: int | None = None  # exit when this process is gone (the simulator's children)
+    # Plain HTTP with every route open to everyone: bench setups and scripted probes only, never a real device.
+    insecure_lab_mode: bool = LAB_MODE_DEFAULT
 
-    def validate(self) -> AgentConfig:
-        if not self.model:
+    def validate(self, check_model: bool = True) -> AgentConfig:
+        if check_model and not self.model:
             raise ConfigError("no model given: pass --model NAME or PATH (e.g. parts-v2, or a .onnx file) or set "
                               "model in the config file")
         if not 0 <= self.port <= 65535:
@@ -128,10 +133,10 @@ def load_toml(path: Path) -> dict:
     return section
 
 
-def build_config(file_path: Path | None, overrides: dict) -> AgentConfig:
+def build_config(file_path: Path | None, overrides: dict, validate_model: bool = True) -> AgentConfig:
     """Defaults < TOML file < command-line flags; `overrides` holds only the flags the user gave."""
     values = load_toml(file_path) if file_path else {}
     flags = {k: v for k, v in overrides.items() if v is not None}
     check_types(flags, "command line")
     values.update(flags)
-    return AgentConfig(**values).validate()
+    return AgentConfig(**values).validate(check_model=validate_model)

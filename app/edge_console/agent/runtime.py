@@ -34,6 +34,7 @@ from .sources import SourceSpec
 from .stats import PipelineStats
 from .supervisor import BackgroundLoops
 from .telemetry import TelemetryHub, TelemetrySampler
+from .trust import TrustStore, device_identity
 
 log = logging.getLogger(__name__)
 ENCODE_THREADS = 2
@@ -49,6 +50,8 @@ class Agent:
         try:
             self.id = device_id(self.state_dir)
             self.name = config.name
+            self.trust = TrustStore(self.state_dir)
+            self.identity = None if config.insecure_lab_mode else device_identity(self.state_dir, self.id)
             self.model_library = ModelLibrary([shipped_models_dir(), *map(Path, config.model_dirs)])
             self.detector = Detector(self.model_library.resolve(config.model), provider=config.provider,
                                      intra_op_threads=config.threads)
@@ -85,15 +88,24 @@ class Agent:
 
     def info(self) -> dict:
         return {
-            "id": self.id,
-            "name": self.name,
+            **self.public_info(),
             "agent_version": AGENT_VERSION,
-            "api_version": API_VERSION,
             "hardware": {**self._hardware, "provider": self.detector.provider},
             "model": {**self.detector.spec.describe(), "layout": self.detector.layout},
             "source": self.source_spec.describe(),
             "started_at": self.started_at,
             "uptime_s": round(self.uptime_s, 1),
+        }
+
+    def public_info(self) -> dict:
+        """What anyone may learn before pairing: who the device is and how to pair with it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "api_version": API_VERSION,
+            "fingerprint": self.identity.fingerprint if self.identity else None,
+            "insecure_lab_mode": self.config.insecure_lab_mode,
+            "pairing_code_open": self.trust.open_code() is not None,
         }
 
     def health(self) -> Health:
@@ -102,8 +114,13 @@ class Agent:
 
     def txt_record(self) -> dict[str, str]:
         spec = self.detector.spec
-        return {"id": self.id, "name": self.name, "api": str(API_VERSION), "model": spec.name,
-                "model_version": spec.version, "arch": self._hardware["arch"]}
+        txt = {"id": self.id, "name": self.name, "api": str(API_VERSION), "model": spec.name,
+               "model_version": spec.version, "arch": self._hardware["arch"]}
+        if self.identity is not None:
+            txt["fp"] = self.identity.short_fingerprint  # a hint to compare by eye; the pin is what proves
+        else:
+            txt["insecure"] = "1"
+        return txt
 
     # ---- services: aiohttp cleanup_ctx generators, started in this order and stopped in reverse --------------
     async def state_service(self, app) -> AsyncIterator[None]:

@@ -6,20 +6,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from edge_console.core.errors import EdgeConsoleError
+from edge_console.core.tls_identity import server_context
 
 from .config import AgentConfig
 from .connections import ConnectionGuard, GuardedAppRunner
 from .discovery import host_ipv4_addresses
 from .runtime import Agent
-from .server import build_app
+from .server import agent_access, build_app
+
+log = logging.getLogger(__name__)
 
 
 class BindError(EdgeConsoleError):
@@ -31,10 +36,18 @@ class ServingAgent:
     agent: Agent
     port: int
     addresses: list[str]  # what is advertised and printed
+    app: web.Application
 
     @property
     def url(self) -> str:
-        return f"http://{self.addresses[0]}:{self.port}"
+        scheme = "http" if self.agent.config.insecure_lab_mode else "https"
+        return f"{scheme}://{self.addresses[0]}:{self.port}"
+
+    def announcement(self) -> str:
+        """The line `edge-agent run` prints once it serves (the simulator and the demo read it)."""
+        agent = self.agent
+        fingerprint = f" fp={agent.identity.fingerprint}" if agent.identity else ""
+        return f"edge-agent listening on {self.url} name={agent.name} id={agent.id}{fingerprint}"
 
 
 def _bind_error(host: str, port: int, exc: OSError) -> BindError:
@@ -53,19 +66,23 @@ def _bind_error(host: str, port: int, exc: OSError) -> BindError:
 async def serving(config: AgentConfig, guard: ConnectionGuard | None = None) -> AsyncIterator[ServingAgent]:
     agent = Agent(config)  # loads the model: a bad model fails here, before anything listens
     guard = guard or ConnectionGuard()
-    runner = GuardedAppRunner(build_app(agent, guard), guard, handle_signals=False, shutdown_timeout=2.0)
+    access = agent_access(agent)
+    if agent.identity is not None:
+        access.ssl_context = server_context(agent.identity, [])
+        access.sync_trust()
+    runner = GuardedAppRunner(build_app(agent, guard, access), guard, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     try:
         port = config.port
         for host in config.interfaces or ["0.0.0.0"]:
             try:
-                await web.TCPSite(runner, host, port).start()
+                await web.TCPSite(runner, host, port, ssl_context=access.ssl_context).start()
             except OSError as exc:
                 raise _bind_error(host, port, exc) from None
             port = port or runner.addresses[-1][1]  # --port 0: every interface shares the first free port
         addresses = config.interfaces or host_ipv4_addresses()
         await agent.advertise(addresses, port)
-        yield ServingAgent(agent, port, addresses)
+        yield ServingAgent(agent, port, addresses, runner.app)
     finally:
         await runner.cleanup()
 
@@ -85,12 +102,27 @@ async def _serve(config: AgentConfig) -> None:
     watcher = asyncio.create_task(_watch_parent(config.parent_pid, stop)) if config.parent_pid else None
     try:
         async with serving(config) as served:
-            agent = served.agent
-            print(f"edge-agent listening on {served.url} name={agent.name} id={agent.id}", flush=True)
+            print(served.announcement(), flush=True)
+            _say_how_to_pair(served.agent)
             await stop.wait()
     finally:
         if watcher:
             watcher.cancel()
+
+
+def _say_how_to_pair(agent: Agent) -> None:
+    """On a device nobody has paired with yet, open an admin code and print it on the device's own terminal
+    (and so its journal): the one place the code is meant to be read. It never goes over the network."""
+    if agent.config.insecure_lab_mode:
+        log.warning("INSECURE LAB MODE: plain HTTP, no pairing, every route open to anyone on the network. "
+                    "Never use this on a site.")
+        return
+    if agent.trust.pairings():
+        return
+    code = agent.trust.open_code() or agent.trust.issue_code("admin")
+    print(f"edge-agent: no console is paired yet. Pairing code for an admin console: {code.code[:4]}-{code.code[4:]}"
+          f" (valid until {time.strftime('%H:%M', time.localtime(code.expires_at))}; `edge-agent pair --role "
+          "operator` opens another)", flush=True)
 
 
 def serve(config: AgentConfig) -> int:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import math
+import socket
 import time
 
 import cv2
@@ -18,9 +19,11 @@ from aiohttp.http import HttpVersion10
 
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, StreamHeader, encode_frame_message, header_bytes
 
+from .access import ACCESS, CALLER_ROLE, OPEN, Access, authorize
 from .connections import GUARD, ConnectionGuard, track_requests
 from .control_messages import ControlMessageError, parse_control_message
 from .history import MAX_PAGE
+from .pairing_api import add_pairing_routes
 from .runtime import Agent
 
 log = logging.getLogger(__name__)
@@ -87,7 +90,18 @@ class StreamSettings:
 
 
 async def info(request: web.Request) -> web.Response:
-    return web.json_response(request.app[AGENT].info())
+    """Everything for a paired console; who the device is and how to pair, for anyone else."""
+    agent = request.app[AGENT]
+    role = request.get(CALLER_ROLE)
+    body = agent.info() if role else agent.public_info()
+    return web.json_response({**body, "caller_role": role})
+
+
+async def restart_pipeline(request: web.Request) -> web.Response:
+    """Operator: open the camera again (a stream that froze, a camera re-plugged), keeping the model."""
+    request.app[AGENT].capture.reopen()
+    log.warning("pipeline restart requested by %s", request.remote)
+    return web.json_response({"restarting": "source"})
 
 
 async def health(request: web.Request) -> web.Response:
@@ -303,33 +317,47 @@ async def telemetry(request: web.Request) -> web.StreamResponse:
     return await _serve_socket(request, send_samples, None)
 
 
-def build_app(agent: Agent, guard: ConnectionGuard | None = None) -> web.Application:
+def build_app(agent: Agent, guard: ConnectionGuard | None = None, access: Access | None = None) -> web.Application:
     """The API application; its cleanup_ctx starts and stops the agent's services in order."""
-    app = web.Application(middlewares=[track_requests, json_errors], client_max_size=64 * 1024,
+    app = web.Application(middlewares=[track_requests, json_errors, authorize], client_max_size=64 * 1024,
                           handler_args={"max_line_size": 8190, "max_field_size": 8190, "max_headers": 64})
     app[AGENT] = agent
     app[FRAME_SLOTS] = asyncio.Semaphore(MAX_FRAME_RESPONSES)
+    access = access or agent_access(agent)
+    app[ACCESS] = access
     if guard is not None:
         app[GUARD] = guard
-        app.on_startup.append(lambda _: _start_reaper(agent, guard))
+    app.on_startup.append(lambda _: _start_loops(agent, guard, access))
     for service in (agent.state_service, agent.pipeline_service, agent.history_service, agent.telemetry_service):
         app.cleanup_ctx.append(service)
     app.on_shutdown.append(agent.on_shutdown)
-    for path, handler in ROUTES:
-        app.router.add_get(path, handler)
+    for method, path, handler, role in ROUTES:
+        app.router.add_route(method, path, handler)
+        access.roles[path] = role
+    add_pairing_routes(app, access.roles)
     return app
 
 
-async def _start_reaper(agent: Agent, guard: ConnectionGuard) -> None:
-    agent.loops.start("connection reaper", guard.reap, 1.0)
+def agent_access(agent: Agent) -> Access:
+    host = socket.gethostname().lower()
+    names = {"localhost", host, f"{host}.local", f"edge-{agent.id[:12]}.local"}
+    return Access(agent.id, agent.identity, agent.trust, insecure=agent.config.insecure_lab_mode, host_names=names)
 
 
+async def _start_loops(agent: Agent, guard: ConnectionGuard | None, access: Access) -> None:
+    if guard is not None:
+        agent.loops.start("connection reaper", guard.reap, 1.0)
+    agent.loops.start("trust sync", access.sync_trust_step, 1.0)
+
+
+# Every route and the role it needs (access.py); a route missing here is refused to everyone.
 ROUTES = (
-    ("/v1/info", info),
-    ("/v1/health", health),
-    ("/v1/time", clock),
-    ("/v1/frame", latest_frame),
-    ("/v1/telemetry/history", telemetry_history),
-    ("/v1/stream", stream),
-    ("/v1/telemetry", telemetry),
+    ("GET", "/v1/info", info, OPEN),
+    ("GET", "/v1/health", health, "viewer"),
+    ("GET", "/v1/time", clock, "viewer"),
+    ("GET", "/v1/frame", latest_frame, "viewer"),
+    ("GET", "/v1/telemetry/history", telemetry_history, "viewer"),
+    ("GET", "/v1/stream", stream, "viewer"),
+    ("GET", "/v1/telemetry", telemetry, "viewer"),
+    ("POST", "/v1/pipeline/restart", restart_pipeline, "operator"),
 )

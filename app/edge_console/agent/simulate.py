@@ -16,6 +16,8 @@ from pathlib import Path
 
 from edge_console.core.paths import demo_model
 
+from .trust import TrustStore
+
 # (name, model, injected delay ms): one line runs the older parts-v1, one has slower "hardware".
 PROFILES = (
     ("Press line 1", "parts-v2", 0),
@@ -43,10 +45,20 @@ def _relay(proc: subprocess.Popen) -> None:
         print(line, end="", flush=True)
 
 
-def run_fleet(count: int, interfaces: list[str], base_dir: Path | None, fps: float) -> int:
+def enrol_console(state_dir: Path, certificate: Path) -> None:
+    """Pair a simulated device with the console that started the simulator, as admin, through the files on this
+    machine (the demo must show everything with no prompt; a real device pairs by code)."""
+    TrustStore(state_dir).enrol("demo console", certificate.read_bytes(), "admin")
+
+
+def run_fleet(count: int, interfaces: list[str], base_dir: Path | None, fps: float,
+              console_certificate: Path | None = None) -> int:
     if count < 1:
         raise ValueError("--count must be at least 1")
     base = base_dir or Path(tempfile.mkdtemp(prefix="edge-simulate-"))
+    if console_certificate is not None:
+        for i in range(count):
+            enrol_console(base / f"device-{i + 1}", console_certificate)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

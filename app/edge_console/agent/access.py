@@ -1,0 +1,119 @@
+"""Who may do what on the agent's API: every route declares the role it needs, and one middleware enforces it.
+
+open      the minimal /v1/info and the pairing exchange: what an unpaired console needs to pair
+viewer    info, health, time, stream, telemetry, history, the lossless frame
+operator  viewer plus everything that changes the device (models, restarting the pipeline)
+admin     operator plus pairing and trust changes
+
+A route without a declared role is refused to everyone (a route added later cannot slip through; a test walks
+the router). The caller's role comes from the TLS client certificate it presented, looked up among the paired
+consoles. Browsers are kept out twice: any request carrying an `Origin` header is refused (consoles never send
+one; a web page opened on a site laptop always does), and the `Host` header must name this device by address or
+by its own mDNS name, so a DNS-rebinding page cannot reach it by a name of its own.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from edge_console.core.pairing_protocol import role_allows
+from edge_console.core.tls_identity import TlsIdentity, certificate_fingerprint, peer_certificate, trust_client
+
+from .trust import Pairing, TrustStore
+
+log = logging.getLogger(__name__)
+OPEN = "open"
+HOW_TO_PAIR = ("pair this console with the device first: run `edge-agent pair --role viewer` (or operator, admin) "
+               "on the device and type the code it prints into the console (Pair… on the device, or "
+               "`edge-console pair HOST:PORT`)")
+
+
+@dataclass
+class Access:
+    device_id: str
+    identity: TlsIdentity | None  # None only in insecure lab mode
+    trust: TrustStore
+    insecure: bool = False
+    host_names: set[str] = field(default_factory=set)  # names besides IP literals the Host header may carry
+    roles: dict[str, str] = field(default_factory=dict)  # route resource -> role needed
+    ssl_context: ssl.SSLContext | None = None
+    _trusted: set[str] = field(default_factory=set)
+    _stamp: object = None
+
+    def sync_trust(self) -> None:
+        """Trust, for new TLS connections, every console paired since (by the API or the device's CLI)."""
+        if self.ssl_context is None or not self.trust.changed_since(self._stamp):
+            return
+        self._stamp = self.trust.stamp()
+        for pairing in self.trust.pairings():
+            if pairing.fingerprint not in self._trusted:
+                trust_client(self.ssl_context, pairing.certificate.encode("ascii"))
+                self._trusted.add(pairing.fingerprint)
+
+    async def sync_trust_step(self) -> None:  # for the agent's background loops
+        self.sync_trust()
+
+    def caller(self, request: web.Request) -> tuple[str | None, Pairing | None]:
+        """(role, pairing) of whoever sent `request`; (None, None) for an unpaired or revoked console."""
+        if self.insecure:
+            return "admin", None
+        cert = peer_certificate(request.transport.get_extra_info("ssl_object") if request.transport else None)
+        if cert is None:
+            return None, None
+        pairing = self.trust.by_fingerprint(certificate_fingerprint(cert))
+        return (pairing.role, pairing) if pairing else (None, None)
+
+
+ACCESS = web.AppKey("access", Access)
+CALLER_ROLE = web.RequestKey("caller_role", str)
+CALLER_PAIRING = web.RequestKey("caller_pairing", Pairing)
+
+
+def json_refusal(status: int, error: str, detail: str) -> web.Response:
+    return web.json_response({"error": error, "detail": detail}, status=status)
+
+
+def _host_allowed(access: Access, host_header: str | None) -> bool:
+    if not host_header:
+        return False
+    host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+    host = host.strip("[]").lower().rstrip(".")
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+        return True
+    except ValueError:
+        return host in access.host_names
+
+
+@web.middleware
+async def authorize(request: web.Request, handler):
+    access: Access = request.app[ACCESS]
+    if "Origin" in request.headers:
+        return json_refusal(403, "cross-origin request refused",
+                            "requests from web pages are not accepted; use the Edge Console")
+    if not _host_allowed(access, request.headers.get("Host")):
+        return json_refusal(421, "unknown host name",
+                            "address the device by its IP address or its own .local name")
+    route = request.match_info.route
+    resource = route.resource.canonical if route.resource is not None else None
+    if resource is None:  # no such route: the router answers 404/405 as usual
+        return await handler(request)
+    needed = access.roles.get(resource)
+    if needed is None:
+        log.error("route %s has no declared role; refused to everyone", resource)
+        return json_refusal(403, "forbidden", "this route is not available")
+    role, pairing = access.caller(request)
+    request[CALLER_ROLE], request[CALLER_PAIRING] = role, pairing
+    if needed == OPEN:
+        return await handler(request)
+    if role is None:
+        return json_refusal(401, "not paired", HOW_TO_PAIR)
+    if not role_allows(role, needed):
+        return json_refusal(403, "forbidden", f"this needs the {needed} role; this console is paired as {role}. "
+                                              "Ask an admin to pair it again with a higher role.")
+    return await handler(request)
