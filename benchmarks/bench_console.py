@@ -34,6 +34,9 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
 from edge_console.console.demo import SimulatedFleet  # noqa: E402
 from edge_console.console.fleet import Fleet  # noqa: E402
 from edge_console.console.frames import decode_stream_message  # noqa: E402
@@ -41,8 +44,6 @@ from edge_console.console.qt_compat import guard_signal_emit_refcount  # noqa: E
 from edge_console.console.widgets.device_table import DeviceTable  # noqa: E402
 from edge_console.console.widgets.grid_view import DeviceGrid  # noqa: E402
 from edge_console.core.protocol import decode_frame_message  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 

@@ -1,6 +1,7 @@
 import threading
 
 import pytest
+
 from edge_console.core.paths import demo_model
 
 

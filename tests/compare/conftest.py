@@ -13,12 +13,14 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
 
 import pytest  # noqa: E402
+
 from edge_console.console.compare.panel import ComparePanel  # noqa: E402
 from edge_console.console.device_state import DeviceState  # noqa: E402
+from edge_console.console.gui_dispatch import GuiDispatcher  # noqa: E402
 from edge_console.console.net.addresses import DeviceAddress  # noqa: E402
+from edge_console.console.runtime import ConsoleRuntime  # noqa: E402
 from edge_console.core.model_library import ModelLibrary  # noqa: E402
 from edge_console.core.paths import demo_model, models_dir  # noqa: E402
-
 from tests.console.agents import AgentProcess  # noqa: E402
 from tests.console.conftest import fleet_factory, no_leaked_threads, sound_qt_binding  # noqa: E402, F401
 
@@ -58,13 +60,25 @@ def v1_device(tmp_path_factory) -> Iterator[AgentProcess]:
 
 
 @pytest.fixture
-def open_panel(qtbot) -> Iterator[Callable[..., ComparePanel]]:
-    """Compare panels on real devices; each is shut down and its worker thread joined after the test."""
+def console_runtime(qapp) -> Iterator[ConsoleRuntime]:
+    """The console's threads and HTTP client, as a main window gets them from its fleet; closed (every thread
+    joined) after the test."""
+    dispatcher = GuiDispatcher()
+    runtime = ConsoleRuntime(dispatcher.post).start()
+    yield runtime
+    dispatcher.close()
+    runtime.close()
+
+
+@pytest.fixture
+def open_panel(qtbot, console_runtime) -> Iterator[Callable[..., ComparePanel]]:
+    """Compare panels on real devices; each is shut down, and every request it made has ended, after the test."""
     panels: list[ComparePanel] = []
 
     def make(address: DeviceAddress, name: str = "device under test", library: ModelLibrary | None = None,
              size: tuple[int, int] = (1400, 860)) -> ComparePanel:
-        panel = ComparePanel(DeviceState(address, name=name), library or ModelLibrary([models_dir()]))
+        panel = ComparePanel(DeviceState(address, name=name), library or ModelLibrary([models_dir()]),
+                             console_runtime)
         qtbot.addWidget(panel)
         panel.resize(*size)
         panel.show()
@@ -74,4 +88,4 @@ def open_panel(qtbot) -> Iterator[Callable[..., ComparePanel]]:
     yield make
     for panel in panels:
         panel.shutdown()
-        assert panel.worker is None or panel.worker.join(30), "the compare worker did not stop"
+        assert panel.worker is None or panel.worker.join(30), "the compare worker's requests did not end"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from PySide6.QtGui import QColor, QImage
+
 from edge_console.console.compare.frame_view import ComparedFrameView
 from edge_console.console.compare.panel import ComparePanel
 from edge_console.core.detection import Detection
-from PySide6.QtGui import QColor, QImage
-
 from tests.console.helpers import color_distance
 
 LONG = 60_000  # ms; generous: two shared cores, agents and onnxruntime sessions starting

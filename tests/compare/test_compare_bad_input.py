@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from aiohttp import web
+from PySide6.QtCore import QSettings, Qt
+
 from edge_console.console.compare.panel import ComparePanel
 from edge_console.console.main_window import MainWindow
 from edge_console.console.net.addresses import DeviceAddress
@@ -14,8 +16,6 @@ from edge_console.core.detection import Detection, Timings
 from edge_console.core.model_spec import file_sha256
 from edge_console.core.paths import demo_model
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, StreamHeader, encode_frame_message, header_bytes
-from PySide6.QtCore import QSettings, Qt
-
 from tests.console.agents import AgentProcess
 from tests.console.fake_devices import FakeDeviceServer, device_info
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 import yaml
+
 from edge_console.core.comparison import IncompatibleModelsError, class_mapping, compare_frame, remap, summarize
 from edge_console.core.detection import Detection, Timings
 from edge_console.core.detector import Detector

@@ -4,14 +4,14 @@ its colour, and its line style shows as gaps along the outline (solid, dashed, d
 from __future__ import annotations
 
 import numpy as np
+from PySide6.QtGui import QColor
+
 from edge_console.console.colors import class_color
 from edge_console.console.compare.frame_view import ComparedFrameView, ViewMode
 from edge_console.console.compare.overlay_painter import STYLES, Agreement, AgreementLegend, compared_boxes
 from edge_console.core.comparison import FrameComparison
 from edge_console.core.detection import Detection, Timings
 from edge_console.core.matching import match_detections
-from PySide6.QtGui import QColor
-
 from tests.console.helpers import count_color
 
 from .panel_helpers import edge_coverage
@@ -98,7 +98,7 @@ def test_side_views_draw_each_sides_own_detections(qtbot):
         view.show()
         view.show_comparison(comparison, [], "")
         image = view.grab().toImage()
-        nut = class_color("nut")
+        nut = class_color(DEVICE_ONLY.class_id)  # nut: class 1 on both sides
         assert edge_coverage(image, present.x1, present.y1, present.y2, nut) > 0.95
         assert edge_coverage(image, absent.x1, absent.y1, absent.y2, nut) < 0.05
 

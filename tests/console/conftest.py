@@ -11,6 +11,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
 
 import pytest  # noqa: E402
+
 from edge_console.console.fleet import Fleet  # noqa: E402
 from edge_console.console.qt_compat import signal_emit_drops_true_references  # noqa: E402
 

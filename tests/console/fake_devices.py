@@ -8,6 +8,7 @@ import threading
 import time
 
 from aiohttp import web
+
 from edge_console.console.net.addresses import DeviceAddress
 
 GARBAGE_FRAMES: tuple[bytes, ...] = (

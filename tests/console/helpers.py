@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
+from PySide6.QtGui import QColor, QImage
+
+from edge_console.console.colors import class_color
 from edge_console.console.frames import DecodedFrame, decode_stream_message
+from edge_console.console.widgets.preview_canvas import BACKGROUND
 from edge_console.core.detection import Detection, Timings
 from edge_console.core.protocol import StreamHeader, encode_frame_message, header_bytes
-from PySide6.QtGui import QColor, QImage
 
 
 def grey_jpeg(width: int, height: int, level: int = 110) -> bytes:
@@ -71,3 +76,32 @@ def outline_color_fraction(image: QImage, x1: float, y1: float, x2: float, y2: f
         points += [(x1 + f * (x2 - x1), y1), (x1 + f * (x2 - x1), y2), (x1, y1 + f * (y2 - y1)), (x2, y1 + f * (y2 - y1))]
     inside = [(x, y) for x, y in points if 0 <= x < image.width() and 0 <= y < image.height()]
     return sum(has_color_near(image, x, y, color, radius=1) for x, y in inside) / max(1, len(inside))
+
+
+def rgb_array(image: QImage) -> np.ndarray:
+    """The image's pixels as an (height, width, 3) RGB array of int16 (room for differences)."""
+    rgb = image.convertToFormat(QImage.Format.Format_RGB32)
+    width, height = rgb.width(), rgb.height()
+    data = np.frombuffer(rgb.constBits(), np.uint8, count=rgb.sizeInBytes()).reshape(height, rgb.bytesPerLine())
+    return data[:, : width * 4].reshape(height, width, 4)[..., 2::-1].astype(np.int16)
+
+
+@dataclass(frozen=True)
+class TileContents:
+    camera_share: float  # share of the tile's pixels that are not the empty tile's background
+    distinct_colours: int
+    box_pixels: int  # pixels in exactly one of the given classes' colours (boxes are drawn without antialiasing)
+
+
+def tile_contents(image: QImage, rect: list[int], class_ids: list[int], tolerance: int = 12) -> TileContents:
+    x, y, w, h = rect
+    pixels = rgb_array(image)[y:y + h, x:x + w]
+    background = np.array([BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue()])
+    camera = np.abs(pixels - background).sum(axis=2) > 30
+    flat = pixels.reshape(-1, 3).astype(np.int32)
+    distinct = len(np.unique(flat[:, 0] * 65536 + flat[:, 1] * 256 + flat[:, 2]))
+    box = 0
+    for class_id in class_ids:
+        c = class_color(class_id)
+        box += int((np.abs(pixels - np.array([c.red(), c.green(), c.blue()])).sum(axis=2) <= tolerance).sum())
+    return TileContents(float(camera.mean()), distinct, box)

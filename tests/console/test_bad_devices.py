@@ -4,8 +4,9 @@ the window stays up and keeps working."""
 from __future__ import annotations
 
 import pytest
-from edge_console.console.main_window import MainWindow
 from PySide6.QtCore import QSettings
+
+from edge_console.console.main_window import MainWindow
 
 from .fake_devices import FakeDeviceServer, garbage_app
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from edge_console.console.colors import class_color
 from edge_console.console.net.addresses import DeviceAddress
 from edge_console.console.widgets.charts import TelemetryCharts
@@ -41,7 +42,7 @@ def test_preview_of_a_real_device_draws_its_detections_and_filters_them(qtbot, f
     def outline(det, image) -> float:
         x1, y1 = transform.map(det.x1 * sx, det.y1 * sy)
         x2, y2 = transform.map(det.x2 * sx, det.y2 * sy)
-        return outline_color_fraction(image, x1, y1, x2, y2, class_color(det.class_name))
+        return outline_color_fraction(image, x1, y1, x2, y2, class_color(det.class_id, det.class_name))
 
     last = shown[-1]  # drawn last, so no other box covers its outline
     assert outline(last, image) > 0.6

@@ -3,17 +3,22 @@ the next start; and the README's first command works: `edge-console --demo --scr
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
-from edge_console.console.main_window import MainWindow
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 
+from edge_console.console.cli import LAYOUT_TEXT_KEY
+from edge_console.console.main_window import MainWindow
+
 from .agents import ROOT
+from .helpers import tile_contents
 
 LONG = 60_000
+DEMO_NAMES = ["Press line 1", "Packing line 2", "Paint shop 3"]  # what `edge-agent simulate` names its devices
 
 
 def test_main_window_shows_a_device_everywhere_and_restores_its_layout(qtbot, fleet_factory, shared_agents, tmp_path):
@@ -56,7 +61,10 @@ def test_main_window_shows_a_device_everywhere_and_restores_its_layout(qtbot, fl
     again.close()
 
 
-def test_demo_screenshot_command_exits_0_with_a_picture(tmp_path):
+def test_demo_screenshot_shows_every_demo_device_live(tmp_path):
+    """The README's first command. "Devices visible", as a user would check it: the table lists the three demo
+    devices online, and each grid tile in the picture shows a camera image (not the empty background, not a
+    flat banner) with detection boxes drawn in its classes' colours."""
     shot = tmp_path / "console.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     result = subprocess.run([sys.executable, "-m", "edge_console.console", "--demo", "--screenshot", str(shot), "--after", "6"],
@@ -64,3 +72,14 @@ def test_demo_screenshot_command_exits_0_with_a_picture(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     image = QImage(str(shot))
     assert not image.isNull() and image.width() >= 800 and image.height() >= 600
+    layout = json.loads(image.text(LAYOUT_TEXT_KEY))  # where the window put its tiles, written into the PNG
+    assert layout["grid_visible"]
+    assert sorted(row["name"] for row in layout["table"]) == sorted(DEMO_NAMES)
+    assert all(row["status"] == "online" for row in layout["table"]), layout["table"]
+    assert sorted(tile["device"] for tile in layout["tiles"]) == sorted(DEMO_NAMES)
+    for tile in layout["tiles"]:
+        class_ids = [int(i) for i in tile["classes"]]
+        seen = tile_contents(image, tile["rect"], class_ids)
+        assert seen.camera_share > 0.5, (tile["device"], seen)  # mostly picture, not the empty tile
+        assert seen.distinct_colours > 1000, (tile["device"], seen)  # a camera's texture, not a flat banner
+        assert seen.box_pixels > 300, (tile["device"], seen)  # outlines and labels in the classes' own colours

@@ -6,7 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from edge_console.console.colors import class_color
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor, QImage, QPainter
+
+from edge_console.console.colors import CLASS_PALETTE, class_color
 from edge_console.console.device_state import DeviceState
 from edge_console.console.frames import LatestFrameSlot, decode_stream_message
 from edge_console.console.net.addresses import DeviceAddress
@@ -14,10 +17,8 @@ from edge_console.console.widgets.overlay import OverlaySettings, fit_transform,
 from edge_console.console.widgets.preview_panel import PreviewPanel
 from edge_console.core.detection import Detection
 from edge_console.core.protocol import ProtocolError
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QColor, QImage, QPainter
 
-from .helpers import box_edge_points, decoded, frame_message, has_color_near
+from .helpers import box_edge_points, color_distance, decoded, frame_message, has_color_near
 
 pytestmark = pytest.mark.usefixtures("qapp")  # fonts and painters need a QGuiApplication
 
@@ -36,15 +37,34 @@ def render(frame, settings: OverlaySettings, size=(640, 480)) -> tuple[QImage, i
 
 
 def box_drawn(image: QImage, det: Detection, scale: float = 1.0) -> bool:
-    color = class_color(det.class_name)
+    color = class_color(det.class_id, det.class_name)
     points = box_edge_points(det.x1 * scale, det.y1 * scale, det.x2 * scale, det.y2 * scale)
     return all(has_color_near(image, x, y, color) for x, y in points)
 
 
-def test_class_colours_are_stable_and_distinct():
-    assert class_color("bolt") == class_color("bolt")
-    assert class_color("bolt") != class_color("nut")
-    assert class_color("washer").saturation() >= 200  # bright enough to stand out on grey metal
+def hue_distance(a: QColor, b: QColor) -> int:
+    d = abs(a.hsvHue() - b.hsvHue())
+    return min(d, 360 - d)
+
+
+def test_class_colours_are_pinned_by_class_id_and_distinct():
+    # Pinned: the same class id has the same colour in every session, device and view; a change of palette is a
+    # change every user sees, so it must be a deliberate edit of this test.
+    assert [class_color(i).name() for i in range(8)] == [
+        "#ff3838", "#00c2ff", "#ffb21d", "#8438ff", "#48f90a", "#ff37c7", "#00d4bb", "#ff701f"]
+    assert class_color(len(CLASS_PALETTE)) == class_color(0)  # more classes than colours: the palette repeats
+    assert class_color(2, "washer") == class_color(2, "car")  # the id decides, not the name
+    # Only a class known by name alone is placed by a CRC of its name, which no interpreter start changes.
+    assert class_color(None, "bolt").name() == "#1a9334" and class_color(-1, "car").name() == "#3ddb86"
+    # The parts model's bolt (id 0) and a COCO model's car (id 2) were 6 degrees of hue apart when colours came
+    # from a hash of the name; now they are far apart.
+    assert hue_distance(class_color(0, "bolt"), class_color(2, "car")) >= 30
+    # Neighbouring ids (the few classes of one model) differ widely in hue; no two palette entries look alike.
+    assert all(hue_distance(class_color(i), class_color(i + 1)) >= 90 for i in range(7))
+    palette = [QColor(c) for c in CLASS_PALETTE]
+    assert min(color_distance(a, b) for i, a in enumerate(palette) for b in palette[i + 1:]) >= 50
+    # Bright enough to stand out on grey metal: far from any grey, so a box never vanishes into the belt.
+    assert all(color_distance(c, QColor(c.value(), c.value(), c.value())) >= 120 for c in palette[:8])
 
 
 def test_boxes_are_drawn_in_class_colours_where_the_detections_are():
@@ -52,7 +72,7 @@ def test_boxes_are_drawn_in_class_colours_where_the_detections_are():
     assert hidden == 0
     assert box_drawn(image, BOLT) and box_drawn(image, NUT)
     # Inside the boxes the grey frame shows through: boxes are outlines, not fills.
-    assert not has_color_near(image, 200, 180, class_color("bolt"), radius=0)
+    assert not has_color_near(image, 200, 180, class_color(BOLT.class_id), radius=0)
 
 
 def test_a_class_toggled_off_and_a_detection_under_the_threshold_are_not_drawn():
@@ -60,7 +80,7 @@ def test_a_class_toggled_off_and_a_detection_under_the_threshold_are_not_drawn()
     settings.set_class_visible("bolt", False)
     image, hidden = render(decoded([BOLT, NUT]), settings)
     assert hidden == 1
-    assert not any(has_color_near(image, x, y, class_color("bolt")) for x, y in box_edge_points(*BOLT.box))
+    assert not any(has_color_near(image, x, y, class_color(BOLT.class_id)) for x, y in box_edge_points(*BOLT.box))
     assert box_drawn(image, NUT)
 
     settings.set_class_visible("bolt", True)
@@ -68,7 +88,7 @@ def test_a_class_toggled_off_and_a_detection_under_the_threshold_are_not_drawn()
     image, hidden = render(decoded([BOLT, NUT]), settings)
     assert hidden == 1
     assert box_drawn(image, BOLT)
-    assert not any(has_color_near(image, x, y, class_color("nut")) for x, y in box_edge_points(*NUT.box))
+    assert not any(has_color_near(image, x, y, class_color(NUT.class_id)) for x, y in box_edge_points(*NUT.box))
 
 
 def test_boxes_follow_a_downscaled_jpeg():
@@ -119,11 +139,11 @@ def test_preview_widget_draws_the_detections_of_its_frame_and_counts_hidden_ones
     image, scale = rendered()
     dx, dy = (canvas.width() - 640 * scale) / 2, (canvas.height() - 480 * scale) / 2
     bolt_edges = [(x * scale + dx, y * scale + dy) for x, y in box_edge_points(*BOLT.box)]
-    assert all(has_color_near(image, x, y, class_color("bolt")) for x, y in bolt_edges)
+    assert all(has_color_near(image, x, y, class_color(BOLT.class_id)) for x, y in bolt_edges)
 
     panel.controls.class_actions["bolt"].setChecked(False)  # the per-class toggle in the bar
     image, _ = rendered()
-    assert not any(has_color_near(image, x, y, class_color("bolt")) for x, y in bolt_edges)
+    assert not any(has_color_near(image, x, y, class_color(BOLT.class_id)) for x, y in bolt_edges)
     assert panel.controls.hidden_label.text() == "1 hidden"
     assert canvas.paint_latencies_ms, "the canvas records capture-to-paint latency once the clock offset is known"
     panel.detach()

@@ -18,6 +18,9 @@ class RepeatLimiter(logging.Filter):
         self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # key -> (window start, count in window)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "asyncio" and "out of system resource" in str(record.msg):
+            # accept() ran out of descriptors: asyncio retries by itself; the traceback says nothing more.
+            record.exc_info, record.exc_text = None, None
         key = (record.name, str(record.msg))
         now = time.monotonic()
         start, count = self._seen.get(key, (now, 0))

@@ -6,17 +6,23 @@ import zlib
 
 from PySide6.QtGui import QColor
 
+# A fixed qualitative palette, indexed by class id: the same class id gets the same colour in every frame, device
+# and session, and neighbouring ids (the few classes of a line's model: 0, 1, 2, 3) get clearly different hues.
+# Saturated and bright, so boxes stand out against grey conveyor belts and metal; ordered so the first eight are
+# spread around the colour wheel (Ultralytics' palette, reordered for that).
+CLASS_PALETTE: tuple[str, ...] = (
+    "#FF3838", "#00C2FF", "#FFB21D", "#8438FF", "#48F90A", "#FF37C7", "#00D4BB", "#FF701F",
+    "#0018EC", "#CFD231", "#CB38FF", "#1A9334", "#FF95C8", "#2C99A8", "#92CC17", "#6473FF",
+    "#FF9D97", "#3DDB86", "#520085", "#344593",
+)
 
-def class_color(class_name: str) -> QColor:
-    """The same class gets the same colour in every frame, device and session.
 
-    Derived from a CRC of the name, not Python's `hash`, which changes with every interpreter start. Saturated,
-    bright hues so boxes stand out against grey conveyor belts and metal.
-    """
-    h = zlib.crc32(class_name.encode("utf-8"))
-    hue = h % 360
-    saturation = 200 + (h >> 9) % 56
-    return QColor.fromHsv(hue, saturation, 255)
+def class_color(class_id: int | None, class_name: str = "") -> QColor:
+    """The colour of a class: the palette entry of its id; only a class known by name alone (no id) is placed by a
+    CRC of its name (stable across sessions, unlike Python's `hash`)."""
+    known = class_id is not None and class_id >= 0
+    index = class_id if known else zlib.crc32(class_name.encode("utf-8"))
+    return QColor(CLASS_PALETTE[index % len(CLASS_PALETTE)])
 
 
 def readable_text_color(background: QColor) -> QColor:

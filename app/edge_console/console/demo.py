@@ -1,7 +1,9 @@
 """The built-in demo: a simulated fleet of agents on 127.0.0.1 that lives exactly as long as the console.
 
 The fleet is the agent's own `simulate` command in a child process (real agents, real HTTP, WebSocket and
-mDNS), bound to the loopback interface so a demo never announces anything on the site's network.
+mDNS), bound to the loopback interface so a demo never announces anything on the site's network. What only the
+demo needs lives here too: listing only the demo's own devices (`DemoOnlyDiscovery`), and adding them by address
+when mDNS on loopback finds none (`follow_demo_fleet`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,21 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from .net.addresses import DeviceAddress
+from .net.mdns_browser import DiscoveredService
+
+if TYPE_CHECKING:
+    from .discovery import DeviceDiscovery
+    from .fleet import Fleet
+    from .tasks import TaskManager
 
 DEMO_INTERFACE = "127.0.0.1"
+RECHECK_MS = 500  # how often announcements held back are offered again (the simulator may name them later)
+MDNS_GRACE_MS = 6000  # after this long without a demo device found through mDNS, add them by address
 _LISTENING = re.compile(r"listening on http://(?P<host>[^:\s/]+):(?P<port>\d+)(?: name=(?P<name>.*?))?(?: id=(?P<id>\S+))?$",
                         re.MULTILINE)
 
@@ -92,3 +105,89 @@ class SimulatedFleet:
                 process.wait(5)
         if self._own_dir:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+class DemoOnlyDiscovery(QObject):
+    """Stands between mDNS discovery and the fleet and passes on only the demo's own devices.
+
+    A shared development machine may run other people's simulators on 127.0.0.1 too; those are held back. The
+    demo's device ids come from the simulator's log, read on the task pool (never on the GUI thread) every
+    RECHECK_MS; an announcement may arrive before its id is printed, so held-back ones are offered again then.
+    """
+
+    found = Signal(object)  # DiscoveredService of one of the demo's devices
+    removed = Signal(str)
+    failed = Signal(str)
+
+    def __init__(self, discovery: DeviceDiscovery, simulated: SimulatedFleet, tasks: TaskManager) -> None:
+        super().__init__(discovery)
+        self._discovery = discovery
+        self._simulated = simulated
+        self._tasks = tasks
+        self._ids: set[str] = set()
+        self._reading = False
+        self._held: dict[str, DiscoveredService] = {}
+        discovery.found.connect(self._offer)
+        discovery.removed.connect(self._on_removed)
+        discovery.failed.connect(self.failed)
+        self._recheck = QTimer(self, interval=RECHECK_MS)
+        self._recheck.timeout.connect(self._read_ids)
+
+    @property
+    def description(self) -> str:
+        return self._discovery.description + " (demo devices only)"
+
+    def start(self) -> None:
+        self._recheck.start()
+        self._read_ids()
+        self._discovery.start()
+
+    async def aclose(self) -> None:  # on the network loop: the timer stays (a Qt timer stops on its own thread)
+        await self._discovery.aclose()
+
+    def _read_ids(self) -> None:
+        if not self._reading:
+            self._reading = True
+            self._tasks.run(lambda _task: self._simulated.device_ids(), on_done=self._ids_read,
+                            on_failed=lambda _exc: setattr(self, "_reading", False))
+
+    def _ids_read(self, ids: set[str]) -> None:
+        self._reading = False
+        self._ids = ids
+        if len(ids) >= self._simulated.count:
+            self._recheck.stop()  # every demo device has its id: nothing more to learn from the log
+        for service in list(self._held.values()):
+            self._offer(service)
+
+    def _offer(self, service: DiscoveredService) -> None:
+        if service.device_id in self._ids:
+            self._held.pop(service.service_name, None)
+            self.found.emit(service)
+        else:
+            self._held[service.service_name] = service
+
+    def _on_removed(self, service_name: str) -> None:
+        if self._held.pop(service_name, None) is None:
+            self.removed.emit(service_name)
+
+
+def follow_demo_fleet(fleet: Fleet, simulated: SimulatedFleet) -> None:
+    """If mDNS has found none of the demo's devices after a few seconds (some containers have no multicast on
+    loopback), add them by the addresses the simulator printed, and say so."""
+    def check() -> None:
+        if not any(state.announced for state in fleet.states):
+            fleet.runtime.tasks.run(lambda _task: (simulated.listening(), simulated.running, simulated.log_tail(3)),
+                                    on_done=add_by_address)
+
+    def add_by_address(found: tuple[list[tuple[DeviceAddress, str, str]], bool, str]) -> None:
+        listed, running, log_tail = found
+        if any(state.announced for state in fleet.states):
+            return  # found through mDNS meanwhile
+        for address, _name, _id in listed:
+            fleet.add_manual(address)
+        if listed:
+            fleet.message.emit("mDNS found no demo device on 127.0.0.1; added them by address instead")
+        elif not running:
+            fleet.message.emit("the simulated fleet stopped: " + log_tail)
+
+    QTimer.singleShot(MDNS_GRACE_MS, fleet, check)

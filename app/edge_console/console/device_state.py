@@ -1,8 +1,10 @@
 """What the console knows about one device, as a plain QObject that emits signals; widgets only read it and draw.
 
-Lives on the GUI thread. The network layer never touches it directly: it posts `apply_*` calls through the
-`GuiDispatcher`. Frames are the exception made for speed: the decoder fills `frame_slot` from its own thread and
-posts `take_new_frame` only when the GUI has not yet been told (see `LatestFrameSlot`).
+Lives on the GUI thread. Who the device is (id, name, address, how it was found) is its `DeviceIdentity`, which the
+Qt-free `DeviceRegistry` decides; the attributes below read it through. The network layer never touches a state
+directly: it posts `apply_*` calls through the `GuiDispatcher`. Frames are the exception made for speed: the
+decoder fills `frame_slot` from its own thread and posts `take_new_frame` only when the GUI has not yet been told
+(see `LatestFrameSlot`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+from .device_registry import DeviceIdentity
 from .frames import DecodedFrame, LatestFrameSlot
 from .net.addresses import DeviceAddress
-from .telemetry_history import TelemetryHistory
+from .net.device_clock import console_time
+from .telemetry_ring import TelemetryRing
 
 MAX_ERRORS_KEPT = 50
 
@@ -26,6 +30,16 @@ class DeviceError:
     message: str
 
 
+def _identity_field(name: str) -> property:
+    def get(self: DeviceState):
+        return getattr(self.identity, name)
+
+    def set(self: DeviceState, value) -> None:
+        setattr(self.identity, name, value)
+
+    return property(get, set, doc=f"this device's identity.{name} (see DeviceIdentity)")
+
+
 class DeviceState(QObject):
     changed = Signal()  # identity, status, address, info, health, clock
     telemetry_added = Signal()
@@ -33,26 +47,28 @@ class DeviceState(QObject):
     error_added = Signal(str)
     stream_wanted_changed = Signal(bool)
 
-    def __init__(self, address: DeviceAddress | None, *, device_id: str | None = None, name: str = "",
-                 manual: bool = False, parent: QObject | None = None) -> None:
+    device_id = _identity_field("device_id")
+    name = _identity_field("name")
+    address = _identity_field("address")
+    manual = _identity_field("manual")
+    announced = _identity_field("announced")
+    txt = _identity_field("txt")
+    first_seen = _identity_field("first_seen")
+    last_seen = _identity_field("last_seen")
+
+    def __init__(self, address: DeviceAddress | None = None, *, device_id: str | None = None, name: str = "",
+                 manual: bool = False, identity: DeviceIdentity | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.device_id = device_id
-        self.name = name or (str(address) if address else device_id or "?")
-        self.address = address
-        self.manual = manual  # added by host:port; such devices are re-tried even when mDNS never sees them
-        self.announced = False  # currently advertised over mDNS
-        self.txt: dict[str, str] = {}
+        self.identity = identity or DeviceIdentity(address, device_id, name, manual)
         self.info: dict = {}
         self.health: dict = {}
         self.connected = False
         self.ever_connected = False
         self.failed_since_start = False  # a connection attempt failed in this session: "offline", not "connecting"
         self.status_reason = ""
-        self.first_seen: float | None = None
-        self.last_seen: float | None = None
         self.clock_offset: float | None = None  # device clock minus console clock, s
         self.clock_round_trip: float | None = None
-        self.telemetry = TelemetryHistory()
+        self.telemetry = TelemetryRing()
         self.latest_sample: dict | None = None
         self.stream_live = False
         self.stream_reason = ""
@@ -95,24 +111,9 @@ class DeviceState(QObject):
 
     # -- updates, all on the GUI thread ---------------------------------------------------------------------------
 
-    def set_identity(self, device_id: str | None = None, name: str | None = None,
-                     address: DeviceAddress | None = None) -> None:
-        if device_id:
-            self.device_id = device_id
-        if name:
-            self.name = name
-        if address:
-            self.address = address
-        self.changed.emit()
-
-    def apply_txt(self, txt: dict[str, str]) -> None:
-        self.txt = txt
-        self.announced = True
-        self.changed.emit()
-
     def apply_info(self, info: dict) -> None:
+        """What the device says about itself (its id and name went through the registry first)."""
         self.info = info
-        self.name = str(info.get("name") or self.name)
         self._seen()
         self.changed.emit()
 
@@ -139,7 +140,7 @@ class DeviceState(QObject):
         offset = self.clock_offset or 0.0
         added = False
         for sample in samples:
-            added |= self.telemetry.append(float(sample["ts"]) - offset, sample)
+            added |= self.telemetry.append(console_time(float(sample["ts"]), offset), sample)
         if not from_history and samples:
             self.latest_sample = samples[-1]
             self._seen()
@@ -168,17 +169,6 @@ class DeviceState(QObject):
     def add_error(self, message: str) -> None:
         self.errors.append(DeviceError(time.time(), message))
         self.error_added.emit(message)
-
-    def mark_announced(self, announced: bool) -> None:
-        if announced != self.announced:
-            self.announced = announced
-            self.changed.emit()
-
-    def restore_seen(self, first_seen: float | None, last_seen: float | None) -> None:
-        """Times remembered in the database from earlier sessions."""
-        self.first_seen = first_seen
-        self.last_seen = last_seen
-        self.changed.emit()
 
     def _seen(self) -> None:
         now = time.time()

@@ -1,37 +1,50 @@
-"""The fleet: every device the console knows, where each came from, and the network session behind each.
+"""Every known device as a `DeviceState`, for the widgets: the thin Qt face of the `DeviceRegistry`.
 
-Sources of devices, merged by the device's own id:
-- mDNS announcements (`DeviceDiscovery`),
-- `add_manual(host:port)` for networks where multicast is blocked (the id is learnt from `/v1/info`),
-- the database of devices seen before (listed offline until they answer again).
-The fleet owns the network loop, the decoder pool and the store worker, and shuts all of them down in `close()`.
+The registry (Qt-free) decides who a device is and when two sightings are one device; the fleet turns what it
+decides into Qt signals and `DeviceState` objects, and gives each listed device its network session. Threads and
+shared sessions (network loop, decoders, HTTP client, database) belong to the `ConsoleRuntime`, which the fleet
+creates and closes. Announcements come from a `DeviceDiscovery`, or from whatever the caller puts in front of it
+(the demo lists only its own devices: `demo.DemoOnlyDiscovery`).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
-import aiohttp
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, SignalInstance
 
+from .device_registry import DeviceIdentity, DeviceRegistry
 from .device_state import DeviceState
 from .discovery import DeviceDiscovery
-from .frames import decode_stream_message, use_single_threaded_opencv
+from .frames import decode_stream_message
 from .gui_dispatch import GuiDispatcher
 from .net.addresses import DeviceAddress
 from .net.device_session import DeviceSession
-from .net.loop_thread import NetworkLoop
 from .net.mdns_browser import DiscoveredService
+from .runtime import ConsoleRuntime
 from .session_bridge import SessionBridge, SessionHandle
-from .store import DeviceRecord, StoreWorker
+from .store import DeviceRecord
 
 log = logging.getLogger(__name__)
 LAST_SEEN_WRITE_PERIOD_S = 30.0  # how often a live device's last-seen time is written; it is only a coarse fact
 DEFAULT_STREAM_PARAMS = {"max_width": 1280, "max_fps": 30}  # the agent sends 15 fps unless asked
+
+
+class AnnouncementSource(Protocol):
+    """What the fleet listens to for announcements: `DeviceDiscovery`, or something standing in front of it."""
+
+    found: SignalInstance  # DiscoveredService
+    removed: SignalInstance  # service name
+    failed: SignalInstance  # message
+
+    @property
+    def description(self) -> str: ...
+    def start(self) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 class Fleet(QObject):
@@ -40,187 +53,163 @@ class Fleet(QObject):
     message = Signal(str)  # for the status bar: things the user should know that belong to no single device
 
     def __init__(self, database: Path, browse_interfaces: list[str] | None, *, discover: bool = True,
-                 stream_params: dict[str, int] | None = None, parent: QObject | None = None) -> None:
+                 stream_params: dict[str, int] | None = None,
+                 announcements: Callable[[DeviceDiscovery, ConsoleRuntime], AnnouncementSource] | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.dispatcher = GuiDispatcher(self)
-        self.network = NetworkLoop()
-        use_single_threaded_opencv()
-        self.decode_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="console-decode")
-        self.store = StoreWorker(database, self.dispatcher.post, self.message.emit)
+        self.runtime = ConsoleRuntime(self.dispatcher.post, database, on_store_error=self.message.emit)
         self.database = database
-        self.discovery = DeviceDiscovery(self.network, self.dispatcher, browse_interfaces, self) if discover else None
+        discovery = DeviceDiscovery(self.runtime.network, self.dispatcher, browse_interfaces, self) if discover else None
+        self.discovery: AnnouncementSource | None = (announcements(discovery, self.runtime)
+                                                     if announcements and discovery else discovery)
         self.stream_params = dict(DEFAULT_STREAM_PARAMS if stream_params is None else stream_params)
+        self.registry = DeviceRegistry(self)
         self.states: list[DeviceState] = []
+        self._state_of: dict[DeviceIdentity, DeviceState] = {}
         self._sessions: dict[DeviceState, SessionHandle] = {}
-        self._service_owner: dict[str, DeviceState] = {}  # mDNS service name -> device
         self._last_written: dict[DeviceState, float] = {}
-        self._http: aiohttp.ClientSession | None = None
         self._closed = False
-        # Which announced devices to list (the demo lists only its own fleet); refused ones wait in `_deferred`
-        # and are offered again by `recheck_deferred`, since an announcement may come before the filter knows it.
-        self.discovery_filter: Callable[[DiscoveredService], bool] | None = None
-        self._deferred: dict[str, DiscoveredService] = {}
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.network.start()
-        self.store.submit(lambda store: store.all_devices(), self._restore_remembered)
+        self.runtime.start()
+        self.runtime.store.submit(lambda store: store.all_devices(), self.registry.restore)
         if self.discovery is not None:
-            self.discovery.found.connect(self._on_discovered)
-            self.discovery.removed.connect(self._on_service_removed)
+            self.discovery.found.connect(self.on_announced)
+            self.discovery.removed.connect(self.registry.withdraw)
             self.discovery.failed.connect(self.message.emit)
             self.discovery.start()
 
-    def _http_session(self) -> aiohttp.ClientSession:
-        """The one HTTP client of all sessions, made on first use on the loop thread (aiohttp binds it there)."""
-        if self._http is None:
-            # Connect timeouts bound WebSocket handshakes too; no total timeout, streams last for hours.
-            timeout = aiohttp.ClientTimeout(total=None, connect=3, sock_connect=3)
-            self._http = aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0))
-        return self._http
-
     def close(self) -> None:
-        """Stop every session, discovery, the loop thread, the decoders and the database thread; idempotent."""
+        """Stop every session and discovery, then the runtime's threads; idempotent."""
         if self._closed:
             return
         self._closed = True
         self.dispatcher.close()
         sessions = list(self._sessions.values())
         self._sessions.clear()
+        discovery = self.discovery
 
-        async def close_all() -> None:
+        async def close_sessions() -> None:
             for session in sessions:
                 await session.aclose()
-            if self.discovery is not None:
-                await self.discovery.aclose()
-            if self._http is not None:
-                await self._http.close()
+            if discovery is not None:
+                await discovery.aclose()
 
-        self.network.stop(close_all)
-        self.decode_pool.shutdown(wait=True, cancel_futures=True)
-        self.store.close()
+        self.runtime.close(close_sessions)
 
-    # -- adding devices -----------------------------------------------------------------------------------------
+    # -- the widgets' API -------------------------------------------------------------------------------------
 
     def find(self, device_id: str | None = None, address: DeviceAddress | None = None) -> DeviceState | None:
-        for state in self.states:
-            if device_id is not None and state.device_id == device_id:
-                return state
-        for state in self.states:
-            if address is not None and state.address == address and (device_id is None or state.device_id is None):
-                return state
-        return None
+        identity = self.registry.find(device_id, address)
+        return self._state_of.get(identity) if identity is not None else None
 
     def add_manual(self, address: DeviceAddress) -> DeviceState:
         """Add (or return the existing) device at `address`; its id is learnt when it first answers."""
-        state = self.find(address=address)
-        if state is None:
-            state = self._add_state(DeviceState(address, manual=True))
-            self._remember(state, force=True)
-        else:
-            state.manual = True
-            self.reconnect(state)
-        return state
+        return self._state_of[self.registry.add_manual(address)]
 
-    def _restore_remembered(self, records: list[DeviceRecord]) -> None:
-        """List the devices of earlier sessions (offline until they answer), unless already found meanwhile."""
-        for rec in records:
-            if not rec.host or not rec.port:
-                continue
-            address = DeviceAddress(rec.host, rec.port)
-            provisional = rec.id.startswith("manual:")  # added by address, never answered
-            existing = self.find(address=address) if provisional else self.find(device_id=rec.id)
-            if existing is not None:
-                if rec.first_seen and (existing.first_seen is None or rec.first_seen < existing.first_seen):
-                    existing.restore_seen(rec.first_seen, existing.last_seen or rec.last_seen)
-                continue
-            state = DeviceState(address, device_id=None if provisional else rec.id, name=rec.name, manual=rec.manual)
-            state.txt = {"model": rec.model_name, "model_version": rec.model_version, "arch": rec.arch}
-            state.restore_seen(rec.first_seen, rec.last_seen)
-            self._add_state(state)
+    def on_announced(self, service: DiscoveredService) -> None:
+        self.registry.announce(service)
 
-    def _on_discovered(self, service: DiscoveredService) -> None:
-        address = service.best_address
-        if address is None:
-            return
-        if self.discovery_filter is not None and not self.discovery_filter(service):
-            self._deferred[service.service_name] = service
-            return
-        self._deferred.pop(service.service_name, None)
-        state = self.find(device_id=service.device_id, address=address)
-        if state is None:
-            state = self._add_state(DeviceState(address, device_id=service.device_id, name=service.name))
-        else:
-            if state.device_id is None:
-                state.device_id = service.device_id
-            state.set_identity(name=service.name if not state.info else None, address=address)
-            handle = self._sessions.get(state)
-            if handle is not None:
-                handle.set_address(address)
-        self._service_owner[service.service_name] = state
-        state.apply_txt(service.txt)
+    def set_address(self, state: DeviceState, address: DeviceAddress) -> None:
+        """The user corrected a device's address (it moved, or a typo in a manual add)."""
+        self.registry.move(state.identity, address)
 
-    def recheck_deferred(self) -> None:
-        for service in list(self._deferred.values()):
-            self._on_discovered(service)
+    def reconnect(self, state: DeviceState) -> None:
+        handle = self._sessions.get(state)
+        if handle is not None and state.address is not None:
+            handle.set_address(state.address)
+            handle.reconnect_now()
 
-    def _on_service_removed(self, service_name: str) -> None:
-        self._deferred.pop(service_name, None)
-        state = self._service_owner.pop(service_name, None)
-        if state is not None:
-            state.mark_announced(False)
+    def remove(self, state: DeviceState) -> None:
+        """Stop talking to the device and drop it from the list (not from the database)."""
+        self.registry.remove(state.identity)
 
-    def _add_state(self, state: DeviceState) -> DeviceState:
-        state.setParent(self)
+    def forget(self, state: DeviceState) -> None:
+        """Remove the device and its database row: it comes back only if it is announced or added again."""
+        self.registry.forget(state.identity)
+
+    # -- RegistryListener: what the registry decided, as signals, states and sessions ----------------------------
+
+    def device_listed(self, device: DeviceIdentity) -> None:
+        state = DeviceState(identity=device, parent=self)
+        self._state_of[device] = state
         self.states.append(state)
         state.stream_wanted_changed.connect(lambda wanted, s=state: self._set_stream_wanted(s, wanted))
         self._start_session(state)
         self.device_added.emit(state)
-        return state
+
+    def device_unlisted(self, device: DeviceIdentity) -> None:
+        state = self._state_of.pop(device, None)
+        if state is None:
+            return
+        handle = self._sessions.pop(state, None)
+        if handle is not None:
+            handle.close()
+        self.states.remove(state)
+        self._last_written.pop(state, None)
+        self.device_removed.emit(state)
+
+    def identity_changed(self, device: DeviceIdentity) -> None:
+        state = self._state_of.get(device)
+        if state is not None:
+            state.changed.emit()
+
+    def address_changed(self, device: DeviceIdentity) -> None:
+        state = self._state_of.get(device)
+        handle = self._sessions.get(state) if state is not None else None
+        if handle is not None and device.address is not None:
+            handle.set_address(device.address)  # reconnects at once: the old address is gone
+
+    def reconnect_device(self, device: DeviceIdentity) -> None:
+        state = self._state_of.get(device)
+        if state is not None:
+            self.reconnect(state)
+
+    def remember_device(self, device: DeviceIdentity) -> None:
+        state = self._state_of.get(device)
+        if state is not None:
+            self._remember(state, force=True)
+
+    def forget_record(self, record_id: str) -> None:
+        self.runtime.store.submit(lambda store: store.forget(record_id))
+
+    def identity_conflict(self, device: DeviceIdentity, message: str) -> None:
+        state = self._state_of.get(device)
+        if state is not None:
+            state.add_error(message)
+
+    # -- sessions ------------------------------------------------------------------------------------------------
 
     def _start_session(self, state: DeviceState) -> None:
         if state.address is None or self._closed:
             return
         bridge = SessionBridge(state, self.dispatcher, self._on_info, self._remember)
-        address, wanted = state.address, state.stream_wanted
+        address, wanted, runtime = state.address, state.stream_wanted, self.runtime
 
         def create() -> DeviceSession:  # runs on the loop thread
-            session = DeviceSession(self._http_session(), address, bridge, decode_stream_message, self.decode_pool,
+            session = DeviceSession(runtime.http(), address, bridge, decode_stream_message, runtime.decode_pool,
                                     self.stream_params)
             if wanted:
                 session.set_stream_wanted(True)
             return session
 
-        self._sessions[state] = SessionHandle(self.network, create)
+        self._sessions[state] = SessionHandle(self.runtime.network, create)
 
     def _set_stream_wanted(self, state: DeviceState, wanted: bool) -> None:
         handle = self._sessions.get(state)
         if handle is not None:
             handle.set_stream_wanted(wanted)
 
-    # -- what sessions learn ----------------------------------------------------------------------------------
-
     def _on_info(self, state: DeviceState, info: dict) -> None:
-        device_id = str(info["id"])
-        if state.device_id is None:
-            other = self.find(device_id=device_id)
-            if other is not None and other is not state:
-                # Added by address, but already listed (found by mDNS or remembered): one row per device.
-                other.manual = other.manual or state.manual
-                if state.address is not None:
-                    other.set_identity(address=state.address)
-                    self.reconnect(other)
-                old_id = f"manual:{state.address}"
-                self.remove(state)
-                self.store.submit(lambda store: store.forget(old_id))
-                return
-            state.device_id = device_id
-            self.store.submit(lambda store: store.forget(f"manual:{state.address}"))
-        elif state.device_id != device_id:
-            state.add_error(f"the device at {state.address} now says it is {device_id!r}, not {state.device_id!r}")
+        if state.identity not in self._state_of:
+            return  # removed meanwhile (merged, forgotten): a late answer of its closed session
+        # Applied first, so the record the registry asks to remember carries the hardware and model; a duplicate
+        # the registry then merges away is simply dropped with its info.
         state.apply_info(info)
-        self._remember(state, force=True)
+        self.registry.identify(state.identity, str(info["id"]), str(info.get("name") or ""))
 
     def _remember(self, state: DeviceState, force: bool = False) -> None:
         """Write the device to the database; a live device at most every LAST_SEEN_WRITE_PERIOD_S."""
@@ -232,44 +221,10 @@ class Fleet(QObject):
         self._last_written[state] = now
         hardware = state.info.get("hardware") if isinstance(state.info.get("hardware"), dict) else None
         record = DeviceRecord(
-            id=state.device_id or f"manual:{state.address}", name=state.name, host=state.address.host,
+            id=state.identity.record_id, name=state.name, host=state.address.host,
             port=state.address.port, manual=state.manual,
             arch=str((hardware or {}).get("arch") or state.txt.get("arch", "")), hardware=hardware,
             model_name=state.model_name, model_version=state.model_version,
             first_seen=state.first_seen, last_seen=state.last_seen,
         )
-        self.store.submit(lambda store: store.record_seen(record))
-
-    # -- user actions -------------------------------------------------------------------------------------------
-
-    def set_address(self, state: DeviceState, address: DeviceAddress) -> None:
-        """The user corrected a device's address (it moved, or a typo in a manual add)."""
-        state.set_identity(address=address)
-        self.reconnect(state)
-        self._remember(state, force=True)
-
-    def reconnect(self, state: DeviceState) -> None:
-        handle = self._sessions.get(state)
-        if handle is not None and state.address is not None:
-            handle.set_address(state.address)
-            handle.reconnect_now()
-
-    def remove(self, state: DeviceState) -> None:
-        """Stop talking to the device and drop it from the list (not from the database)."""
-        handle = self._sessions.pop(state, None)
-        if handle is not None:
-            handle.close()
-        if state in self.states:
-            self.states.remove(state)
-            self.device_removed.emit(state)
-        for name, owner in list(self._service_owner.items()):
-            if owner is state:
-                del self._service_owner[name]
-        self._last_written.pop(state, None)
-
-    def forget(self, state: DeviceState) -> None:
-        """Remove the device and its database row: it comes back only if it is announced or added again."""
-        device_id = state.device_id or f"manual:{state.address}"
-        self.remove(state)
-        self.store.submit(lambda store: store.forget(device_id))
-
+        self.runtime.store.submit(lambda store: store.record_seen(record))

@@ -37,13 +37,6 @@ class DecodedFrame:
         return (self.image.width() / h.width if h.width else 1.0, self.image.height() / h.height if h.height else 1.0)
 
 
-def use_single_threaded_opencv() -> None:
-    """Frames are decoded in parallel by the decoder pool, one frame per thread. OpenCV's own worker threads on
-    top of that only add hand-offs, and on a laptop whose cores are busy they stall: cvtColor of one 640x480 frame
-    measured 4.7 ms with OpenCV threads under load against 0.06 ms without (benchmarks/bench_console.py)."""
-    cv2.setNumThreads(1)
-
-
 def decode_jpeg_bgra(jpeg: bytes) -> np.ndarray:
     pixels = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     if pixels is None:

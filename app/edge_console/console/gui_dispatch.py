@@ -1,4 +1,4 @@
-"""The one way background work returns to the GUI thread (DESIGN.md section 7, napari's lesson).
+"""The one way background work returns to the GUI thread (napari's lesson: one helper, not one per feature).
 
 Network callbacks, store results and process readers all call `GuiDispatcher.post(fn, *args)` from whatever
 thread they run on; `fn` then runs on the GUI thread through a queued signal. One mechanism, one place to look.

@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
         if panel is None:
             if self.model_library is None:
                 self.model_library = ModelLibrary([models_dir()])  # the shipped models are there from the start
-            panel = ComparePanel(state, self.model_library)
+            panel = ComparePanel(state, self.model_library, self.fleet.runtime)
             self.compares[state] = panel
             preview = self.previews.get(state)
             at = self.tabs.indexOf(preview) + 1 if preview is not None else self.tabs.count()

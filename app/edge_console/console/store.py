@@ -1,12 +1,11 @@
 """The console's own database: every device ever seen, so offline devices stay listed with their last-seen time.
 
 One SQLite file (sqlite-utils) in the user's data directory, WAL mode so a killed console loses nothing and a
-reader never blocks the writer. All calls run on the `StoreWorker` thread: the GUI thread never touches disk.
+reader never blocks the writer. All calls run on the `StoreWorker`'s serial lane: the GUI thread never touches disk.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import logging
 from collections.abc import Callable
@@ -16,6 +15,8 @@ from typing import Any
 
 import platformdirs
 import sqlite_utils
+
+from .tasks import TaskManager
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class DeviceRecord:
 
 
 class DeviceStore:
-    """Synchronous and single-threaded on purpose; `StoreWorker` gives it its thread."""
+    """Synchronous and single-threaded on purpose; `StoreWorker` gives it its own thread."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,19 +105,20 @@ class DeviceStore:
 
 
 class StoreWorker:
-    """Runs every `DeviceStore` call on one background thread, in submission order.
+    """Runs every `DeviceStore` call on the task manager's "store" lane: one thread, in submission order.
 
-    `on_done` callbacks go through the caller's dispatcher (e.g. `GuiDispatcher.post`), so results reach the GUI
-    thread without it ever waiting on disk. A failing write is logged and reported, never raised into the GUI.
+    `on_done` callbacks reach the GUI thread through the task manager, so the GUI thread never waits on disk. A
+    failing job is logged and reported through `on_error`, never raised into the GUI.
     """
 
-    def __init__(self, path: Path, post: Callable[..., None], on_error: Callable[[str], None]) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-store")
-        self._post = post
+    LANE = "store"
+
+    def __init__(self, path: Path, tasks: TaskManager, on_error: Callable[[str], None]) -> None:
+        self._tasks = tasks
         self._on_error = on_error
         self._store: DeviceStore | None = None
         self._path = path
-        self.submit(lambda store: None)  # open the database now, on the worker thread
+        self.submit(lambda store: None)  # open the database now, on the lane's thread
 
     def _open(self) -> DeviceStore:
         if self._store is None:
@@ -124,29 +126,17 @@ class StoreWorker:
         return self._store
 
     def submit(self, job: Callable[[DeviceStore], Any], on_done: Callable[[Any], None] | None = None) -> None:
-        def run() -> None:
-            try:
-                result = job(self._open())
-            except Exception as exc:  # noqa: BLE001 - any database failure becomes a message, not a dead thread
-                log.exception("console database job failed")
-                self._post(self._on_error, f"database {self._path}: {exc}")
-                return
-            if on_done is not None:
-                self._post(on_done, result)
+        def failed(exc: BaseException) -> None:
+            log.error("console database job failed", exc_info=exc)
+            self._on_error(f"database {self._path}: {exc}")
 
-        try:
-            self._pool.submit(run)
-        except RuntimeError:  # shut down already: the console is closing
-            pass
+        self._tasks.run(lambda _task: job(self._open()), lane=self.LANE, on_done=on_done, on_failed=failed)
 
     def close(self) -> None:
-        def close_store() -> None:
+        """Close the database after every job submitted so far; the task manager joins the lane's thread."""
+        def close_store(_task: object) -> None:
             if self._store is not None:
                 self._store.close()
                 self._store = None
 
-        try:
-            self._pool.submit(close_store)
-        except RuntimeError:
-            pass
-        self._pool.shutdown(wait=True)
+        self._tasks.run(close_store, lane=self.LANE)

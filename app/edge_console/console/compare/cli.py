@@ -1,5 +1,5 @@
 """`edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json] [--save-frames DIR]`: the
-comparison, headless.
+comparison, headless. It runs the Compare panel's own coroutines (`CompareSession`) with `asyncio.run`.
 
 Exit status: 0 when it ran (whatever the agreement); 2 bad arguments or unusable local model; 3 device
 unreachable or sending unusable data; 4 models not comparable (different classes).
@@ -8,28 +8,31 @@ unreachable or sending unusable data; 4 models not comparable (different classes
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import aiohttp
 
 from edge_console.core.comparison import FrameComparison, IncompatibleModelsError, summarize
 from edge_console.core.errors import ModelError
 from edge_console.core.model_library import ModelLibrary
 from edge_console.core.paths import models_dir
 
-from .fetch import DeviceFetchError
+from ..net.addresses import EXAMPLE, parse_host_port
+from .fetch import DeviceFetchError, DeviceFrame
 from .saved_frames import save_frame
 from .session import CompareSession
 
 
 def _device_url(text: str) -> str:
-    text = text.strip().rstrip("/")
-    if "://" not in text:
-        text = "http://" + text
-    host_port = text.split("://", 1)[1]
-    if ":" not in host_port or not host_port.rsplit(":", 1)[1].isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r}: give the device as HOST:PORT, e.g. 192.168.10.21:8470")
-    return text
+    """The device's base URL from what the user typed (the console's one address parser and its messages)."""
+    try:
+        return parse_host_port(text).base_url
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _line(f: FrameComparison) -> str:
@@ -45,7 +48,8 @@ def _line(f: FrameComparison) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edge-console compare",
                                      description="Run a local model on the device's own frames and compare results")
-    parser.add_argument("--device", required=True, type=_device_url, metavar="HOST:PORT")
+    parser.add_argument("--device", required=True, type=_device_url, metavar="HOST:PORT",
+                        help=f"the device's agent, e.g. {EXAMPLE}")
     parser.add_argument("--model", type=Path, help="local ONNX model (default: the library's copy of the device's)")
     parser.add_argument("--library", type=Path, action="append", default=[],
                         help="extra model folder to search, e.g. a USB stick (models/ is always searched)")
@@ -64,16 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     say = (lambda s: print(s, file=sys.stderr)) if args.json else print
     try:
-        with CompareSession(args.device, library, args.model, iou=args.iou) as session:
-            spec, info = session.detector.spec, session.info
-            say(f"device {info['name']} ({args.device}) runs {info['model']['name']} {info['model']['version']}; "
-                f"local: {spec.name} {spec.version} on {session.detector.provider}")
-            frames = []
-            for _ in range(args.frames):
-                frames.append(session.next_frame(keep_image=False))
-                if args.save_frames is not None:
-                    save_frame(args.save_frames, frames[-1].seq, session.last_message)
-                say(_line(frames[-1]))
+        info, spec, frames = asyncio.run(_compare(args, library, say))
     except DeviceFetchError as exc:
         print(f"edge-console compare: {exc}", file=sys.stderr)
         return 3
@@ -90,6 +85,25 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"device": args.device, "device_model": info["model"], "local_model": spec.describe(),
                           "frames": [f.to_dict() for f in frames], "summary": summary}))
     return 0
+
+
+async def _compare(args: argparse.Namespace, library: ModelLibrary,
+                   say: Callable[[str], None]) -> tuple[dict, object, list[FrameComparison]]:
+    frames: list[FrameComparison] = []
+
+    def compared(frame: DeviceFrame, comparison: FrameComparison) -> None:
+        frames.append(comparison)
+        if args.save_frames is not None:
+            save_frame(args.save_frames, frame.header.seq, frame.message)  # this frame's own bytes
+        say(_line(comparison))
+
+    async with aiohttp.ClientSession() as http:
+        session = await CompareSession.open(http, args.device, library, args.model, iou=args.iou)
+        spec, info = session.detector.spec, session.info
+        say(f"device {info['name']} ({args.device}) runs {info['model']['name']} {info['model']['version']}; "
+            f"local: {spec.name} {spec.version} on {session.detector.provider}")
+        await session.run(compared, count=args.frames, keep_image=False)
+    return info, spec, frames
 
 
 if __name__ == "__main__":

@@ -1,8 +1,16 @@
-"""Fetch what the device says about itself and its newest inferred frame, losslessly (GET /v1/info, /v1/frame)."""
+"""Fetch what the device says about itself and its newest inferred frame, losslessly (GET /v1/info, /v1/frame).
+
+Coroutines for whichever loop awaits them: the console's network loop, or `asyncio.run` in `edge-console compare`.
+Decoding the image runs in an executor, never on the loop, which also carries every other device's traffic.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
+import struct
+from dataclasses import dataclass
 
 import aiohttp
 import cv2
@@ -12,10 +20,22 @@ from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, ProtocolError, StreamHeader, decode_frame_message
 
 REQUEST_TIMEOUT_S = 10.0
+FRAME_LENGTH_PREFIX = struct.Struct(">I")  # a frame message starts with its header's length (core.protocol)
+IMAGE_SIGNATURE_BYTES = 8  # enough of the image for the parser to recognise it (JPEG, PNG or BMP)
 
 
 class DeviceFetchError(EdgeConsoleError):
     """The device could not be reached or answered with something unusable; the message says which."""
+
+
+@dataclass(frozen=True, eq=False)
+class DeviceFrame:
+    """One inferred frame exactly as the device sent it: the header (with the device's detections of these very
+    pixels), the pixels (BGR), and the message's bytes (what a saved set keeps)."""
+
+    header: StreamHeader
+    image: np.ndarray
+    message: bytes
 
 
 async def _get(session: aiohttp.ClientSession, url: str,
@@ -51,9 +71,17 @@ async def fetch_info(session: aiohttp.ClientSession, base_url: str) -> dict:
 
 
 def decode_frame(body: bytes) -> tuple[StreamHeader, np.ndarray]:
-    """Header and BGR pixels of a /v1/frame body; ProtocolError when it is not a valid frame."""
-    header, image_bytes = decode_frame_message(body)
-    image = cv2.imdecode(np.frombuffer(image_bytes, np.uint8), cv2.IMREAD_COLOR)
+    """Header and BGR pixels of a /v1/frame body; ProtocolError when it is not a valid frame.
+
+    The protocol's own parser checks the header and the image's signature on a prefix of the message; the image
+    (a megabyte of BMP) is then decoded straight from the body, never copied under the GIL, which a comparison's
+    inference on another thread is waiting for (benchmarks/bench_compare.py)."""
+    if len(body) < FRAME_LENGTH_PREFIX.size:
+        raise ProtocolError(f"frame message of {len(body)} bytes is too short for its length prefix")
+    (header_length,) = FRAME_LENGTH_PREFIX.unpack_from(body)
+    image_at = FRAME_LENGTH_PREFIX.size + header_length
+    header, _signature = decode_frame_message(body[: image_at + IMAGE_SIGNATURE_BYTES])
+    image = cv2.imdecode(np.frombuffer(body, np.uint8, offset=image_at), cv2.IMREAD_COLOR)
     if image is None:
         raise ProtocolError("the frame's image cannot be decoded")
     return header, image
@@ -62,13 +90,15 @@ def decode_frame(body: bytes) -> tuple[StreamHeader, np.ndarray]:
 async def fetch_frame(session: aiohttp.ClientSession, base_url: str, after_seq: int = 0,
                       timeout: float = REQUEST_TIMEOUT_S) -> tuple[StreamHeader, np.ndarray]:
     """The newest inferred frame with a sequence number above `after_seq` (the device holds the request until then)."""
-    header, image, _ = await fetch_frame_message(session, base_url, after_seq, timeout)
-    return header, image
+    frame = await fetch_device_frame(session, base_url, after_seq, timeout)
+    return frame.header, frame.image
 
 
-async def fetch_frame_message(session: aiohttp.ClientSession, base_url: str, after_seq: int = 0,
-                              timeout: float = REQUEST_TIMEOUT_S) -> tuple[StreamHeader, np.ndarray, bytes]:
-    """As `fetch_frame`, plus the message exactly as the device sent it (saved frames keep these bytes)."""
+async def fetch_device_frame(session: aiohttp.ClientSession, base_url: str, after_seq: int = 0,
+                             timeout: float = REQUEST_TIMEOUT_S,
+                             executor: concurrent.futures.Executor | None = None) -> DeviceFrame:
+    """As `fetch_frame`, plus the message exactly as the device sent it; the image is decoded on `executor` (None:
+    the loop's default executor)."""
     # One long-poll request: the agent answers once it has a frame after #after_seq (or says why not).
     query = f"/v1/frame?after={after_seq}" if after_seq else "/v1/frame"
     status, content_type, body = await _get(session, base_url + query, timeout)
@@ -78,7 +108,7 @@ async def fetch_frame_message(session: aiohttp.ClientSession, base_url: str, aft
         raise DeviceFetchError(f"the device sent {content_type or 'no content type'} for /v1/frame, "
                                f"not {FRAME_CONTENT_TYPE}")
     try:
-        header, image = decode_frame(body)
+        header, image = await asyncio.get_running_loop().run_in_executor(executor, decode_frame, body)
     except ProtocolError as exc:
         raise DeviceFetchError(f"the device sent a frame that cannot be used: {exc}") from exc
-    return header, image, body
+    return DeviceFrame(header, image, body)

@@ -2,8 +2,9 @@
 
 A tab of the main window tied to its device. It shows the two results side by side and as one agreement overlay,
 the agreement and latency numbers, the disagreements of the shown frame, F1 over time in continuous mode, and the
-hard frames below a threshold, which it exports as a YOLO dataset. All fetching and inference happen on the
-`CompareWorker`'s thread; results come back through the panel's `GuiDispatcher`.
+hard frames below a threshold, which it exports as a YOLO dataset. Fetching runs on the console's network loop
+and inference on its task pool (`CompareWorker`), the export on the task pool too (`HardFrameExport`); results
+come back on the GUI thread through the runtime's task manager.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from edge_console.core.model_library import ModelLibrary
 from edge_console.core.protocol import StreamHeader
 
 from ..device_state import DeviceState
-from ..gui_dispatch import GuiDispatcher
+from ..runtime import ConsoleRuntime
 from .export_dialog import HardFrameExport
 from .hard_frames import HardFrames, file_stem
 from .overlay_painter import Agreement, ComparedBox, compared_boxes
@@ -36,11 +37,12 @@ REFRESH_MS = 250  # run totals and the chart are redrawn at most this often, not
 
 
 class ComparePanel(ComparePanelLayout):
-    def __init__(self, state: DeviceState, library: ModelLibrary, parent: QWidget | None = None) -> None:
+    def __init__(self, state: DeviceState, library: ModelLibrary, runtime: ConsoleRuntime,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.library = library
-        self.dispatcher = GuiDispatcher(self)
+        self.runtime = runtime
         self.run = 0
         self.run_started = time.monotonic()
         self.run_frames: deque[FrameComparison] = deque(maxlen=RUN_WINDOW)
@@ -66,7 +68,7 @@ class ComparePanel(ComparePanelLayout):
         if address is None:
             self.show_error("This device has no known address yet; compare it once it has been reached.")
         else:
-            self.worker = CompareWorker(address.base_url, library, self, self.dispatcher.post)
+            self.worker = CompareWorker(address.base_url, library, self, runtime.tasks, runtime.http)
             self._open(None)
 
     def _connect_controls(self) -> None:
@@ -294,7 +296,8 @@ class ComparePanel(ComparePanelLayout):
             self.show_error("An export is already running.")
             return None
         classes = (self.opened.info["model"]["classes"] if self.opened else None) or []
-        self.export = HardFrameExport(self.hard_frames.labelled(self.state.name), out_dir, classes, self)
+        self.export = HardFrameExport(self.hard_frames.labelled(self.state.name), out_dir, classes,
+                                      self.runtime.tasks, self)
         self.export.finished.connect(lambda ok, message: self.show_notice(message, error=not ok))
         return self.export.start()
 
@@ -302,9 +305,8 @@ class ComparePanel(ComparePanelLayout):
 
     def shutdown(self) -> None:
         """Stop continuous mode, release the device and the model, drop results still on their way; no waiting
-        for an inference in flight (the worker finishes it on its own thread)."""
+        for an inference in flight (it finishes on its pool thread, and its result is dropped)."""
         self._refresh_timer.stop()
-        self.dispatcher.close()
         if self.worker is not None:
             self.worker.close()
         if self.export is not None and not self.export.done:

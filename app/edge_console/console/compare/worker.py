@@ -1,24 +1,24 @@
-"""The Compare panel's background worker: one thread of its own owns the CompareSession (the device connection
-and the local model) and runs the panel's requests in order, so fetching and local inference never run on the
-GUI thread and a large model never freezes the window.
+"""The Compare panel's requests, run in order as coroutines on the console's network loop (with its one HTTP
+client), the local model on the task manager's pool: nothing here has a thread or an event loop of its own, and
+neither fetching nor inference ever runs on the GUI thread.
 
-Qt-free on purpose: results go back through `post` (the panel passes its `GuiDispatcher.post`, the console's one
-way back to the GUI thread), so the listener's methods run on the GUI thread. Every request carries the panel's
-`run` number and every result returns it, so results of an abandoned run (another model picked, a replay
-started) that were already on their way can be recognised and dropped.
+Qt-free on purpose: results go back through the task manager's `post` (the console's one way back to the GUI
+thread), so the listener's methods run on the GUI thread. Every request carries the panel's `run` number and every
+result returns it, so results of an abandoned run (another model picked, a replay started) that were already on
+their way can be recognised and dropped; `close()` abandons every request, so nothing at all arrives afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
-import queue
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiohttp
 import numpy as np
 
 from edge_console.core.comparison import FrameComparison, IncompatibleModelsError
@@ -26,13 +26,14 @@ from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.model_library import LibraryModel, ModelLibrary
 from edge_console.core.protocol import StreamHeader
 
-from .fetch import DeviceFetchError
+from ..tasks import Task, TaskCancelled, TaskManager
+from .fetch import DeviceFetchError, DeviceFrame
 from .saved_frames import load_saved_frames
-from .session import CompareCancelled, CompareSession
+from .session import CompareSession
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_FETCH_ERROR_S = 2.0  # continuous mode keeps trying a device that stops answering, this often
-MAX_PRE_WAIT_S = 5.0  # never sleep longer than this for "every Nth frame" on a guessed frame rate
+_lane_numbers = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -63,20 +64,21 @@ class CompareListener(Protocol):
 
 
 class CompareWorker:
-    def __init__(self, base_url: str, library: ModelLibrary, listener: CompareListener,
-                 post: Callable[..., None], *, iou: float = 0.5) -> None:
+    def __init__(self, base_url: str, library: ModelLibrary, listener: CompareListener, tasks: TaskManager,
+                 http: Callable[[], aiohttp.ClientSession], *, iou: float = 0.5) -> None:
         self.base_url = base_url
         self.library = library
         self.iou = iou
         self._listener = listener
-        self._post = post
-        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._tasks = tasks
+        self._http = http  # called on the loop thread, where the console's client lives
+        self._lane = f"compare-{next(_lane_numbers)}"  # this panel's requests, in the order they were made
+        self._jobs: list[Task] = []
+        self._continuous: Task | None = None
+        self._closed = False
+        # Touched only by the coroutines, on the network loop's thread:
         self._session: CompareSession | None = None
         self._model_path: Path | None = None  # what the panel asked for; None: the device's own model
-        self._continuous_stop: threading.Event | None = None
-        self._closed = False
-        self._thread = threading.Thread(target=self._serve, name="compare-worker")
-        self._thread.start()
 
     # -- requests, from the GUI thread ---------------------------------------------------------------------------
 
@@ -96,154 +98,142 @@ class CompareWorker:
 
     def start_continuous(self, run: int, every: int) -> None:
         self.stop_continuous()
-        stop = threading.Event()  # one token per start: a quick stop/start can never revive an old loop
-        self._continuous_stop = stop
-        self._submit(lambda: self._continuous(run, every, stop))
+        self._continuous = self._submit(lambda: self._run_continuous(run, every))
 
     def stop_continuous(self) -> None:
-        stop, self._continuous_stop = self._continuous_stop, None
-        if stop is not None:
-            stop.set()
-            session = self._session
-            if session is not None:
-                session.cancel()  # do not wait out a device that is slow to send its next frame
+        """Cancel the continuous run where it waits: a fetch in flight ends now; an inference already running
+        finishes on its thread (onnxruntime cannot be interrupted) and its result is dropped."""
+        task, self._continuous = self._continuous, None
+        if task is not None:
+            task.cancel()
 
     def close(self) -> None:
-        """Stop after the current step (one inference at most) and release the device and model; no join."""
+        """Abandon every request (nothing more is reported) and release the device and the model; no waiting."""
         if self._closed:
             return
         self._closed = True
-        self.stop_continuous()
-        session = self._session
-        if session is not None:
-            session.cancel()  # a fetch in flight ends now instead of at its timeout
-        self._jobs.put(None)
+        self._continuous = None
+        for task in self._jobs:
+            task.abandon()
+        network = self._tasks.network
+        if network is not None:
+            network.call_soon(self._release)
 
     def join(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        """Wait until every request has really ended (for tests and shutdown; never on the GUI thread in use)."""
+        return all(task.wait(timeout) for task in list(self._jobs))
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return any(not task.done for task in self._jobs)
 
-    def _submit(self, job: Callable[[], None]) -> None:
-        if not self._closed:
-            self._jobs.put(job)
+    def _submit(self, request: Callable[[], Coroutine[Any, Any, None]]) -> Task | None:
+        if self._closed:
+            return None
 
-    # -- the worker thread ---------------------------------------------------------------------------------------
+        async def job(_task: Task) -> None:
+            await request()
 
-    def _serve(self) -> None:
-        try:
-            while True:
-                job = self._jobs.get()
-                if job is None:
-                    return
-                if self._closed:
-                    continue  # requests still queued when the panel closed: nobody wants their results
-                try:
-                    job()
-                except Exception as exc:  # a bug must not kill the worker and leave the panel waiting forever
-                    log.exception("compare worker: unexpected error")
-                    self._tell("on_failed", -1, f"unexpected error: {exc!r}")
-                self._tell("on_job_done")
-        finally:
-            self._close_session()
+        task = self._tasks.run_async(job, lane=self._lane, on_done=lambda _result: self._job_done(None),
+                                     on_failed=self._job_done)
+        self._jobs = [t for t in self._jobs if not t.done] + [task]
+        return task
+
+    def _job_done(self, error: BaseException | None) -> None:
+        """On the GUI thread: one request ended (finished, cancelled, or failed unexpectedly)."""
+        if error is not None and not isinstance(error, TaskCancelled):
+            log.error("compare worker: unexpected error", exc_info=error)
+            self._listener.on_failed(-1, f"unexpected error: {error!r}")
+        self._listener.on_job_done()
 
     def _tell(self, method: str, *args: Any) -> None:
-        if self._closed:
-            return  # the panel is going away: nobody to tell
-        try:
-            self._post(getattr(self._listener, method), *args)
-        except RuntimeError:
-            pass  # the dispatcher's Qt object was deleted between the check and the post
+        """From a coroutine: call the listener on the GUI thread, unless the panel has gone meanwhile."""
+        if not self._closed:
+            self._tasks.post(self._deliver, method, args)
 
-    def _close_session(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            session.close()
+    def _deliver(self, method: str, args: tuple) -> None:
+        if not self._closed:
+            getattr(self._listener, method)(*args)
+
+    def _release(self) -> None:
+        self._session = None  # the model goes with the last inference that still holds it
+
+    # -- the requests, as coroutines on the network loop ----------------------------------------------------------
+
+    async def _in_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._tasks.pool, fn, *args)
 
     def _listing(self) -> LibraryListing:
-        models = self.library.models()
-        return LibraryListing(models, dict(self.library.problems))
+        return LibraryListing(self.library.models(), dict(self.library.problems))
 
-    def _refresh_library(self, add_file: Path | None, add_folder: Path | None) -> None:
-        try:
-            if add_folder is not None:
-                self.library.add_folder(add_folder)
-            if add_file is not None:
-                self.library.add_file(add_file)
-        except Exception as exc:  # a file that is not a model, a folder that vanished: say so, keep the rest
-            self._tell("on_failed", -1, f"cannot add {add_file or add_folder}: {str(exc).strip()[:300]}")
-        self._tell("on_library", self._listing())
+    async def _refresh_library(self, add_file: Path | None, add_folder: Path | None) -> None:
+        def refresh() -> LibraryListing:  # reads models' metadata: disk and onnxruntime, off the loop
+            try:
+                if add_folder is not None:
+                    self.library.add_folder(add_folder)
+                if add_file is not None:
+                    self.library.add_file(add_file)
+            except Exception as exc:  # a file that is not a model, a folder that vanished: say so, keep the rest
+                self._tell("on_failed", -1, f"cannot add {add_file or add_folder}: {str(exc).strip()[:300]}")
+            return self._listing()
 
-    def _open(self, run: int, model_path: Path | None) -> None:
-        self._close_session()
+        self._tell("on_library", await self._in_pool(refresh))
+
+    async def _open(self, run: int, model_path: Path | None) -> None:
+        self._session = None
         self._model_path = model_path
-        self._tell("on_library", self._listing())
+        self._tell("on_library", await self._in_pool(self._listing))
         try:
-            session = CompareSession(self.base_url, self.library, model_path, iou=self.iou)
-        except CompareCancelled:
-            return
+            session = await CompareSession.open(self._http(), self.base_url, self.library, model_path, iou=self.iou,
+                                                executor=self._tasks.pool)
         except (EdgeConsoleError, OSError) as exc:  # unreachable device, bad or incompatible model
             self._tell("on_failed", run, str(exc))
             return
         self._session = session
         m = session.info["model"]
-        copy = self.library.find(m.get("name", ""), m.get("version", ""), m.get("sha256"))
+        copy = await self._in_pool(self.library.find, m.get("name", ""), m.get("version", ""), m.get("sha256"))
         self._tell("on_opened", SessionOpened(run, session.info, session.model_path, session.detector.spec.describe(),
                                               session.detector.provider, copy.path if copy else None))
 
-    def _ready_session(self, run: int) -> CompareSession | None:
+    async def _ready_session(self, run: int) -> CompareSession | None:
         """The open session, or a new attempt at opening it (a retry after the device or model failed)."""
         if self._session is None:
-            self._open(run, self._model_path)
+            await self._open(run, self._model_path)
         return self._session
 
-    def _compare_once(self, run: int) -> None:
-        session = self._ready_session(run)
+    async def _compare_once(self, run: int) -> None:
+        session = await self._ready_session(run)
         if session is None:
             return
         try:
-            self._tell("on_compared", run, session.next_frame())
-        except CompareCancelled:
-            pass
+            self._tell("on_compared", run, await session.next_frame())
         except (DeviceFetchError, ValueError) as exc:
             self._tell("on_failed", run, str(exc))
 
-    def _replay(self, run: int, source: Path | Sequence[tuple[StreamHeader, np.ndarray]]) -> None:
-        session = self._ready_session(run)
+    async def _replay(self, run: int, source: Path | Sequence[tuple[StreamHeader, np.ndarray]]) -> None:
+        session = await self._ready_session(run)
         if session is None:
             return
         try:
-            frames = load_saved_frames(source) if isinstance(source, Path) else list(source)
+            frames = await self._in_pool(load_saved_frames, source) if isinstance(source, Path) else list(source)
             for header, image in frames:
-                self._tell("on_compared", run, session.compare(header, image))
+                self._tell("on_compared", run, await session.compare((header, image)))
         except (EdgeConsoleError, ValueError) as exc:
             self._tell("on_failed", run, str(exc))
 
-    def _continuous(self, run: int, every: int, stop: threading.Event) -> None:
-        session = self._ready_session(run)
+    async def _run_continuous(self, run: int, every: int) -> None:
+        """Until cancelled: frame after frame, the next fetched while this one is inferred (`CompareSession.run`)."""
+        session = await self._ready_session(run)
         if session is None:  # the failure is already reported; the panel switches the mode off
             self._tell("on_continuous_ended", run)
             return
-        last_fetch = 0.0
-        while not stop.is_set():
-            # Sleep through the frames that will be skipped anyway instead of polling the device for them; wake a
-            # little early (the last frame fetched may have waited on the device a while), then fetch_frame polls.
-            period = session.frame_period_s
-            if period and last_fetch:
-                wait = min((every - 0.25) * period - (time.monotonic() - last_fetch), MAX_PRE_WAIT_S)
-                if wait > 0 and stop.wait(wait):
-                    return
+
+        def compared(_frame: DeviceFrame, comparison: FrameComparison) -> None:
+            self._tell("on_compared", run, comparison)
+
+        while True:
             try:
-                comparison = session.next_frame(every=every)
-            except CompareCancelled:
-                return
+                await session.run(compared, every=every)
             except (DeviceFetchError, ValueError, IncompatibleModelsError) as exc:
                 self._tell("on_failed", run, str(exc))
-                if stop.wait(RETRY_AFTER_FETCH_ERROR_S):
-                    return
-                continue
-            last_fetch = time.monotonic()
-            self._tell("on_compared", run, comparison)
+                await asyncio.sleep(RETRY_AFTER_FETCH_ERROR_S)

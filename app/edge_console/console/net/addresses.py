@@ -1,9 +1,14 @@
-"""Device addresses as the user types them and as mDNS reports them."""
+"""Device addresses as the user types them (the console's Add dialog, `--add`, `edge-console compare --device`)
+and as mDNS reports them: one parser, built on `urllib.parse`, with messages in the user's words."""
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DEFAULT_AGENT_PORT = 8470  # the agent's API port unless configured otherwise; every example uses it
+EXAMPLE = f"192.168.10.21:{DEFAULT_AGENT_PORT}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,31 +25,50 @@ class DeviceAddress:
 
 
 def parse_host_port(text: str) -> DeviceAddress:
-    """Parse `host:port`, `[v6]:port` or `http://host:port/`; ValueError says what is wrong, in the user's words."""
+    """Parse `host:port`, `[v6]:port` or `http://host:port/...`; ValueError says what is wrong, in the user's words.
+
+    A path after the address (a pasted `http://host:8470/v1/info`) is ignored: the address is what counts."""
     text = text.strip()
-    for prefix in ("http://", "https://"):
-        if text.lower().startswith(prefix):
-            text = text[len(prefix):]
-    text = text.rstrip("/")
     if not text:
-        raise ValueError("enter the device's address as host:port, for example 192.168.1.20:8080")
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or not rest.startswith(":"):
-            raise ValueError(f"{text!r}: an IPv6 address needs brackets and a port, like [fe80::1]:8080")
-        port_text = rest[1:]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError as exc:
-            raise ValueError(f"{host!r} is not an IPv6 address") from exc
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep or not host:
-            raise ValueError(f"{text!r} has no port; use host:port, for example {text or 'device'}:8080")
-        if ":" in host:
-            raise ValueError(f"{text!r}: write an IPv6 address in brackets, like [fe80::1]:8080")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"{port_text!r} is not a port number (1-65535)")
-    if any(c.isspace() for c in host):
-        raise ValueError(f"{host!r} is not a host name")
-    return DeviceAddress(host, int(port_text))
+        raise ValueError(f"enter the device's address as host:port, for example {EXAMPLE}")
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "http", text
+    if scheme.lower() not in ("http", "https"):
+        raise ValueError(f"{text!r}: give the device as host:port, for example {EXAMPLE} (not a {scheme}:// URL)")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if any(c.isspace() for c in netloc):
+        raise ValueError(f"{netloc.rpartition(':')[0] or netloc!r} is not a host name")
+    if "@" in netloc:
+        raise ValueError(f"{text!r}: a device address has no user name; use host:port, for example {EXAMPLE}")
+    if not netloc.startswith("[") and netloc.count(":") > 1:
+        raise ValueError(f"{text!r}: write an IPv6 address in brackets, like [fe80::1]:{DEFAULT_AGENT_PORT}")
+    try:
+        parts = urlsplit("//" + netloc)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:  # a bad port, or brackets around something that is not IPv6
+        if netloc.startswith("[") and "]" in netloc:
+            inside = netloc[1:netloc.index("]")]
+            if not _is_ipv6(inside):
+                raise ValueError(f"{inside!r} is not an IPv6 address") from exc
+        port_text = netloc.rpartition(":")[2]
+        raise ValueError(f"{port_text!r} is not a port number (1-65535)") from exc
+    if netloc.startswith("[") and (port is None or not netloc.partition("]")[2].startswith(":")):
+        raise ValueError(f"{text!r}: an IPv6 address needs brackets and a port, like [fe80::1]:{DEFAULT_AGENT_PORT}")
+    if not host:
+        raise ValueError(f"{text!r} has no host; use host:port, for example {EXAMPLE}")
+    if port is None:
+        raise ValueError(f"{text!r} has no port; use host:port, for example {netloc or 'device'}:{DEFAULT_AGENT_PORT}")
+    if not 0 < port < 65536:
+        raise ValueError(f"'{port}' is not a port number (1-65535)")
+    if netloc.startswith("["):
+        host = netloc[1:netloc.index("]")]  # urllib lowercases; an IPv6 literal keeps its own spelling
+    return DeviceAddress(host, port)
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True

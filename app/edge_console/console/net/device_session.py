@@ -15,16 +15,17 @@ import concurrent.futures
 import json
 import os
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 
-from edge_console.core.protocol import ClockSample, ProtocolError, estimate_clock_offset
+from edge_console.core.backoff import BackoffPolicy
+from edge_console.core.protocol import ClockSample, ProtocolError
 
 from .addresses import DeviceAddress
-from .backoff import Backoff
+from .backoff import Backoff, reconnect_policy
+from .device_clock import DeviceClock
 from .device_info import ProtocolMismatch, check_device_info, check_health, check_telemetry_sample
 
 if TYPE_CHECKING:  # the network layer never loads Qt: frames are decoded by a function handed in
@@ -33,7 +34,6 @@ if TYPE_CHECKING:  # the network layer never loads Qt: frames are decoded by a f
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=3)
 TELEMETRY_SILENCE_S = 5.0  # the agent sends a sample every second; this long without one means it is gone
 PING_PERIOD_S = 2.0
-CLOCK_SAMPLES_KEPT = 16
 HISTORY_PAGE = 600
 HISTORY_SPAN_S = 3600.0  # the longest chart window; older samples are never drawn
 BAD_DATA_REPORT_PERIOD_S = 5.0
@@ -78,17 +78,18 @@ def describe_error(exc: BaseException) -> str:
 
 class DeviceSession:
     def __init__(self, http: aiohttp.ClientSession, address: DeviceAddress, listener: SessionListener,
-                 decoder: Decoder, decode_pool: concurrent.futures.Executor,
-                 stream_params: dict[str, int] | None = None) -> None:
+                 decoder: Decoder, decode_pool: concurrent.futures.Executor | None,
+                 stream_params: dict[str, int] | None = None,
+                 backoff_policy: Callable[[], BackoffPolicy] = reconnect_policy) -> None:
         self.address = address
         self._http = http
         self._listener = listener
         self._decoder = decoder
         self._decode_pool = decode_pool
         self._stream_params = stream_params or {}
-        self._control_backoff = Backoff()
-        self._stream_backoff = Backoff()
-        self._clock_samples: deque[ClockSample] = deque(maxlen=CLOCK_SAMPLES_KEPT)
+        self._control_backoff = Backoff(backoff_policy())
+        self._stream_backoff = Backoff(backoff_policy())
+        self.clock = DeviceClock()
         self._last_sample_ts: float | None = None  # agent clock; where the next history fill starts
         self._control_task: asyncio.Task | None = None
         self._stream_task: asyncio.Task | None = None
@@ -222,13 +223,11 @@ class DeviceSession:
         except (KeyError, TypeError, ValueError):
             self._report_bad_data("clock", f"pong without t0/server_time: {pong!r:.80}")
             return
-        if sample.round_trip < 0:
+        if not self.clock.add(sample):
             return
-        self._clock_samples.append(sample)
-        offset = estimate_clock_offset(list(self._clock_samples))
-        best = min(self._clock_samples, key=lambda s: s.round_trip)
-        if offset is not None:
-            self._listener.on_clock(offset, best.round_trip)
+        offset, round_trip = self.clock.offset, self.clock.round_trip
+        if offset is not None and round_trip is not None:
+            self._listener.on_clock(offset, round_trip)
 
     async def _sync_clock(self) -> None:
         """A few quick samples before anything uses agent timestamps (history, latency)."""
@@ -241,10 +240,13 @@ class DeviceSession:
             self._add_clock_sample({"t0": t0, "server_time": data["time"]}, t3)
 
     async def _fill_history(self) -> None:
-        offset = estimate_clock_offset(list(self._clock_samples)) or 0.0
+        # The device's own clock says what "the last hour" is: console time plus its offset.
+        offset = self.clock.offset or 0.0
         since = self._last_sample_ts if self._last_sample_ts is not None else time.time() + offset - HISTORY_SPAN_S
         for _ in range(int(HISTORY_SPAN_S // HISTORY_PAGE) + 1):
-            data = await self._get_json(f"/v1/telemetry/history?since={since:.6f}&limit={HISTORY_PAGE}")
+            # `since` in full (repr round-trips a float exactly): rounded, it could fall just below the last sample
+            # of the page before and ask for that sample again.
+            data = await self._get_json(f"/v1/telemetry/history?since={since!r}&limit={HISTORY_PAGE}")
             if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
                 raise ProtocolError("/v1/telemetry/history has no 'samples' list")
             fresh = []

@@ -46,9 +46,15 @@ class NetworkLoop:
         """Run `coro` on the loop; the returned future may be waited on only off the GUI thread."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        if not self._stopped and not self._loop.is_closed():
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> bool:
+        """Run `fn(*args)` on the loop soon; False (and nothing runs) once the loop is stopping or closed."""
+        if self._stopped or self._loop.is_closed():
+            return False
+        try:
             self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # closed between the check and the call
+            return False
+        return True
 
     def in_loop_thread(self) -> bool:
         return threading.current_thread() is self._thread

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from zeroconf import Error as ZeroconfError
 from zeroconf import InterfaceChoice, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
@@ -22,6 +24,11 @@ from .addresses import DeviceAddress
 
 log = logging.getLogger(__name__)
 RESOLVE_TIMEOUT_MS = 3000
+# An announcement is a hint from anyone on the network, never proof of identity: bound what is kept of it.
+MAX_TXT_VALUE_CHARS = 255  # one DNS-SD string; an agent never sends more
+MAX_TXT_KEY_CHARS = 64
+MAX_NAME_CHARS = 100  # a device name shown in a table row and a tab title
+DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # agents send hex; anything else is not an id
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +43,42 @@ class DiscoveredService:
     def best_address(self) -> DeviceAddress | None:
         """IPv4 before IPv6, routable before link-local: what a laptop on the site can most likely reach."""
         def rank(addr: DeviceAddress) -> tuple[int, int]:
-            ip = ipaddress.ip_address(addr.host)
+            try:
+                ip = ipaddress.ip_address(addr.host)
+            except ValueError:
+                return (2, 0)
             return (0 if ip.version == 4 else 1, 1 if ip.is_link_local else 0)
         return min(self.addresses, key=rank) if self.addresses else None
 
 
-def _decode_txt(properties: dict[bytes, bytes | None]) -> dict[str, str]:
-    return {k.decode("utf-8", "replace"): (v or b"").decode("utf-8", "replace") for k, v in properties.items()}
+def printable_text(raw: bytes | str | None, limit: int) -> str:
+    """Bytes from the network as one line of text: invalid UTF-8 replaced, control characters (a newline in a
+    table row, an escape sequence in a log) blanked, at most `limit` characters."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (raw or "")
+    return "".join(c if c.isprintable() else " " for c in text[: limit * 2]).strip()[:limit]
+
+
+def decode_txt(properties: dict[bytes, bytes | None]) -> dict[str, str]:
+    """TXT properties as text. Keys are case-insensitive (RFC 6763 section 6.4): lower-cased, the first of
+    duplicates wins, an empty key is dropped."""
+    txt: dict[str, str] = {}
+    for raw_key, raw_value in properties.items():
+        key = printable_text(raw_key, MAX_TXT_KEY_CHARS).lower()
+        if key and key not in txt:
+            txt[key] = printable_text(raw_value, MAX_TXT_VALUE_CHARS)
+    return txt
+
+
+def service_from_announcement(service_name: str, port: int, hosts: list[str],
+                              properties: dict[bytes, bytes | None]) -> DiscoveredService:
+    """What the console keeps of one resolved announcement, whatever the TXT records hold."""
+    txt = decode_txt(properties)
+    instance = printable_text(service_name.removesuffix("." + SERVICE_TYPE), MAX_NAME_CHARS) or "unnamed device"
+    claimed_id = txt.get("id", "")
+    device_id = claimed_id if DEVICE_ID.fullmatch(claimed_id) else service_name  # no usable id: the name is one
+    display = printable_text(txt.get("name"), MAX_NAME_CHARS) or instance
+    addresses = [DeviceAddress(host, port) for host in hosts] if 0 < port < 65536 else []
+    return DiscoveredService(service_name, device_id, display, addresses, txt)
 
 
 class MdnsBrowser:
@@ -76,16 +112,16 @@ class MdnsBrowser:
     async def _resolve(self, name: str) -> None:
         if self._azc is None:
             return
-        info = AsyncServiceInfo(SERVICE_TYPE, name)
-        if not await info.async_request(self._azc.zeroconf, RESOLVE_TIMEOUT_MS):
-            log.info("mDNS service %s did not resolve", name)
+        try:
+            info = AsyncServiceInfo(SERVICE_TYPE, name)
+            if not await info.async_request(self._azc.zeroconf, RESOLVE_TIMEOUT_MS):
+                log.info("mDNS service %r did not resolve", name)
+                return
+        except (ZeroconfError, ValueError, OSError) as exc:  # zeroconf refuses a malformed name: one bad announcement, not a crash
+            log.info("mDNS service %r cannot be resolved: %s", name, exc)
             return
-        txt = _decode_txt(info.properties or {})
-        port = info.port or 0
-        addresses = [DeviceAddress(a, port) for a in info.parsed_scoped_addresses()] if port else []
-        device_id = txt.get("id") or name
-        display = txt.get("name") or name.removesuffix("." + SERVICE_TYPE)
-        self._on_found(DiscoveredService(name, device_id, display, addresses, txt))
+        self._on_found(service_from_announcement(name, info.port or 0, info.parsed_scoped_addresses(),
+                                                 info.properties or {}))
 
     async def close(self) -> None:
         for task in list(self._resolving):

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from ..colors import CURVE_PALETTE
 from ..device_state import DeviceState
-from ..telemetry_history import break_gaps, per_second_increase
+from ..telemetry_ring import break_gaps, per_second_increase
 
 WINDOWS_S: dict[str, float] = {"1 min": 60.0, "10 min": 600.0, "1 h": 3600.0}
 REFRESH_MS = 1000

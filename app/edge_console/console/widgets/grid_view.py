@@ -80,10 +80,11 @@ class DeviceGrid(QWidget):
             self._grid.setRowStretch(r, 1)
 
     def _update_classes(self) -> None:
-        names: list[str] = []
+        classes: dict[str, int] = {}  # one toggle per name; its swatch takes the id of the first model listing it
         for state in self.tiles:
-            names += [n for n in state.class_names if n not in names]
-        self.controls.set_classes(names)
+            for class_id, name in enumerate(state.class_names):
+                classes.setdefault(name, class_id)
+        self.controls.set_classes((class_id, name) for name, class_id in classes.items())
 
     def _update_hidden(self) -> None:
         self.controls.set_hidden_count(sum(t.hidden_count for t in self.tiles.values()))

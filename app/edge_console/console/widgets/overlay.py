@@ -86,7 +86,7 @@ def paint_detections(painter: QPainter, detections: list[Detection], source_to_w
     painter.setFont(font)
     metrics = QFontMetricsF(font)
     for det in detections:
-        color = class_color(det.class_name)
+        color = class_color(det.class_id, det.class_name)
         rect = source_to_widget.mapRect(QRectF(det.x1, det.y1, det.x2 - det.x1, det.y2 - det.y1))
         pen = QPen(color, BOX_PEN_WIDTH)
         pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ..device_state import DeviceState
 from ..frames import DecodedFrame
+from ..net.device_clock import latency_since
 from .formatting import age_text
 from .overlay import OverlaySettings, fit_transform, paint_frame, paint_text_block
 
@@ -202,7 +203,7 @@ class PreviewCanvas(QWidget):
         """Capture (device clock) to now (console clock), corrected by the estimated clock offset."""
         if self.state.clock_offset is None:
             return None
-        return (now - (frame.header.capture_ts - self.state.clock_offset)) * 1000.0
+        return latency_since(frame.header.capture_ts, self.state.clock_offset, now) * 1000.0
 
     def _overlay_lines(self, frame: DecodedFrame | None, now: float) -> list[str]:
         lines = [self.state.name]
@@ -224,6 +225,11 @@ class PreviewCanvas(QWidget):
             lines.append(f"capture→paint {latency_text}" + (f" (±{uncertainty:.0f} ms clock)" if latency else ""))
             lines.append(f"model {frame.header.model_version} · {frame.image.width()}x{frame.image.height()}")
         return lines
+
+    @property
+    def showing_live_picture(self) -> bool:
+        """A frame is on screen and nothing (offline, connecting, stream down) is dimming it."""
+        return self.frame is not None and not self._banner()
 
     def _banner(self) -> str:
         """Why the picture is not live, if it is not; empty while frames flow."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QSizePolicy, QSlider, QToolButton, QWidget
@@ -82,13 +84,14 @@ class PreviewControls(QWidget):
         self.layout().insertWidget(self._next_action_index, button)
         self._next_action_index += 1
 
-    def set_classes(self, class_names: list[str]) -> None:
-        """Add a toggle for each class not yet known; existing toggles keep their state."""
-        for name in class_names:
+    def set_classes(self, classes: Iterable[tuple[int | None, str]]) -> None:
+        """Add a toggle for each (class id, name) whose name is not yet known; existing toggles keep their state.
+        The swatch has the colour the boxes of that class id are drawn in (the id may be unknown: None)."""
+        for class_id, name in classes:
             if name in self.class_actions:
                 continue
             visible = name not in self.settings.hidden_classes
-            action = QAction(swatch_icon(class_color(name)), name, self, checkable=True, checked=visible)
+            action = QAction(swatch_icon(class_color(class_id, name)), name, self, checkable=True, checked=visible)
             action.toggled.connect(lambda checked, n=name: self.settings.set_class_visible(n, checked))
             self.class_actions[name] = action
             self.classes_menu.addAction(action)

@@ -41,15 +41,16 @@ class PreviewPanel(QWidget):
         self._update_classes()
 
     def _update_classes(self) -> None:
-        self.controls.set_classes(self.state.class_names)
+        self.controls.set_classes(enumerate(self.state.class_names))  # the model's list: index = class id
 
     def _update_classes_from_frame(self) -> None:
         # A model without class metadata in /v1/info still gets toggles, for the classes it actually reports.
         frame = self.state.latest_frame
         if frame is not None and len(self.controls.class_buttons) < 64:
-            names = {d.class_name for d in frame.header.detections} - self.controls.class_buttons.keys()
-            if names:
-                self.controls.set_classes(sorted(names))
+            seen = {d.class_name: d.class_id for d in frame.header.detections}
+            new = sorted((class_id, name) for name, class_id in seen.items() if name not in self.controls.class_buttons)
+            if new:
+                self.controls.set_classes(new)
 
     def detach(self) -> None:
         self.canvas.detach()

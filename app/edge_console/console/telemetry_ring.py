@@ -1,4 +1,6 @@
-"""A fixed-size ring buffer of telemetry samples per device: memory is bounded by design, whatever the uptime."""
+"""The console's in-memory ring of telemetry samples per device (the charts' data): memory is bounded by design,
+whatever the uptime. Not to be confused with the agent's SQLite telemetry history on the device, which the console
+reads to fill this ring after a reconnect."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def _as_float(value: object) -> float:
     return float(value)
 
 
-class TelemetryHistory:
+class TelemetryRing:
     """Samples in arrival order, timestamps on the CONSOLE clock (the device's corrected by its clock offset),
     so curves of several devices line up on one time axis."""
 
