@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from edge_console.core.decoders import (
     End2EndDecoder,
     End2EndSplitDecoder,
@@ -13,7 +14,6 @@ from edge_console.core.decoders import (
 )
 from edge_console.core.detector import Detector
 from edge_console.core.errors import UnknownModelLayoutError
-
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 
 NAMES = ["bolt", "nut", "washer"]

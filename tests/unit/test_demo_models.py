@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from edge_console.core.detector import Detector
 from edge_console.core.metrics import mean_average_precision
 from edge_console.core.scene import CLASS_NAMES, render_scene

@@ -3,6 +3,8 @@
 import numpy as np
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto
+
 from edge_console.core.detector import Detector
 from edge_console.core.errors import (
     ModelError,
@@ -12,8 +14,6 @@ from edge_console.core.errors import (
     UnknownModelLayoutError,
 )
 from edge_console.core.providers import resolve_providers
-from onnx import TensorProto
-
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from edge_console.core.detection import Detection
 from edge_console.core.matching import iou_matrix, match_detections
 

@@ -3,8 +3,15 @@ import io
 
 import numpy as np
 import pytest
+
 from edge_console.core.detection import Detection
-from edge_console.core.metrics import average_precision_per_class, box_iou, mean_average_precision, precision_recall
+from edge_console.core.metrics import (
+    average_precision_per_class,
+    box_iou,
+    mean_average_precision,
+    precision_recall,
+    precision_recall_f1,
+)
 from edge_console.core.scene import GroundTruth
 
 
@@ -75,6 +82,24 @@ def test_precision_recall_respects_the_confidence_threshold():
     pr = precision_recall(preds, truths, conf_threshold=0.25)
     assert (pr.true_positives, pr.false_positives, pr.false_negatives) == (1, 1, 1)
     assert (pr.precision, pr.recall) == (0.5, 0.5)
+
+
+def test_precision_recall_f1_from_counts_and_the_empty_convention_is_the_callers():
+    assert precision_recall_f1(3, 1, 2, when_undefined=0.0) == pytest.approx((0.75, 0.6, 2 * 0.75 * 0.6 / 1.35))
+    assert precision_recall_f1(0, 2, 3, when_undefined=1.0) == (0.0, 0.0, 0.0)
+    # Nothing claimed and nothing to find: ground-truth scoring says 0, agreement between two lists says 1.
+    assert precision_recall_f1(0, 0, 0, when_undefined=0.0) == (0.0, 0.0, 0.0)
+    assert precision_recall_f1(0, 0, 0, when_undefined=1.0) == (1.0, 1.0, 1.0)
+    assert precision_recall_f1(0, 0, 4, when_undefined=1.0) == (1.0, 0.0, 0.0)  # nothing claimed, all missed
+    with pytest.raises(TypeError):
+        precision_recall_f1(1, 0, 0)  # the convention must be stated, never defaulted
+
+
+def test_precision_recall_carries_f1_from_the_shared_function():
+    truths = [[gt(0, 0, 10, 10), gt(20, 0, 30, 10)]]
+    preds = [[det(0, 0, 10, 10, 0.9), det(50, 50, 60, 60, 0.3), det(70, 70, 80, 80, 0.3)]]
+    pr = precision_recall(preds, truths)
+    assert (pr.precision, pr.recall) == pytest.approx((1 / 3, 0.5)) and pr.f1 == pytest.approx(0.4)
 
 
 def test_mismatched_lengths_are_an_error():

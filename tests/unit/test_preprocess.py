@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from edge_console.core.model_spec import ModelSpec
 from edge_console.core.preprocess import LETTERBOX_FILL, Preprocessor, plan_transform
 
@@ -20,6 +21,63 @@ def test_boxes_round_trip_exactly(src, letterbox):
     boxes = np.concatenate([np.minimum(xy[:, :2], xy[:, 2:]), np.maximum(xy[:, :2], xy[:, 2:])], axis=1)
     back = t.to_source(t.to_input(boxes))
     np.testing.assert_allclose(back, boxes, atol=1e-3)
+
+
+def ultralytics_letterbox_auto(src_w, src_h, imgsz_w, imgsz_h, stride):
+    """Ultralytics' LetterBox(auto=True, scaleup=True, center=True) size and padding, written out from its formulas:
+    -> (resized w, h, top, bottom, left, right)."""
+    r = min(imgsz_h / src_h, imgsz_w / src_w)
+    new_w, new_h = int(round(src_w * r)), int(round(src_h * r))
+    dw, dh = np.mod(imgsz_w - new_w, stride) / 2, np.mod(imgsz_h - new_h, stride) / 2
+    return (new_w, new_h, int(round(dh - 0.1)), int(round(dh + 0.1)), int(round(dw - 0.1)), int(round(dw + 0.1)))
+
+
+RECT_SOURCES = [(1280, 720), (720, 1280), (640, 480), (333, 517), (320, 320), (100, 40), (1920, 1080), (1000, 999)]
+
+
+@pytest.mark.parametrize("src", RECT_SOURCES)
+@pytest.mark.parametrize("imgsz,stride", [(320, 32), (640, 32), (640, 64), (320, 16)])
+def test_rectangles_are_ultralytics_auto_letterbox(src, imgsz, stride):
+    t = plan_transform(*src, imgsz, imgsz, True, stride)
+    new_w, new_h, top, bottom, left, right = ultralytics_letterbox_auto(*src, imgsz, imgsz, stride)
+    assert (t.input_width, t.input_height) == (new_w + left + right, new_h + top + bottom)
+    assert (t.pad_x, t.pad_y) == (left, top)
+    assert (round(src[0] * t.scale_x), round(src[1] * t.scale_y)) == (new_w, new_h)
+    # Smallest stride-aligned rectangle holding the frame at the nominal size: never more than the square.
+    assert t.input_width % stride == 0 and t.input_height % stride == 0
+    assert max(t.input_width, t.input_height) == imgsz
+    assert t.input_width - new_w < stride and t.input_height - new_h < stride
+
+
+@pytest.mark.parametrize("src", RECT_SOURCES)
+def test_boxes_round_trip_exactly_through_rectangles(src):
+    t = plan_transform(*src, 320, 320, True, 32)
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 1, (50, 4)) * np.array([*src, *src])
+    boxes = np.concatenate([np.minimum(xy[:, :2], xy[:, 2:]), np.maximum(xy[:, :2], xy[:, 2:])], axis=1)
+    back = t.to_source(t.to_input(boxes))
+    np.testing.assert_allclose(back, boxes, atol=1e-3)
+    # The frame's corners land on the resized content's corners inside the rectangle, not the square's.
+    corners = t.to_input(np.array([[0, 0, *src]], np.float32))[0]
+    new_w, new_h, top, _, left, _ = ultralytics_letterbox_auto(*src, 320, 320, 32)
+    np.testing.assert_allclose(corners, (left, top, left + new_w, top + new_h), atol=1e-3)
+
+
+def test_rectangle_tensor_is_the_frame_where_the_transform_says():
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[200:400, 300:700] = 255
+    pre = Preprocessor(spec(), stride=32)
+    tensor, t = pre(frame)
+    assert tensor.shape == (1, 3, 192, 320) and t.input_size == (320, 192)
+    x1, y1, x2, y2 = t.to_input(np.array([[300, 200, 700, 400]], np.float32))[0]
+    white = np.argwhere(tensor[0, 0] > 0.99)
+    assert abs(white[:, 1].min() - x1) <= 1 and abs(white[:, 1].max() + 1 - x2) <= 1
+    assert abs(white[:, 0].min() - y1) <= 1 and abs(white[:, 0].max() + 1 - y2) <= 1
+    # 320x180 content and 12 rows of grey, 6 at the top and 6 at the bottom (Ultralytics' split).
+    grey = np.all(np.isclose(tensor[0, :, :, :], LETTERBOX_FILL[0] / 255.0), axis=(0, 2))
+    assert grey.tolist() == [True] * 6 + [False] * 180 + [True] * 6
+    # The plan is made once per source size: the next frame of that size reuses it.
+    assert pre(frame)[1] is t and pre(np.zeros((480, 640, 3), np.uint8))[1] is not t
 
 
 def test_letterbox_places_the_image_where_the_transform_says():

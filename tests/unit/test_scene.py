@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from edge_console.core import scene, scene_parts
 from edge_console.core.scene import CLASS_NAMES, ConveyorScene, GroundTruth, render_scene
 

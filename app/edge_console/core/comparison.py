@@ -17,6 +17,7 @@ from .detection import Detection, Timings
 from .detector import Detector
 from .errors import EdgeConsoleError
 from .matching import MatchReport, match_detections
+from .metrics import precision_recall_f1
 from .protocol import StreamHeader
 
 
@@ -98,8 +99,8 @@ def summarize(frames: Sequence[FrameComparison]) -> dict:
     matched = sum(len(f.report.matched) for f in frames)
     only_device = sum(len(f.report.unmatched_a) for f in frames)
     only_local = sum(len(f.report.unmatched_b) for f in frames)
-    precision = matched / (matched + only_device) if matched + only_device else 1.0
-    recall = matched / (matched + only_local) if matched + only_local else 1.0
+    # Agreement, as in MatchReport: no frame with a detection on either side is full agreement, not zero.
+    ratios = precision_recall_f1(matched, only_device, only_local, when_undefined=1.0)
     ious = [m.iou for f in frames for m in f.report.matched]
     return {
         "frames": len(frames),
@@ -107,9 +108,9 @@ def summarize(frames: Sequence[FrameComparison]) -> dict:
         "only_device": only_device,
         "only_local": only_local,
         "class_mismatches": sum(len(f.report.class_mismatches) for f in frames),
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
+        "precision": round(ratios.precision, 4),
+        "recall": round(ratios.recall, 4),
+        "f1": round(ratios.f1, 4),
         "mean_iou": round(float(np.mean(ious)), 4) if ious else 0.0,
         "disagreeing_frames": sum(not f.agrees for f in frames),
         "device_timings_median": _median_timings([f.device_timings for f in frames]),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .detection import Detection
-from .metrics import box_iou
+from .metrics import PrecisionRecallF1, box_iou, precision_recall_f1
 
 
 def iou_matrix(a: Sequence[Detection], b: Sequence[Detection]) -> np.ndarray:
@@ -33,33 +33,37 @@ class MatchReport:
     class_mismatches: list[MatchedPair] = field(default_factory=list)  # same place, different class
 
     @property
+    def ratios(self) -> PrecisionRecallF1:
+        # Agreement between two lists: nothing claimed is nothing wrong, nothing to find is nothing missed.
+        return precision_recall_f1(len(self.matched), len(self.unmatched_a), len(self.unmatched_b),
+                                   when_undefined=1.0)
+
+    @property
     def precision(self) -> float:
-        n = len(self.matched) + len(self.unmatched_a)
-        return len(self.matched) / n if n else 1.0  # nothing claimed, nothing wrong
+        return self.ratios.precision
 
     @property
     def recall(self) -> float:
-        n = len(self.matched) + len(self.unmatched_b)
-        return len(self.matched) / n if n else 1.0  # nothing to find, nothing missed
+        return self.ratios.recall
 
     @property
     def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+        return self.ratios.f1
 
     @property
     def mean_iou(self) -> float:
         return float(np.mean([m.iou for m in self.matched])) if self.matched else 0.0
 
     def summary(self) -> dict:
+        ratios = self.ratios
         return {
             "matched": len(self.matched),
             "only_a": len(self.unmatched_a),
             "only_b": len(self.unmatched_b),
             "class_mismatches": len(self.class_mismatches),
-            "precision": round(self.precision, 4),
-            "recall": round(self.recall, 4),
-            "f1": round(self.f1, 4),
+            "precision": round(ratios.precision, 4),
+            "recall": round(ratios.recall, 4),
+            "f1": round(ratios.f1, 4),
             "mean_iou": round(self.mean_iou, 4),
         }
 

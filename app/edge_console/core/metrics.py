@@ -11,13 +11,18 @@ detections per image and class, so the two agree (tests/unit/test_metrics.py che
   build the precision/recall curve; precision is made monotonic (the envelope) and sampled at the 101 recall
   points 0, 0.01, ..., 1 (0 where the curve never reaches that recall); AP is their mean;
 - mAP is the mean AP over the classes that have at least one ground-truth box.
+
+Precision, recall and F1 from match counts have one implementation, `precision_recall_f1`, used here, by
+`matching.MatchReport` and by `comparison.summarize`. What a ratio is when its denominator is zero differs by
+purpose and is always said by the caller: scoring against ground truth, an empty side scores 0.0 (nothing was
+shown to be right); agreement between two detection lists, it is 1.0 (nothing claimed, nothing wrong).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -46,6 +51,29 @@ class PrecisionRecall:
     true_positives: int
     false_positives: int
     false_negatives: int
+    f1: float = 0.0
+
+
+class PrecisionRecallF1(NamedTuple):
+    precision: float
+    recall: float
+    f1: float
+
+
+def precision_recall_f1(true_positives: int, false_positives: int, false_negatives: int, *,
+                        when_undefined: float) -> PrecisionRecallF1:
+    """Precision tp/(tp+fp), recall tp/(tp+fn) and their harmonic mean F1 from match counts.
+
+    `when_undefined` is the value of precision or recall whose denominator is zero (no prediction, or nothing to
+    find): 0.0 against ground truth, 1.0 for agreement between two lists (see the module docstring). F1 is 0.0 when
+    precision and recall are both 0.
+    """
+    claimed = true_positives + false_positives
+    present = true_positives + false_negatives
+    precision = true_positives / claimed if claimed else when_undefined
+    recall = true_positives / present if present else when_undefined
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return PrecisionRecallF1(precision, recall, f1)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -155,10 +183,12 @@ def precision_recall(predictions: Sequence[Sequence[ScoredBoxLike]], ground_trut
             _, hits = _match_image(_by_class(kept, class_id), _by_class(truths, class_id), iou_threshold)
             tp += int(hits.sum())
             fp += int((~hits).sum())
+    ratios = precision_recall_f1(tp, fp, n_truths - tp, when_undefined=0.0)
     return PrecisionRecall(
-        precision=tp / (tp + fp) if tp + fp else 0.0,
-        recall=tp / n_truths if n_truths else 0.0,
+        precision=ratios.precision,
+        recall=ratios.recall,
         true_positives=tp,
         false_positives=fp,
         false_negatives=n_truths - tp,
+        f1=ratios.f1,
     )

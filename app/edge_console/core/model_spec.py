@@ -2,7 +2,8 @@
 
 Read from the ONNX file's own metadata the way Ultralytics exports carry it (`names`, `imgsz`, `stride`, ...), so a
 user's `yolov8n.onnx` works without a sidecar. Optional keys of our own (`letterbox`, `color_order`, `scale`, `mean`,
-`std`) describe models that were trained with a different preprocessing.
+`std`) describe models that were trained with a different preprocessing; `rect` ("false") keeps a model whose input
+height and width are dynamic on square inputs (see `detector.py` for when to set it).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class ModelSpec:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     task: str = "detect"
     end2end: bool | None = None  # None when the metadata does not say
+    # Input height and width symbolic in the file (`yolo export dynamic=True`): the model takes any stride-aligned
+    # size, and input_height/input_width above are only its nominal size (from imgsz).
+    dynamic_size: bool = False
+    stride: int = 32  # the largest stride of the network: a dynamic input must be a multiple of it
+    rect: bool | None = None  # metadata `rect`: False keeps a dynamic model on squares; None when not said
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -64,6 +70,8 @@ class ModelSpec:
                 "dtype": self.input_dtype,
                 "letterbox": self.letterbox,
                 "color_order": "rgb" if self.rgb else "bgr",
+                "dynamic_size": self.dynamic_size,
+                "stride": self.stride,
             },
         }
 
@@ -145,6 +153,21 @@ def _static_dim(dim) -> int | None:
     return dim if isinstance(dim, int) and dim > 0 else None
 
 
+def _parse_stride(raw: str | None, path: Path) -> int:
+    """Ultralytics writes the largest stride ("32"); some tools write every level ("[8, 16, 32]")."""
+    if raw is None or not raw.strip():
+        return 32
+    try:
+        value = ast.literal_eval(raw.strip())
+        stride = max(int(v) for v in value) if isinstance(value, (list, tuple)) else int(value)
+    except (ValueError, SyntaxError, TypeError) as exc:
+        raise ModelError(f"{path}: metadata stride={raw!r} cannot be read ({exc}); write the network's largest "
+                         "stride as a number, e.g. stride='32'") from exc
+    if stride <= 0:
+        raise ModelError(f"{path}: metadata stride={raw!r} must be a positive number, e.g. stride='32'")
+    return stride
+
+
 _DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8"}
 
 
@@ -179,6 +202,7 @@ def build_spec(path: Path, session, *, sha256: str | None = None) -> ModelSpec:
         raise ModelError(f"{path}: metadata scale/mean/std cannot be read ({exc}); write numbers, e.g. mean='[0.485, 0.456, 0.406]'") from exc
 
     letterbox = _parse_bool(meta.get("letterbox"))
+    dynamic_size = _static_dim(h_dim) is None and _static_dim(w_dim) is None
     identity = model_identity(meta, path)
     return ModelSpec(
         path=path,
@@ -198,5 +222,8 @@ def build_spec(path: Path, session, *, sha256: str | None = None) -> ModelSpec:
         std=std,
         task=meta.get("task", "detect"),
         end2end=_parse_bool(meta.get("end2end")),
+        dynamic_size=dynamic_size,
+        stride=_parse_stride(meta.get("stride"), path),
+        rect=_parse_bool(meta.get("rect")),
         metadata=meta,
     )

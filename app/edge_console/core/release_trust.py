@@ -1,0 +1,324 @@
+"""Release trust with TUF (python-tuf): who may sign what, and checking a delivered release against it.
+
+Roles, as TUF defines them:
+    root       offline, with whoever releases models (`edge-bundle`): names the keys of every role
+    targets    offline, with whoever releases models: signs which bundles exist (name, length, sha256)
+    snapshot,  the "delivery" keys: one with the release tooling (for a USB stick), one per console that
+    timestamp  delivers releases; they say which targets metadata is current, and until when
+
+A delivery (what a device receives, and what a release file holds) is a folder or a tar of it:
+    metadata/root.json, metadata/<N>.root.json   the root and its rotations (each signed by the one before)
+    metadata/targets.json, snapshot.json, timestamp.json
+    targets/<line>-<version>.edgebundle
+The device verifies it with TUF's own client workflow (`tuf.ngclient.Updater`) through a fetcher that reads the
+staged folder instead of a network: signatures and thresholds, expiry, version rollback (replayed or frozen
+metadata), mix-and-match, key rotation and revocation through root, the target's length and hashes. Snapshot and
+timestamp versions are the signing time in seconds, so deliveries from a release machine and from several
+consoles stay in order without sharing a counter.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from securesystemslib.signer import CryptoSigner, SSlibKey
+from tuf.api import exceptions as tuf_errors
+from tuf.api.metadata import (
+    Metadata,
+    MetaFile,
+    Root,
+    Snapshot,
+    TargetFile,
+    Targets,
+    Timestamp,
+)
+from tuf.api.serialization.json import JSONSerializer
+from tuf.ngclient import Updater
+from tuf.ngclient.fetcher import FetcherInterface
+
+from .errors import EdgeConsoleError
+
+EXPIRY_DAYS = {"root": 730, "targets": 365, "snapshot": 45, "timestamp": 45}  # sites are visited monthly
+CLOCK_SANE_AFTER = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)  # earlier than the product: a wrong clock
+MAX_METADATA_BYTES = 1024 * 1024
+_SERIALIZER = JSONSerializer(compact=False)
+
+
+class ReleaseTrustError(EdgeConsoleError):
+    """A release failed its signature checks; the message says which check and what it means."""
+
+
+def _expiry(role: str, days: int | None = None) -> datetime.datetime:
+    return (datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+            + datetime.timedelta(days=days or EXPIRY_DAYS[role]))
+
+
+# -- keys ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SigningKey:
+    signer: CryptoSigner
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(CryptoSigner.generate_ed25519())
+
+    @property
+    def public(self) -> SSlibKey:
+        return self.signer.public_key
+
+    @property
+    def keyid(self) -> str:
+        return self.public.keyid
+
+    def private_pem(self, passphrase: bytes | None = None) -> bytes:
+        if passphrase is None:
+            return self.signer.private_bytes
+        key = serialization.load_pem_private_key(self.signer.private_bytes, None)
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.BestAvailableEncryption(passphrase))
+
+    @classmethod
+    def from_pem(cls, pem: bytes, passphrase: bytes | None = None) -> SigningKey:
+        try:
+            key = serialization.load_pem_private_key(pem, passphrase)
+        except (ValueError, TypeError) as exc:
+            raise ReleaseTrustError(f"cannot read the signing key: {exc} (a wrong or missing passphrase?)") from None
+        return cls(CryptoSigner(key))
+
+
+# -- the repository side (edge-bundle, the console) -------------------------------------------------------------
+
+
+def new_root(root: list[SigningKey], targets: list[SigningKey], delivery: list[SigningKey],
+             threshold: int = 1, expiry_days: int | None = None) -> Metadata[Root]:
+    """Root metadata version 1, signed by the root keys."""
+    md = Metadata(Root(expires=_expiry("root", expiry_days), consistent_snapshot=False))
+    for role, keys in (("root", root), ("targets", targets), ("snapshot", delivery), ("timestamp", delivery)):
+        for key in keys:
+            md.signed.add_key(key.public, role)
+        md.signed.roles[role].threshold = threshold if role in ("root", "targets") else 1
+    for key in root:
+        md.sign(key.signer, append=True)
+    return md
+
+
+def rotate_root(current: Metadata[Root], old_root_keys: list[SigningKey], changes, new_root_keys: list[SigningKey],
+                expiry_days: int | None = None) -> Metadata[Root]:
+    """The next root version: `changes(root)` edits it (add or revoke keys); signed by the old and the new root
+    keys, as TUF requires for a client to accept it."""
+    md = Metadata.from_bytes(current.to_bytes())
+    md.signed.version += 1
+    md.signed.expires = _expiry("root", expiry_days)
+    changes(md.signed)
+    md.signatures.clear()
+    for key in {k.keyid: k for k in [*old_root_keys, *new_root_keys]}.values():
+        md.sign(key.signer, append=True)
+    return md
+
+
+def add_target(targets: Metadata[Targets] | None, bundle: Path, signers: list[SigningKey], custom: dict,
+               expiry_days: int | None = None) -> Metadata[Targets]:
+    """The next targets metadata: the previous one's targets plus `bundle`, signed by the targets keys."""
+    md = Metadata(Targets(expires=_expiry("targets", expiry_days))) if targets is None else \
+        Metadata.from_bytes(targets.to_bytes())
+    if targets is not None:
+        md.signed.version += 1
+        md.signed.expires = _expiry("targets", expiry_days)
+    info = TargetFile.from_file(bundle.name, str(bundle), ["sha256"])
+    info.unrecognized_fields["custom"] = custom
+    md.signed.targets[bundle.name] = info
+    md.signatures.clear()
+    for key in signers:
+        md.sign(key.signer, append=True)
+    return md
+
+
+def delivery_metadata(targets: Metadata[Targets], signer: SigningKey,
+                      expiry_days: int | None = None) -> tuple[Metadata[Snapshot], Metadata[Timestamp]]:
+    """Fresh snapshot and timestamp for `targets`, versioned by the signing time (see the module docstring)."""
+    version = int(time.time())
+    snapshot = Metadata(Snapshot(version=version, expires=_expiry("snapshot", expiry_days)))
+    snapshot.signed.meta["targets.json"] = MetaFile(version=targets.signed.version)
+    snapshot.sign(signer.signer)
+    timestamp = Metadata(Timestamp(version=version, expires=_expiry("timestamp", expiry_days)))
+    timestamp.signed.snapshot_meta = MetaFile(version=version)
+    timestamp.sign(signer.signer)
+    return snapshot, timestamp
+
+
+def write_delivery(folder: Path, roots: list[Metadata[Root]], targets: Metadata[Targets],
+                   snapshot: Metadata[Snapshot], timestamp: Metadata[Timestamp], bundles: list[Path]) -> Path:
+    """Lay out a delivery folder (see the module docstring)."""
+    meta = folder / "metadata"
+    (folder / "targets").mkdir(parents=True, exist_ok=True)
+    meta.mkdir(parents=True, exist_ok=True)
+    for root in roots:
+        (meta / f"{root.signed.version}.root.json").write_bytes(root.to_bytes(_SERIALIZER))
+    (meta / "root.json").write_bytes(roots[-1].to_bytes(_SERIALIZER))
+    for name, md in (("targets", targets), ("snapshot", snapshot), ("timestamp", timestamp)):
+        (meta / f"{name}.json").write_bytes(md.to_bytes(_SERIALIZER))
+    for bundle in bundles:
+        shutil.copyfile(bundle, folder / "targets" / bundle.name)
+    return folder
+
+
+MAX_DELIVERY_BYTES = 4 * 1024 ** 3
+
+
+def unpack_delivery(archive: Path, dest: Path, max_bytes: int = MAX_DELIVERY_BYTES) -> Path:
+    """A release file (tar) into `dest`, accepting only plain files under metadata/ and targets/, within size
+    limits; ReleaseTrustError for anything else. Nothing in it is trusted yet: `verify_delivery` decides."""
+    try:
+        with tarfile.open(archive, "r:") as tar:
+            infos = tar.getmembers()
+            total = 0
+            for info in infos:
+                parts = Path(info.name).parts
+                ok = (info.isfile() and len(parts) == 2 and parts[0] in ("metadata", "targets")
+                      and not parts[1].startswith(".") and len(parts[1]) <= 120)
+                if not ok:
+                    raise ReleaseTrustError(f"the release file holds {info.name!r}, which a release may not hold")
+                if parts[0] == "metadata" and info.size > MAX_METADATA_BYTES:
+                    raise ReleaseTrustError(f"{info.name} is {info.size} bytes: far too large for metadata")
+                total += info.size
+                if total > max_bytes:
+                    raise ReleaseTrustError(f"the release file unpacks to more than {max_bytes // 2**20} MB")
+            dest.mkdir(parents=True, exist_ok=True)
+            for info in infos:
+                target = dest / info.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(info) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+    except (tarfile.TarError, OSError) as exc:
+        raise ReleaseTrustError(f"{Path(archive).name} is not a readable release file: {exc}") from None
+    return dest
+
+
+def pack(folder: Path, out: Path) -> Path:
+    """A delivery folder as one tar file (a release file), written atomically."""
+    tmp = out.with_name(f".{out.name}.partial")
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+    tmp.replace(out)
+    return out
+
+
+# -- the verifying side (the device, the console on import) ---------------------------------------------------------
+
+
+class _StagedFetcher(FetcherInterface):
+    """TUF's downloads, served from a staged delivery folder: `staged:///metadata/x.json` -> <folder>/metadata/x.json."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder.resolve()
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        relative = url.removeprefix("staged:///")
+        path = (self.folder / relative).resolve()
+        if self.folder not in path.parents or not path.is_file():
+            raise tuf_errors.DownloadHTTPError(f"{relative} is not in the delivery", 404)
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+
+def install_root(trust_dir: Path, root_json: bytes) -> Metadata[Root]:
+    """Trust `root_json` from now on (the first root a device or console is given: trust on first install)."""
+    md = Metadata[Root].from_bytes(root_json)
+    if md.signed.type != Root.type:
+        raise ReleaseTrustError("that file is not TUF root metadata")
+    md.verify_delegate(Root.type, md)  # signed by its own keys: at least not damaged
+    trust_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("timestamp.json", "snapshot.json", "targets.json"):
+        (trust_dir / name).unlink(missing_ok=True)  # a new trust anchor starts a new history
+    (trust_dir / "root.json").write_bytes(root_json)
+    return md
+
+
+def trusted_root(trust_dir: Path) -> Metadata[Root] | None:
+    path = trust_dir / "root.json"
+    return Metadata[Root].from_bytes(path.read_bytes()) if path.exists() else None
+
+
+@dataclass(frozen=True)
+class VerifiedTarget:
+    name: str
+    path: Path  # the verified copy
+    length: int
+    sha256: str
+    custom: dict
+    targets_version: int
+
+
+def clock_problem(now: datetime.datetime | None = None) -> str | None:
+    now = now or datetime.datetime.now(datetime.UTC)
+    if now < CLOCK_SANE_AFTER:
+        return (f"this device's clock says {now:%Y-%m-%d %H:%M} UTC, before this software was made: set the "
+                "clock (the console shows each device's clock offset), then try again")
+    return None
+
+
+def _explain(exc: Exception) -> str:
+    now = datetime.datetime.now(datetime.UTC)
+    if isinstance(exc, tuf_errors.ExpiredMetadataError):
+        clock = clock_problem(now)
+        return (f"release metadata has expired ({exc}); this device's clock says {now:%Y-%m-%d %H:%M} UTC. "
+                + (clock or "Deliver it again from a console (fresh timestamp) or ask the release tooling for "
+                            "newly signed metadata."))
+    if isinstance(exc, tuf_errors.EqualVersionNumberError | tuf_errors.BadVersionNumberError):
+        return (f"replayed or old release metadata ({exc}): the device has seen newer signed metadata; import the "
+                "newest release file into the console and deliver again")
+    if isinstance(exc, tuf_errors.UnsignedMetadataError):
+        return (f"not signed by a trusted key ({exc}): the release was signed by a key this device does not "
+                "trust, or by one that was revoked, or it was altered after signing")
+    if isinstance(exc, tuf_errors.LengthOrHashMismatchError | tuf_errors.DownloadLengthMismatchError):
+        return f"the bundle does not match its signed length or hash ({exc}): it was altered or damaged"
+    if isinstance(exc, tuf_errors.DownloadHTTPError):
+        return f"the delivery is incomplete: {exc}"
+    return f"the release metadata is invalid: {exc}"
+
+
+def verify_delivery(trust_dir: Path, delivery: Path, target_name: str | None = None) -> VerifiedTarget:
+    """Run TUF's client workflow over a staged delivery folder and return its verified bundle.
+
+    `trust_dir` holds the trusted root (and, after a success, the metadata TUF remembers for rollback
+    protection). `target_name`: the bundle to verify (default: the only one in targets/)."""
+    if not (trust_dir / "root.json").exists():
+        raise ReleaseTrustError("no release trust is installed on this device: install the release authority's "
+                                "root.json first (`edge-agent trust-root root.json`, or from an admin console)")
+    if target_name is None:
+        bundles = sorted(p.name for p in (delivery / "targets").glob("*") if p.is_file())
+        if len(bundles) != 1:
+            raise ReleaseTrustError(f"the delivery should hold exactly one bundle; it holds {len(bundles)}")
+        target_name = bundles[0]
+    with tempfile.TemporaryDirectory(dir=delivery) as out:
+        updater = Updater(str(trust_dir), "staged:///metadata/", out, "staged:///targets/",
+                          fetcher=_StagedFetcher(delivery), bootstrap=None)
+        try:
+            updater.refresh()
+            info = updater.get_targetinfo(target_name)
+            if info is None:
+                raise ReleaseTrustError(f"{target_name} is not listed in the signed targets metadata")
+            downloaded = Path(updater.download_target(info))
+        except ReleaseTrustError:
+            raise
+        except (tuf_errors.RepositoryError, tuf_errors.DownloadError, ValueError) as exc:
+            raise ReleaseTrustError(_explain(exc)) from exc
+        final = delivery / "verified" / target_name
+        final.parent.mkdir(exist_ok=True)
+        downloaded.replace(final)
+    targets = Metadata[Targets].from_bytes((trust_dir / "targets.json").read_bytes())
+    return VerifiedTarget(target_name, final, info.length, info.hashes["sha256"],
+                          dict(info.unrecognized_fields.get("custom") or {}), targets.signed.version)
+
