@@ -45,6 +45,11 @@ def test_info_describes_device_model_and_source(agent, parts_v2):
     model = info["model"]
     assert model["name"] == "parts-v2" and model["classes"] == ["bolt", "nut", "washer", "bracket"]
     assert len(model["sha256"]) == 64 and model["layout"] == "yolov8"
+    # The size frames are actually fed at (issue 16): parts-v2 has a fixed square input.
+    wait_until(lambda: "used_width" in json.loads(run(get(agent.url + "/v1/info"))[2])["model"]["input"],
+               what="a first frame")
+    used = json.loads(run(get(agent.url + "/v1/info"))[2])["model"]["input"]
+    assert (used["used_width"], used["used_height"], used["rectangular"]) == (320, 320, False)
     assert info["source"]["kind"] == "synthetic" and info["uptime_s"] >= 0
 
 

@@ -37,7 +37,9 @@ def _code(state_dir, role: str) -> str:
 
 
 def _fill(path: str) -> str:
-    return path.replace("{pairing_id}", "0123456789ab")
+    for name in ("{pairing_id}", "{upload_id}", "{update_id}"):
+        path = path.replace(name, "0123456789ab")
+    return path
 
 
 def test_every_route_refuses_an_unpaired_console_and_checks_roles(parts_v2, tmp_path):
@@ -50,7 +52,8 @@ def test_every_route_refuses_an_unpaired_console_and_checks_roles(parts_v2, tmp_
                          advertise=False, insecure_lab_mode=False).validate()
     open_routes = {"/v1/info", "/v1/pair/start", "/v1/pair/finish"}
     needs = {"/v1/pipeline/restart": "operator", "/v1/pairings": "admin", "/v1/pairings/{pairing_id}": "admin",
-             "/v1/pairing-codes": "admin"}
+             "/v1/pairing-codes": "admin", "/v1/uploads": "operator", "/v1/uploads/{upload_id}": "operator",
+             "/v1/updates": "operator", "/v1/models/rollback": "operator", "/v1/release-trust/root": "admin"}
 
     async def scenario():
         async with serving(config) as served:

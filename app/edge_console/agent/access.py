@@ -24,6 +24,7 @@ from aiohttp import web
 from edge_console.core.pairing_protocol import role_allows
 from edge_console.core.tls_identity import TlsIdentity, certificate_fingerprint, peer_certificate, trust_client
 
+from .audit import AuditLog
 from .trust import Pairing, TrustStore
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Access:
     host_names: set[str] = field(default_factory=set)  # names besides IP literals the Host header may carry
     roles: dict[str, str] = field(default_factory=dict)  # route resource -> role needed
     ssl_context: ssl.SSLContext | None = None
+    audit: AuditLog | None = None  # pairing changes are recorded there
     _trusted: set[str] = field(default_factory=set)
     _stamp: object = None
 

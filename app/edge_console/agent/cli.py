@@ -12,6 +12,7 @@ from edge_console.core.errors import EdgeConsoleError
 from . import log_limits
 from .config import ConfigError, build_config
 from .trust_cli import add_trust_commands, run_trust_command
+from .update_cli import add_update_commands, run_update_command
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -67,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--fps", type=float, default=15.0)
     sim.add_argument("--enrol-console", type=Path, metavar="CERT",
                      help="pair every simulated device with the console whose certificate this is (the demo)")
+    sim.add_argument("--release-root", type=Path, metavar="ROOT_JSON",
+                     help="give every simulated device this release authority's root.json to trust")
     add_trust_commands(sub)
+    add_update_commands(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -77,9 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "simulate":
             from .simulate import run_fleet
 
-            return run_fleet(args.count, args.interfaces or [], args.base_dir, args.fps, args.enrol_console)
+            return run_fleet(args.count, args.interfaces or [], args.base_dir, args.fps, args.enrol_console,
+                             args.release_root)
         if args.command in ("pair", "pairings", "unpair", "enrol"):
             return run_trust_command(args)
+        if args.command in ("install", "versions", "rollback", "trust-root", "audit"):
+            return run_update_command(args)
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
         config = build_config(args.config, overrides)
         from .serve import serve

@@ -46,6 +46,7 @@ class AgentConfig:
     injected_delay_ms: float = 0.0  # the simulator's slower hardware
     advertise: bool = True
     parent_pid: int | None = None  # exit when this process is gone (the simulator's children)
+    probation_s: float = 60.0  # after a new model is switched on, how long the watchdog may roll it back
     # Plain HTTP with every route open to everyone: bench setups and scripted probes only, never a real device.
     insecure_lab_mode: bool = LAB_MODE_DEFAULT
 
@@ -59,6 +60,8 @@ class AgentConfig:
             raise ConfigError(f"fps {self.fps} must be between 0 and 240")
         if self.width < 32 or self.height < 32:
             raise ConfigError(f"synthetic size {self.width}x{self.height} is too small (at least 32x32)")
+        if not 1 <= self.probation_s <= 24 * 3600:
+            raise ConfigError(f"probation_s {self.probation_s} must be between 1 s and a day")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads {self.threads} must be 1 or more (leave it unset to let onnxruntime choose)")
         if not INSTANCE_PATTERN.match(self.instance):

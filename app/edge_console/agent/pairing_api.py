@@ -123,6 +123,9 @@ async def pair_finish(request: web.Request) -> web.Response:
     if access.ssl_context is not None:
         trust_client(access.ssl_context, pending.certificate)
     log.warning("paired console %r as %s (pairing %s)", pairing.console_name, pairing.role, pairing.id)
+    if access.audit is not None:
+        await asyncio.to_thread(access.audit.append, f"{pairing.console_name} (pairing {pairing.id})", "paired",
+                                role=pairing.role, fingerprint=pairing.fingerprint[:16], remote=request.remote)
     return web.json_response({"device_id": access.device_id, "role": pairing.role, "pairing_id": pairing.id})
 
 
@@ -141,6 +144,10 @@ async def revoke_pairing(request: web.Request) -> web.Response:
     if gone is None:
         return json_refusal(404, "no such pairing", "list them with GET /v1/pairings")
     log.warning("revoked pairing %s (%r, %s)", gone.id, gone.console_name, gone.role)
+    me = request.get(CALLER_PAIRING)
+    if access.audit is not None:
+        await asyncio.to_thread(access.audit.append, me.console_name if me else "admin", "pairing revoked",
+                                pairing=gone.id, console=gone.console_name, role=gone.role)
     return web.json_response({"revoked": gone.id})
 
 

@@ -11,16 +11,18 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from edge_console.core.detector import Detector
-from edge_console.core.model_library import ModelLibrary
+from edge_console.core.model_library import ModelLibrary, read_model
 from edge_console.core.paths import shipped_models_dir
 from edge_console.core.protocol import API_VERSION
 
 from . import AGENT_VERSION
+from .audit import AuditLog
 from .capture import CapturedFrame, CaptureLoop
 from .config import AgentConfig
 from .discovery import Advertiser
@@ -29,12 +31,16 @@ from .health import Health, SnapshotWindow, assess
 from .history import HistoryService
 from .identity import device_id, hardware, lock_state_dir, read_temperature_c
 from .latest_slot import LatestSlot
+from .lifecycle import ModelLifecycle, factory_entry
+from .model_store import ModelStore
 from .pipeline import InferenceLoop, InferredFrame
 from .sources import SourceSpec
 from .stats import PipelineStats
 from .supervisor import BackgroundLoops
 from .telemetry import TelemetryHub, TelemetrySampler
 from .trust import TrustStore, device_identity
+from .updates import UpdateManager, run_in_loop
+from .uploads import UploadStore
 
 log = logging.getLogger(__name__)
 ENCODE_THREADS = 2
@@ -53,8 +59,9 @@ class Agent:
             self.trust = TrustStore(self.state_dir)
             self.identity = None if config.insecure_lab_mode else device_identity(self.state_dir, self.id)
             self.model_library = ModelLibrary([shipped_models_dir(), *map(Path, config.model_dirs)])
-            self.detector = Detector(self.model_library.resolve(config.model), provider=config.provider,
-                                     intra_op_threads=config.threads)
+            self.audit = AuditLog(self.state_dir / "audit.log")
+            self.updates = self._update_manager(self.model_library.resolve(config.model))
+            self.detector = self.load_detector(self.updates.running.path)
         except BaseException:
             self._state_lock.close()
             raise
@@ -74,12 +81,50 @@ class Agent:
         self.started_at = time.time()
         self._started_monotonic = time.monotonic()
         self._window = SnapshotWindow()
+        self._recent: deque = deque(maxlen=15)  # one snapshot a second: the watchdog's short window
         self._sampler: TelemetrySampler | None = None
         self.temperature_c: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.hub: FrameHub | None = None
         self.telemetry: TelemetryHub | None = None
         self.advertiser: Advertiser | None = None
+
+    # ---- models: the running one, and the update manager that changes it -------------------------------------
+    def load_detector(self, path: str) -> Detector:
+        return Detector(path, provider=self.config.provider, intra_op_threads=self.config.threads)
+
+    def _update_manager(self, factory_path) -> UpdateManager:
+        """The model store decides what runs (the factory `--model` until a release is installed)."""
+        library_entry = read_model(Path(factory_path))  # a missing or broken file fails here, clearly
+        factory = factory_entry(str(factory_path), library_entry.name, library_entry.version, library_entry.sha256)
+        lifecycle = ModelLifecycle(ModelStore(self.state_dir), self.audit, factory, self.config.probation_s)
+        manager = UpdateManager(self.state_dir, lifecycle, self.audit, AGENT_VERSION, self.load_detector)
+        manager.swap = self._swap_from_worker
+        manager.pipeline_figures = self._pipeline_figures
+        manager.current_detector = lambda: self.detector
+        self.uploads = UploadStore(self.state_dir)
+        return manager
+
+    def _swap_from_worker(self, detector: Detector, model) -> None:
+        """From the update worker thread: serve `detector` from the next frame, via the event loop."""
+        run_in_loop(self._loop, self.swap_model(detector))
+
+    def _pipeline_figures(self) -> dict:
+        snap = self.stats.snapshot()
+        return {"inferred_fps": self.recent_inferred_fps(), "model_errors": snap.model_errors}
+
+    def recent_inferred_fps(self, span_s: float = 5.0) -> float | None:
+        recent = [s for s in self._recent if s.at >= time.monotonic() - span_s - 0.5]
+        if len(recent) < 2 or recent[-1].at - recent[0].at < 1.0:
+            return None
+        return (recent[-1].inferred - recent[0].inferred) / (recent[-1].at - recent[0].at)
+
+    async def _updates_tick(self) -> None:
+        await asyncio.to_thread(self.updates.take_inbox)
+        snap = self.stats.snapshot()
+        self.updates.watch(self.recent_inferred_fps(), snap.model_errors, snap.model_error is not None,
+                           snap.source_error is None)
+        await asyncio.to_thread(self.uploads.expire)
 
     # ---- facts the API serves -------------------------------------------------------------------------------
     @property
@@ -91,7 +136,7 @@ class Agent:
             **self.public_info(),
             "agent_version": AGENT_VERSION,
             "hardware": {**self._hardware, "provider": self.detector.provider},
-            "model": {**self.detector.spec.describe(), "layout": self.detector.layout},
+            "model": self.detector.describe(self._frame_size()),
             "source": self.source_spec.describe(),
             "started_at": self.started_at,
             "uptime_s": round(self.uptime_s, 1),
@@ -107,6 +152,11 @@ class Agent:
             "insecure_lab_mode": self.config.insecure_lab_mode,
             "pairing_code_open": self.trust.open_code() is not None,
         }
+
+    def _frame_size(self) -> tuple[int, int] | None:
+        """The camera's frame size as last seen (the model's input size used depends on it)."""
+        latest = self.inference.latest
+        return (latest.image.shape[1], latest.image.shape[0]) if latest is not None else None
 
     def health(self) -> Health:
         return assess(self.stats.snapshot(), self._window.oldest(), self._started_monotonic, self.temperature_c,
@@ -155,10 +205,13 @@ class Agent:
         self.telemetry = TelemetryHub()
         self._sampler = TelemetrySampler()
         self.loops.start("telemetry", self._telemetry_tick, 1.0)
+        self.loops.start("model updates", self._updates_tick, 1.0)
         try:
             yield
         finally:
             await self.loops.stop()
+            await asyncio.to_thread(self.updates.close)
+            await asyncio.to_thread(self.uploads.close)
 
     async def on_shutdown(self, app) -> None:
         """First step of a shutdown: say goodbye on mDNS, then close every socket (clients reconnect elsewhere)."""
@@ -196,6 +249,7 @@ class Agent:
         self.temperature_c = await asyncio.to_thread(read_temperature_c)
         snapshot = self.stats.snapshot()
         self._window.add(snapshot)
+        self._recent.append(snapshot)
         process = await asyncio.to_thread(self._sampler.process_figures)
         sample = self._sampler.sample(snapshot, self.health(), self.temperature_c, self.uptime_s, process)
         self.telemetry.publish(sample)

@@ -25,6 +25,8 @@ from .control_messages import ControlMessageError, parse_control_message
 from .history import MAX_PAGE
 from .pairing_api import add_pairing_routes
 from .runtime import Agent
+from .update_api import install_update_routes
+from .uploads import add_upload_routes
 
 log = logging.getLogger(__name__)
 AGENT = web.AppKey("agent", Agent)
@@ -335,13 +337,16 @@ def build_app(agent: Agent, guard: ConnectionGuard | None = None, access: Access
         app.router.add_route(method, path, handler)
         access.roles[path] = role
     add_pairing_routes(app, access.roles)
+    add_upload_routes(app, agent.uploads, access.roles)
+    install_update_routes(app, agent, agent.uploads, access.roles)
     return app
 
 
 def agent_access(agent: Agent) -> Access:
     host = socket.gethostname().lower()
     names = {"localhost", host, f"{host}.local", f"edge-{agent.id[:12]}.local"}
-    return Access(agent.id, agent.identity, agent.trust, insecure=agent.config.insecure_lab_mode, host_names=names)
+    return Access(agent.id, agent.identity, agent.trust, insecure=agent.config.insecure_lab_mode, host_names=names,
+                  audit=agent.audit)
 
 
 async def _start_loops(agent: Agent, guard: ConnectionGuard | None, access: Access) -> None:

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from edge_console.core.paths import demo_model
+from edge_console.core.release_trust import install_root
 
 from .trust import TrustStore
 
@@ -52,13 +53,16 @@ def enrol_console(state_dir: Path, certificate: Path) -> None:
 
 
 def run_fleet(count: int, interfaces: list[str], base_dir: Path | None, fps: float,
-              console_certificate: Path | None = None) -> int:
+              console_certificate: Path | None = None, release_root: Path | None = None) -> int:
     if count < 1:
         raise ValueError("--count must be at least 1")
     base = base_dir or Path(tempfile.mkdtemp(prefix="edge-simulate-"))
-    if console_certificate is not None:
-        for i in range(count):
-            enrol_console(base / f"device-{i + 1}", console_certificate)
+    for i in range(count):
+        state = base / f"device-{i + 1}"
+        if console_certificate is not None:
+            enrol_console(state, console_certificate)
+        if release_root is not None:  # the demo's release authority, so the console can push it a release
+            install_root(state / "release-trust", release_root.read_bytes())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

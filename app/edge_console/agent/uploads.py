@@ -1,0 +1,266 @@
+"""Resumable uploads of release files: the tus 1.0.0 protocol (core, creation, expiration and termination), so a
+standard client (the console's, or `tuspy`) can resume after a cut link from the offset the device confirms.
+
+    <state>/uploads/<id>.part   the bytes received so far
+    <state>/uploads/<id>.json   {length, offset, created, filename}: the offset is what is durably on disk
+
+Bounded: at most MAX_UPLOAD_BYTES per upload and MAX_UNFINISHED at once; the disk must have room for the whole
+upload before it starts (507 otherwise, and again if the disk fills mid-way: what arrived stays, to resume).
+Uploads not finished, or not used, within EXPIRY_S are deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import errno
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+
+from .model_store import write_atomic
+
+log = logging.getLogger(__name__)
+TUS_VERSION = "1.0.0"
+MAX_UPLOAD_BYTES = 2 * 1024 ** 3
+MAX_UNFINISHED = 4
+EXPIRY_S = 24 * 3600.0
+SPACE_MARGIN = 64 * 2**20
+CHUNK = 1 << 20
+
+
+def tus_headers(**extra: str) -> dict[str, str]:
+    return {"Tus-Resumable": TUS_VERSION, **extra}
+
+
+def tus_error(status: int, error: str, detail: str, **headers: str) -> web.Response:
+    return web.json_response({"error": error, "detail": detail}, status=status, headers=tus_headers(**headers))
+
+
+class UploadStore:
+    def __init__(self, state_dir: Path) -> None:
+        self.folder = Path(state_dir) / "uploads"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads")  # disk writes off the loop
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _meta_path(self, upload_id: str) -> Path:
+        return self.folder / f"{upload_id}.json"
+
+    def part_path(self, upload_id: str) -> Path:
+        return self.folder / f"{upload_id}.part"
+
+    def meta(self, upload_id: str) -> dict | None:
+        if not upload_id.isalnum() or len(upload_id) > 64:
+            return None
+        try:
+            return json.loads(self._meta_path(upload_id).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _save(self, upload_id: str, meta: dict) -> None:
+        write_atomic(self._meta_path(upload_id), json.dumps(meta).encode())
+
+    def unfinished(self) -> int:
+        return sum(1 for p in self.folder.glob("*.json") if (m := self.meta(p.stem)) and m["offset"] < m["length"])
+
+    def create(self, length: int, filename: str) -> tuple[str, dict]:
+        upload_id = uuid.uuid4().hex
+        self.part_path(upload_id).touch()
+        meta = {"length": length, "offset": 0, "created": time.time(), "filename": filename}
+        self._save(upload_id, meta)
+        return upload_id, meta
+
+    def complete(self, upload_id: str) -> Path | None:
+        """The finished upload's file, taken out of the upload store (the caller now owns it)."""
+        meta = self.meta(upload_id)
+        if meta is None or meta["offset"] != meta["length"]:
+            return None
+        target = self.folder / f".taken-{upload_id}-{meta['filename'] or 'release'}"
+        self.part_path(upload_id).replace(target)
+        self._meta_path(upload_id).unlink(missing_ok=True)
+        return target
+
+    def delete(self, upload_id: str) -> None:
+        self.part_path(upload_id).unlink(missing_ok=True)
+        self._meta_path(upload_id).unlink(missing_ok=True)
+
+    def expire(self) -> int:
+        now, gone = time.time(), 0
+        for path in self.folder.glob("*.json"):
+            meta = self.meta(path.stem)
+            if meta is None or now - meta["created"] > EXPIRY_S:
+                self.delete(path.stem)
+                gone += 1
+        for stale in self.folder.glob(".taken-*"):
+            if now - stale.stat().st_mtime > EXPIRY_S:
+                stale.unlink(missing_ok=True)
+        return gone
+
+    def lock(self, upload_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(upload_id, asyncio.Lock())
+
+    async def append(self, upload_id: str, meta: dict, body) -> tuple[int, OSError | None]:
+        """Write the request body at meta['offset'], durably; returns the new offset (and a disk error, if one
+        stopped it). A body cut short by the client keeps what arrived."""
+        loop = asyncio.get_running_loop()
+        path = self.part_path(upload_id)
+        offset = meta["offset"]
+        handle = await loop.run_in_executor(self._io, _open_at, path, offset)
+        error = None
+        try:
+            async for chunk in body.iter_chunked(CHUNK):
+                take = chunk[: meta["length"] - offset]
+                if not take:
+                    break
+                await loop.run_in_executor(self._io, handle.write, take)
+                offset += len(take)
+        except (ConnectionError, asyncio.CancelledError, asyncio.IncompleteReadError):
+            pass  # the link was cut: what arrived is kept, the client resumes from the offset we confirm
+        except OSError as exc:
+            error = exc
+        finally:
+            try:
+                await loop.run_in_executor(self._io, _sync_close, handle)
+            except OSError as exc:
+                error = error or exc
+                offset = meta["offset"]  # nothing of this request is known to be on disk
+            meta["offset"] = offset
+            self._save(upload_id, meta)
+        return offset, error
+
+    def close(self) -> None:
+        self._io.shutdown(wait=True)
+
+
+def _open_at(path: Path, offset: int):
+    handle = open(path, "r+b")  # noqa: SIM115 - closed by _sync_close after the body is written
+    handle.truncate(offset)  # bytes beyond the confirmed offset (written before a crash) are not trusted
+    handle.seek(offset)
+    return handle
+
+
+def _sync_close(handle) -> None:
+    try:
+        handle.flush()
+        os.fsync(handle.fileno())
+    finally:
+        handle.close()
+
+
+def _filename(metadata_header: str) -> str:
+    for item in metadata_header.split(","):
+        key, _, value = item.strip().partition(" ")
+        if key == "filename" and value:
+            try:
+                name = base64.b64decode(value, validate=True).decode("utf-8", "replace")
+            except ValueError:
+                return ""
+            return "".join(c for c in Path(name).name if c.isalnum() or c in "._-")[:100]
+    return ""
+
+
+def _expires(meta: dict) -> str:
+    return email.utils.formatdate(meta["created"] + EXPIRY_S, usegmt=True)
+
+
+def _check_version(request: web.Request) -> web.Response | None:
+    if request.headers.get("Tus-Resumable") != TUS_VERSION:
+        return tus_error(412, "unsupported tus version", f"send Tus-Resumable: {TUS_VERSION}",
+                         **{"Tus-Version": TUS_VERSION})
+    return None
+
+
+UPLOADS = web.AppKey("uploads", UploadStore)
+
+
+async def options(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers=tus_headers(**{
+        "Tus-Version": TUS_VERSION, "Tus-Max-Size": str(MAX_UPLOAD_BYTES),
+        "Tus-Extension": "creation,expiration,termination"}))
+
+
+async def create(request: web.Request) -> web.Response:
+    store = request.app[UPLOADS]
+    if (refused := _check_version(request)) is not None:
+        return refused
+    try:
+        length = int(request.headers["Upload-Length"])
+        if length < 1:
+            raise ValueError
+    except (KeyError, ValueError):
+        return tus_error(400, "bad upload", "Upload-Length must give the size in bytes")
+    if length > MAX_UPLOAD_BYTES:
+        return tus_error(413, "upload too large", f"at most {MAX_UPLOAD_BYTES // 2**20} MB")
+    if store.unfinished() >= MAX_UNFINISHED:
+        return tus_error(429, "too many unfinished uploads", "finish or delete one first (they expire in 24 h)")
+    free = shutil.disk_usage(store.folder).free
+    if free < 2 * length + SPACE_MARGIN:  # the upload, then its unpacked copy
+        return tus_error(507, "not enough disk space", f"the release needs about {2 * length // 2**20} MB and this "
+                                                       f"device has {free // 2**20} MB free; free some space first")
+    upload_id, meta = store.create(length, _filename(request.headers.get("Upload-Metadata", "")))
+    return web.Response(status=201, headers=tus_headers(**{
+        "Location": f"/v1/uploads/{upload_id}", "Upload-Expires": _expires(meta)}))
+
+
+async def head(request: web.Request) -> web.Response:
+    meta = request.app[UPLOADS].meta(request.match_info["upload_id"])
+    if meta is None:
+        return web.Response(status=404, headers=tus_headers(**{"Cache-Control": "no-store"}))
+    return web.Response(status=200, headers=tus_headers(**{
+        "Upload-Offset": str(meta["offset"]), "Upload-Length": str(meta["length"]), "Cache-Control": "no-store",
+        "Upload-Expires": _expires(meta)}))
+
+
+async def patch(request: web.Request) -> web.Response:
+    store = request.app[UPLOADS]
+    upload_id = request.match_info["upload_id"]
+    if (refused := _check_version(request)) is not None:
+        return refused
+    if request.content_type != "application/offset+octet-stream":
+        return tus_error(415, "bad content type", "send Content-Type: application/offset+octet-stream")
+    async with store.lock(upload_id):
+        meta = store.meta(upload_id)
+        if meta is None:
+            return tus_error(404, "no such upload", "it expired or was never created; start a new one")
+        try:
+            offset = int(request.headers["Upload-Offset"])
+        except (KeyError, ValueError):
+            return tus_error(400, "bad upload", "Upload-Offset must give the offset of this chunk")
+        if offset != meta["offset"]:
+            return tus_error(409, "offset mismatch", f"the device has {meta['offset']} bytes; resume from there",
+                             **{"Upload-Offset": str(meta["offset"])})
+        new_offset, error = await store.append(upload_id, meta, request.content)
+    if error is not None:
+        if error.errno == errno.ENOSPC:
+            log.warning("upload %s: disk full at %d of %d bytes", upload_id, new_offset, meta["length"])
+            return tus_error(507, "disk full", f"the device's disk filled at {new_offset} of {meta['length']} "
+                                               "bytes; free space and resume", **{"Upload-Offset": str(new_offset)})
+        return tus_error(500, "write failed", str(error.strerror or error), **{"Upload-Offset": str(new_offset)})
+    return web.Response(status=204, headers=tus_headers(**{"Upload-Offset": str(new_offset),
+                                                           "Upload-Expires": _expires(meta)}))
+
+
+async def delete(request: web.Request) -> web.Response:
+    if (refused := _check_version(request)) is not None:
+        return refused
+    request.app[UPLOADS].delete(request.match_info["upload_id"])
+    return web.Response(status=204, headers=tus_headers())
+
+
+def add_upload_routes(app: web.Application, store: UploadStore, roles: dict[str, str]) -> None:
+    app[UPLOADS] = store
+    for method, path, handler in (("OPTIONS", "/v1/uploads", options), ("POST", "/v1/uploads", create),
+                                  ("HEAD", "/v1/uploads/{upload_id}", head),
+                                  ("PATCH", "/v1/uploads/{upload_id}", patch),
+                                  ("DELETE", "/v1/uploads/{upload_id}", delete)):
+        app.router.add_route(method, path, handler)
+        roles[path] = "operator"

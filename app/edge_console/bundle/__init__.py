@@ -1,0 +1,8 @@
+"""`edge-bundle`: the release tooling of an offline signing machine. Never Qt, never a network.
+
+    authority.py   the release authority's folder: its keys (owner-only) and its TUF root and targets metadata;
+                   signing a bundle into a release file; key rotation and revocation
+    build.py       model + golden frames + model card -> a bundle, the golden detections recorded by running them
+    demo.py        a throwaway authority and a parts-v2 release for the demo and the tests
+    cli.py         the command line: keygen, build, sign, verify, inspect, rotate
+"""

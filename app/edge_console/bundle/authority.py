@@ -1,0 +1,155 @@
+"""The release authority: the folder on an offline machine that holds the signing keys and the current metadata.
+
+    <folder>/keys/root.key, targets.key, delivery.key   owner-only PEM (encrypted when a passphrase is given)
+    <folder>/metadata/<N>.root.json, root.json          every root version (devices need the chain to rotate)
+    <folder>/metadata/targets.json                      every bundle released so far, signed by the targets key
+
+Devices trust `metadata/1.root.json` (or a later root, given the chain). A release file carries the whole chain,
+the current targets metadata, a snapshot and timestamp signed by this authority's delivery key, and the bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from securesystemslib.signer import SSlibKey
+from tuf.api.metadata import Metadata, Root, Targets
+
+from edge_console.core.release_format import read_manifest
+from edge_console.core.release_trust import (
+    ReleaseTrustError,
+    SigningKey,
+    add_target,
+    delivery_metadata,
+    new_root,
+    pack,
+    rotate_root,
+    write_delivery,
+)
+from edge_console.core.tls_identity import write_private
+
+ROLES = ("root", "targets", "delivery")
+RELEASE_SUFFIX = ".edgerelease"
+
+
+def public_key_json(key: SSlibKey) -> bytes:
+    return json.dumps({"keyid": key.keyid, **key.to_dict()}, indent=1).encode()
+
+
+def public_key_from_json(data: bytes) -> SSlibKey:
+    try:
+        d = json.loads(data)
+        return SSlibKey.from_dict(d.pop("keyid"), d)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ReleaseTrustError(f"not a public key file: {exc!r:.120}") from None
+
+
+class ReleaseAuthority:
+    def __init__(self, folder: Path, passphrase: bytes | None = None) -> None:
+        self.folder = Path(folder)
+        self.passphrase = passphrase
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.folder / "keys"
+
+    @property
+    def metadata_dir(self) -> Path:
+        return self.folder / "metadata"
+
+    # -- creation ---------------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: Path, passphrase: bytes | None = None,
+               extra_delivery_keys: list[SSlibKey] | None = None) -> ReleaseAuthority:
+        authority = cls(folder, passphrase)
+        if (authority.metadata_dir / "root.json").exists():
+            raise ReleaseTrustError(f"{folder} already holds a release authority; use it, or choose a new folder")
+        keys = {role: SigningKey.generate() for role in ROLES}
+        for role, key in keys.items():
+            write_private(authority.keys_dir / f"{role}.key", key.private_pem(passphrase))
+        root = new_root([keys["root"]], [keys["targets"]], [keys["delivery"]])
+        for extra in extra_delivery_keys or []:
+            root.signed.add_key(extra, "snapshot")
+            root.signed.add_key(extra, "timestamp")
+        if extra_delivery_keys:
+            root.signatures.clear()
+            root.sign(keys["root"].signer)
+        authority._save_root(root)
+        return authority
+
+    # -- state ----------------------------------------------------------------------------------------------------
+    def key(self, role: str) -> SigningKey:
+        path = self.keys_dir / f"{role}.key"
+        if not path.exists():
+            raise ReleaseTrustError(f"{path} is missing: this folder is not a release authority (run keygen)")
+        return SigningKey.from_pem(path.read_bytes(), self.passphrase)
+
+    def roots(self) -> list[Metadata[Root]]:
+        chain = sorted(self.metadata_dir.glob("*.root.json"), key=lambda p: int(p.name.split(".")[0]))
+        if not chain:
+            raise ReleaseTrustError(f"{self.folder} holds no root metadata: run `edge-bundle keygen` first")
+        return [Metadata[Root].from_bytes(p.read_bytes()) for p in chain]
+
+    def root_json(self) -> bytes:
+        """The first root: what a device is given to trust (later roots reach it in every release)."""
+        return (self.metadata_dir / "1.root.json").read_bytes()
+
+    def targets(self) -> Metadata[Targets] | None:
+        path = self.metadata_dir / "targets.json"
+        return Metadata[Targets].from_bytes(path.read_bytes()) if path.exists() else None
+
+    def _save_root(self, root: Metadata[Root]) -> None:
+        self.metadata_dir.mkdir(parents=True, exist_ok=True)
+        data = root.to_bytes()
+        (self.metadata_dir / f"{root.signed.version}.root.json").write_bytes(data)
+        (self.metadata_dir / "root.json").write_bytes(data)
+
+    # -- signing ---------------------------------------------------------------------------------------------------
+    def sign(self, bundle: Path, out: Path | None = None) -> Path:
+        """Add `bundle` to the signed targets and write a release file (`<line>-<version>.edgerelease`)."""
+        manifest = read_manifest(bundle)
+        expected = f"{manifest.model_line}-{manifest.version}.edgebundle"
+        custom = {"model_line": manifest.model_line, "version": manifest.version,
+                  "architectures": manifest.architectures, "min_agent_version": manifest.min_agent_version}
+        with tempfile.TemporaryDirectory() as tmp:
+            named = Path(tmp) / expected  # the target's name in the metadata is the canonical one
+            named.symlink_to(Path(bundle).resolve())
+            targets = add_target(self.targets(), named, [self.key("targets")], custom)
+            snapshot, timestamp = delivery_metadata(targets, self.key("delivery"))
+            (self.metadata_dir / "targets.json").write_bytes(targets.to_bytes())
+            delivery = write_delivery(Path(tmp) / "release", self.roots(), targets, snapshot, timestamp, [named])
+            out = out or Path(bundle).with_name(f"{manifest.model_line}-{manifest.version}{RELEASE_SUFFIX}")
+            return pack(delivery, out)
+
+    def rotate(self, change: Callable[[Root], None], new_root_key: bool = False) -> Metadata[Root]:
+        """A new root version with `change` applied (keys added or revoked), signed by the old and new root key."""
+        old = self.key("root")
+        fresh = SigningKey.generate() if new_root_key else old
+        if new_root_key:
+            def change_and_swap(root: Root, _change=change) -> None:
+                root.revoke_key(old.keyid, "root")
+                root.add_key(fresh.public, "root")
+                _change(root)
+        else:
+            change_and_swap = change
+        root = rotate_root(self.roots()[-1], [old], change_and_swap, [fresh])
+        if new_root_key:
+            write_private(self.keys_dir / "root.key", fresh.private_pem(self.passphrase))
+        self._save_root(root)
+        return root
+
+    def replace_targets_key(self) -> SigningKey:
+        """Revoke the current targets key (lost, or leaked) and make a new one; releases signed by the old key are
+        refused by every device that receives the new root."""
+        old, fresh = self.key("targets"), SigningKey.generate()
+
+        def swap(root: Root) -> None:
+            root.revoke_key(old.keyid, "targets")
+            root.add_key(fresh.public, "targets")
+
+        self.rotate(swap)
+        write_private(self.keys_dir / "targets.key", fresh.private_pem(self.passphrase))
+        return fresh

@@ -1,0 +1,248 @@
+"""Issue 12 on the device: signed releases delivered to a real agent over its real TLS API, and every way one
+must be refused. Each case ends with the device serving a verified model and an audit entry saying what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from edge_console.bundle.authority import ReleaseAuthority
+from edge_console.bundle.demo import golden_frames
+from edge_console.core.paths import demo_model
+from edge_console.core.release_trust import install_root
+from tests.support.agents import ROOT, AgentProcess, agent_args
+from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
+from tests.support.updates import build, info, install, rewrite_bundle, signed_release, upload, wait_state
+
+FINAL = ("good", "rejected", "interrupted", "rolled_back")
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    """One release authority, golden frames and a good parts 2.0.0 bundle, shared by the tests."""
+    base = tmp_path_factory.mktemp("release-kit")
+    authority = ReleaseAuthority.create(base / "authority")
+    golden = golden_frames(base / "golden", count=8)
+    good = build(demo_model("parts-v2"), "parts", "2.0.0", golden, base)
+    return {"base": base, "authority": authority, "golden": golden, "good": good}
+
+
+class Device:
+    """A real agent on 127.0.0.1 running parts-v1, trusting the kit's authority, with an operator console."""
+
+    def __init__(self, tmp_path: Path, kit: dict, probation_s: float = 3.0, extra: tuple[str, ...] = ()) -> None:
+        self.state = tmp_path / "state"
+        install_root(self.state / "release-trust", kit["authority"].root_json())
+        self.console = console_identity(tmp_path / "console")
+        enrol(self.state, self.console, "operator")
+        config = tmp_path / "agent.toml"
+        config.write_text(f"insecure_lab_mode = false\nprobation_s = {probation_s}\n")
+        self.args = agent_args(demo_model("parts-v1"), self.state, "--config", str(config), "--no-advertise",
+                               "--fps", "15", *extra)
+        self.start()
+
+    def start(self) -> None:
+        self.proc = AgentProcess(self.args)
+        self.url = self.proc.url
+
+    def run(self, scenario):
+        async def go():
+            async with pinned_session(self.console, device_certificate(self.state)) as s:
+                return await scenario(s, self.url)
+        return asyncio.run(go())
+
+    def deliver(self, release: Path, final=FINAL) -> dict:
+        async def scenario(s, url):
+            return await wait_state(s, url, await install(s, url, await upload(s, url, release)), final)
+        return self.run(scenario)
+
+    def running_model(self) -> dict:
+        return self.run(lambda s, url: info(s, url))["model"]
+
+    def audit(self) -> list[dict]:
+        async def scenario(s, url):
+            async with s.get(url + "/v1/audit") as r:
+                return (await r.json())["entries"]
+        return self.run(scenario)
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+@pytest.fixture
+def device(tmp_path, kit):
+    made = Device(tmp_path, kit)
+    yield made
+    made.stop()
+
+
+def test_a_signed_release_is_verified_checked_activated_and_marked_good(device, kit):
+    record = device.deliver(signed_release(kit["authority"], kit["good"], kit["base"] / "good.edgerelease"))
+    assert record["state"] == "good", record
+    states = [s["state"] for s in record["steps"]]
+    assert states == ["staged", "verified", "checked", "active", "good"]
+    golden = record["figures"]["golden"]
+    assert golden["passed"] and golden["f1"] >= 0.95 and golden["frames"] == 8
+    assert device.running_model()["name"] == "parts-v2"
+    events = [e["event"] for e in device.audit()]
+    for expected in ("release received", "release verified", "release checked", "model activated", "model good"):
+        assert expected in events
+    verify = subprocess.run([sys.executable, "-m", "edge_console.agent.cli", "audit", "verify", "--state-dir",
+                             str(device.state)], cwd=ROOT, capture_output=True, text=True)
+    assert verify.returncode == 0 and json.loads(verify.stdout)["ok"]
+
+
+def _flip_bundle_byte(release: Path, out: Path) -> Path:
+    with tarfile.open(release) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(out, "w") as tar:
+        for m, data in members:
+            if m.name.startswith("targets/"):
+                data = bytearray(data)
+                data[len(data) // 2] ^= 0xFF
+                data = bytes(data)
+            m.size = len(data)
+            tar.addfile(m, __import__("io").BytesIO(data))
+    return out
+
+
+def _cases(kit: dict) -> dict:
+    """Each bad release, made fresh (signing changes the authority's targets version)."""
+    base, authority, golden = kit["base"], kit["authority"], kit["golden"]
+    v1 = demo_model("parts-v1")
+
+    def altered_after_signing():
+        return _flip_bundle_byte(signed_release(authority, kit["good"], base / "a.edgerelease"), base / "a2.tar")
+
+    def manifest_lies():  # a bundle built wrong (or edited) and then signed: its own hashes must still hold
+        model = bytearray(demo_model("parts-v2").read_bytes())
+        model[len(model) // 2] ^= 0x01
+        bad = rewrite_bundle(kit["good"], base / "lies.edgebundle", replace={"model.onnx": bytes(model)},
+                             rehash=False)
+        return signed_release(authority, bad, base / "lies.edgerelease")
+
+    def untrusted_key():
+        stranger = ReleaseAuthority.create(base / f"stranger-{len(list(base.iterdir()))}")
+        return signed_release(stranger, kit["good"], base / "stranger.edgerelease")
+
+    def expired():
+        return signed_release(authority, kit["good"], base / "expired.edgerelease", expiry_days=-1)
+
+    def incompatible():
+        bundle = build(demo_model("parts-v2"), "parts", "2.0.1", golden, base, architectures=["armv7l"])
+        return signed_release(authority, bundle, base / "arm.edgerelease")
+
+    def fails_golden():  # parts-v1 cannot reproduce what parts-v2 found on the golden frames
+        bundle = rewrite_bundle(kit["good"], base / "weak.edgebundle", replace={"model.onnx": v1.read_bytes()},
+                                manifest_edit=lambda m: m.update(version="2.0.2"))
+        return signed_release(authority, bundle, base / "weak.edgerelease")
+
+    def blows_latency_budget():
+        bundle = build(demo_model("parts-v2"), "parts", "2.0.3", golden, base, latency_budget_p95_ms=0.001)
+        return signed_release(authority, bundle, base / "slow.edgerelease")
+
+    return {"altered after signing": (altered_after_signing, "does not match its signed length or hash"),
+            "manifest lies": (manifest_lies, "does not match its sha256 in the manifest"),
+            "untrusted key": (untrusted_key, "not signed by a trusted key"),
+            "expired metadata": (expired, "release metadata has expired"),
+            "incompatible arch": (incompatible, "incompatible: built for armv7l"),
+            "failed golden set": (fails_golden, "failed its check on this device: golden set F1"),
+            "blown latency budget": (blows_latency_budget, "exceeds the latency budget")}
+
+
+CASES = ("altered after signing", "manifest lies", "untrusted key", "expired metadata", "incompatible arch",
+         "failed golden set", "blown latency budget")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_releases_are_rejected_and_change_nothing(device, kit, case):
+    make, reason = _cases(kit)[case]
+    store_before = sorted(p.relative_to(device.state) for p in (device.state / "models").rglob("*"))
+    record = device.deliver(make())
+    assert record["state"] == "rejected" and reason in record["reason"], record
+    assert device.running_model()["name"] == "parts-v1"  # still the verified factory model
+    assert sorted(p.relative_to(device.state) for p in (device.state / "models").rglob("*")) == store_before
+    rejected = [e for e in device.audit() if e["event"] == "update rejected"]
+    assert rejected and reason in rejected[-1]["details"]["reason"]
+
+
+def test_older_versions_and_replayed_metadata_are_refused_rollback_is_not(device, kit):
+    authority, base = kit["authority"], kit["base"]
+    first = signed_release(authority, kit["good"], base / "first.edgerelease")  # kept: replayed later
+    newer = build(demo_model("parts-v2"), "parts", "2.1.0", kit["golden"], base)
+    assert device.deliver(signed_release(authority, newer, base / "newer.edgerelease"))["state"] == "good"
+    older = build(demo_model("parts-v2"), "parts", "2.0.5", kit["golden"], base)
+    record = device.deliver(signed_release(authority, older, base / "older.edgerelease"))
+    assert record["state"] == "rejected" and "older than installed" in record["reason"]
+    record = device.deliver(first)  # its timestamp and snapshot are older than what the device has seen
+    assert record["state"] == "rejected" and "replayed or old release metadata" in record["reason"]
+    assert device.running_model()["version"] == "2.0.0" and device.running_model()["name"] == "parts-v2"
+
+    async def rollback(s, url):
+        async with s.post(url + "/v1/models/rollback", json={}) as r:
+            return r.status, await r.json()
+
+    status, body = device.run(rollback)
+    assert status == 200 and body["running"]["factory"]  # back to what ran before: parts-v1
+    assert device.running_model()["name"] == "parts-v1"
+    assert any(e["event"] == "rollback" and not e["details"]["automatic"] for e in device.audit())
+
+
+def test_a_revoked_targets_key_is_refused_after_the_new_root_arrives(tmp_path, kit):
+    authority = ReleaseAuthority.create(tmp_path / "authority")
+    device = Device(tmp_path / "device", {**kit, "authority": authority})
+    try:
+        old_key = authority.key("targets")
+        authority.replace_targets_key()  # root v2: the old targets key is revoked
+        bundle = build(demo_model("parts-v2"), "parts", "2.0.0", kit["golden"], tmp_path)
+        assert device.deliver(signed_release(authority, bundle, tmp_path / "v2root.edgerelease"))["state"] == "good"
+        # Someone still holding the revoked key signs a "newer" release with it.
+        (authority.keys_dir / "targets.key").write_bytes(old_key.private_pem())
+        forged = build(demo_model("parts-v1"), "parts", "3.0.0", kit["golden"], tmp_path)
+        record = device.deliver(signed_release(authority, forged, tmp_path / "forged.edgerelease"))
+        assert record["state"] == "rejected" and "not signed by a trusted key" in record["reason"]
+        assert device.running_model()["name"] == "parts-v2"
+    finally:
+        device.stop()
+
+
+def test_an_upload_cut_mid_way_resumes_from_the_confirmed_offset(device, kit):
+    release = signed_release(kit["authority"], kit["good"], kit["base"] / "resume.edgerelease")
+    data = release.read_bytes()
+
+    async def scenario(s, url):
+        from tests.support.updates import offset_of, send_from
+
+        upload_id = await upload(s, url, release, cut_after=len(data) // 3)
+        confirmed = await offset_of(s, url, upload_id)
+        # A request cut in the middle of its body: the device keeps what arrived.
+        try:
+            async with s.patch(f"{url}/v1/uploads/{upload_id}", data=_cut_body(data[confirmed:]), headers={
+                    "Tus-Resumable": "1.0.0", "Upload-Offset": str(confirmed),
+                    "Content-Type": "application/offset+octet-stream"}):
+                pass
+        except Exception:  # noqa: BLE001 - the cut is the point
+            pass
+        await asyncio.sleep(0.5)
+        after_cut = await offset_of(s, url, upload_id)
+        await send_from(s, url, upload_id, data, after_cut)
+        record = await wait_state(s, url, await install(s, url, upload_id), FINAL)
+        return confirmed, after_cut, record
+
+    confirmed, after_cut, record = device.run(scenario)
+    assert confirmed == len(data) // 3 and confirmed < after_cut < len(data)
+    assert record["state"] == "good"
+
+
+async def _cut_body(data: bytes):
+    """Half of `data`, then an error: the client side of a link that drops mid-request."""
+    yield data[: len(data) // 2]
+    await asyncio.sleep(0.2)
+    raise ConnectionResetError("link cut")
