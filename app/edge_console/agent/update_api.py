@@ -4,7 +4,7 @@ POST /v1/updates {"upload": ID}            operator  start installing a finished
 GET  /v1/updates/{update_id}               viewer    one update's record: state, steps, figures, reason
 GET  /v1/models                            viewer    running, previous, retained, probation left, updates
 POST /v1/models/rollback {"version": V?}   operator  back to the previous model, or to retained version V
-WS   /v1/updates/events                    viewer    every step of every update and rollback, as it happens
+WS   /v1/updates/events?after=N|latest     viewer    every step of every update and rollback, as it happens
 GET  /v1/audit?after=N&limit=M             viewer    the device's hash-chained audit log
 GET  /v1/audit/verify                      viewer    the chain's check
 GET  /v1/release-trust                     viewer    which root the device trusts
@@ -60,7 +60,7 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
                       else f"no finished upload {upload_id!r} (it expired, or was used)")
             return json_refusal(409 if meta else 404, "upload not ready", detail)
         try:
-            record = updates.submit_release(path, "upload", _actor(request))
+            record = updates.submit_release(path, "upload", _actor(request), name=path.name.split("-", 2)[-1])
         except UpdateRejected as exc:
             return json_refusal(409, "busy", str(exc))
         return web.json_response(record.to_dict(), status=202)
@@ -91,8 +91,9 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
         await ws.prepare(request)
         loop = asyncio.get_running_loop()
-        try:
-            seq = int(request.query.get("after", "0"))
+        after = request.query.get("after", "0")
+        try:  # "latest": only what happens from now on
+            seq = updates.events.last_seq if after == "latest" else int(after)
         except ValueError:
             seq = 0
 

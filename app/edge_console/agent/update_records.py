@@ -91,7 +91,7 @@ class UpdateRecords:
 
     def clean_work(self, record: UpdateRecord) -> None:
         """Delete what the attempt unpacked (the record stays)."""
-        for name in ("delivery", "bundle", "release.tar"):
+        for name in ("delivery", "release.tar"):
             target = self.work_dir(record) / name
             if target.is_dir():
                 shutil.rmtree(target, ignore_errors=True)
@@ -120,6 +120,11 @@ class UpdateEvents:
             waiters, self._waiters = self._waiters, []
         for wake in waiters:
             wake()
+
+    @property
+    def last_seq(self) -> int:
+        with self._cond:
+            return self._seq
 
     def after(self, seq: int) -> list[dict]:
         with self._cond:

@@ -16,6 +16,7 @@ import json
 import logging
 import platform
 import shutil
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,8 +25,9 @@ from edge_console.core.detector import Detector
 from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.golden_check import run_golden_set
 from edge_console.core.providers import available_providers
-from edge_console.core.release_format import BundleError, BundleManifest, unpack
-from edge_console.core.release_trust import ReleaseTrustError, install_root, unpack_delivery, verify_delivery
+from edge_console.core.release_format import BundleError, BundleManifest
+from edge_console.core.release_stream import StagedRelease, stage_release, verify_staged
+from edge_console.core.release_trust import ReleaseTrustError, install_root
 from edge_console.core.versions import version_key
 
 from .audit import AuditLog
@@ -104,14 +106,14 @@ class UpdateManager:
     def busy(self) -> bool:
         return self._busy is not None and not self._busy.done()
 
-    def submit_release(self, release_file: Path, source: str, actor: str) -> UpdateRecord:
-        """Start an update from a release file (a tar); the file is moved into the update's folder."""
+    def submit_release(self, release_file: Path, source: str, actor: str, name: str | None = None) -> UpdateRecord:
+        """Start an update from a release file (a tar), moved into the update's folder."""
         if self.busy:
             raise UpdateRejected("another update is in progress on this device; wait for it to finish")
-        record = self.records.new(source, actor, release_file.name)
+        record = self.records.new(source, actor, name or release_file.name)
         work = self.records.work_dir(record)
         shutil.move(str(release_file), work / "release.tar")
-        self.audit.append(actor, "release received", update=record.id, release=release_file.name, source=source)
+        self.audit.append(actor, "release received", update=record.id, release=record.release, source=source)
         self._busy = self._worker.submit(self._run_guarded, record)
         return record
 
@@ -142,14 +144,24 @@ class UpdateManager:
                           line=record.line, version=record.version, reason=reason, figures=record.figures)
         log.warning("update %s rejected: %s", record.release, reason)
 
-    def _run(self, record: UpdateRecord) -> None:
+    def _stage(self, record: UpdateRecord) -> StagedRelease:
+        """Unpack and check the release in one pass over its bytes (core/release_stream.py)."""
         work = self.records.work_dir(record)
         size = (work / "release.tar").stat().st_size
-        if shutil.disk_usage(work).free < 2 * size + SPACE_MARGIN:
-            raise OSError(errno.ENOSPC, "not enough free space to unpack and store the release")
-        delivery = unpack_delivery(work / "release.tar", work / "delivery")
-        verified = verify_delivery(self.trust_dir, delivery)
-        manifest = unpack(verified.path, work / "bundle")
+        if shutil.disk_usage(work).free < size + SPACE_MARGIN:
+            raise OSError(errno.ENOSPC, "not enough free space to unpack the release")
+        with open(work / "release.tar", "rb") as source:
+            return stage_release(source, work / "delivery")
+
+    def _run(self, record: UpdateRecord) -> None:
+        t0 = time.perf_counter()
+        staged = self._stage(record)
+        t1 = time.perf_counter()
+        verified = verify_staged(self.trust_dir, staged)
+        t2 = time.perf_counter()
+        manifest = staged.manifest
+        record.figures["verify_ms"] = {"unpack_and_hashes": round((t1 - t0) * 1e3, 1),
+                                       "signatures": round((t2 - t1) * 1e3, 1)}
         record.line, record.version = manifest.model_line, manifest.version
         check_compatibility(manifest, self.agent_version)
         if not self.store.newer_than_highest(self.lifecycle.state, manifest.model_line, manifest.version):
@@ -159,14 +171,14 @@ class UpdateManager:
         self.records.step(record, "verified", f"signed (targets v{verified.targets_version}), hashes, compatibility")
         self.audit.append(record.actor, "release verified", update=record.id, line=manifest.model_line,
                           version=manifest.version, sha256=verified.sha256)
-        detector = self.load_detector(str(work / "bundle" / "model.onnx"))
-        result = run_golden_set(detector, manifest, work / "bundle")
+        detector = self.load_detector(str(staged.bundle_dir / "model.onnx"))
+        result = run_golden_set(detector, manifest, staged.bundle_dir)
         record.figures["golden"] = result.to_dict()
         if not result.passed:
             raise UpdateRejected("failed its check on this device: " + "; ".join(result.reasons))
         self.records.step(record, "checked", f"golden set F1 {result.f1:.3f}, p95 {result.latency_p95_ms:.1f} ms")
         self.audit.append(record.actor, "release checked", update=record.id, figures=result.to_dict())
-        stored = self.store.add(work / "bundle", manifest.model_line, manifest.version, manifest.members[
+        stored = self.store.add(staged.bundle_dir, manifest.model_line, manifest.version, manifest.members[
             "model.onnx"]["sha256"])
         self._activate(record, stored, detector)
 

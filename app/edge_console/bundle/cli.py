@@ -5,6 +5,9 @@ A first release, from nothing:
     edge-bundle build models/parts-v2.onnx --line parts --version 2.0.0 --golden golden-frames/
     edge-bundle sign parts-2.0.0.edgebundle --dir authority # -> parts-2.0.0.edgerelease, for the USB stick
     edge-bundle verify parts-2.0.0.edgerelease --root authority/metadata/1.root.json --check
+An offline kit for a site (make offline-kit builds and signs it):
+    edge-bundle sign-kit dist/edge-console-kit-0.1.0 --dir authority
+    edge-bundle verify-kit /media/usb/edge-console-kit-0.1.0 --root root.json
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import tempfile
 from pathlib import Path
 
 from edge_console.core.errors import EdgeConsoleError
-from edge_console.core.release_format import manifest_summary, read_manifest, unpack
-from edge_console.core.release_trust import install_root, unpack_delivery, verify_delivery
+from edge_console.core.release_format import BundleError, manifest_summary, read_manifest
+from edge_console.core.release_stream import stage_release, verify_staged
+from edge_console.core.release_trust import install_root
 
+from . import kit_sums
 from .authority import ReleaseAuthority, public_key_from_json
 
 EXAMPLES = __doc__.split("\n", 2)[2]
@@ -81,14 +86,27 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--new-targets-key", action="store_true", help="revoke the targets key, make a new one")
     rotate.add_argument("--add-console-key", type=Path, action="append", default=[])
     rotate.add_argument("--passphrase", action="store_true")
+    sign_kit = sub.add_parser("sign-kit", help="write and sign SHA256SUMS of an offline kit (the targets key)",
+                              epilog="example: edge-bundle sign-kit dist/edge-console-kit-0.1.0 --dir authority")
+    sign_kit.add_argument("kit", type=Path, help="the kit folder (installers/kit/build_kit.py makes it)")
+    sign_kit.add_argument("--dir", type=Path, default=Path("authority"))
+    sign_kit.add_argument("--passphrase", action="store_true")
+    verify_kit = sub.add_parser("verify-kit", help="check an offline kit as the install scripts do",
+                                epilog="example: edge-bundle verify-kit /media/usb/edge-console-kit-0.1.0 --root "
+                                       "root.json")
+    verify_kit.add_argument("kit", type=Path)
+    verify_kit.add_argument("--root", type=Path, help="the root.json the site trusts (default: the kit's own)")
     return parser
 
 
-def _bundle_of(path: Path, work: Path) -> Path:
+def _manifest_of(path: Path, work: Path):
     if path.suffix == ".edgerelease":
-        unpack_delivery(path, work / "release")
-        return next((work / "release" / "targets").iterdir())
-    return path
+        with open(path, "rb") as source:
+            staged = stage_release(source, work / "release")
+        if staged.manifest is None:
+            raise BundleError(staged.problem)
+        return staged.manifest
+    return read_manifest(path)
 
 
 def run(args) -> int:
@@ -114,21 +132,22 @@ def run(args) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             install_root(work / "trust", args.root.read_bytes())
-            verified = verify_delivery(work / "trust", unpack_delivery(args.release, work / "release"))
-            manifest = unpack(verified.path, work / "bundle")
+            with open(args.release, "rb") as source:
+                staged = stage_release(source, work / "release")
+            verified = verify_staged(work / "trust", staged)
             result = {"release": args.release.name, "signed": True, "bundle": verified.name,
-                      "sha256": verified.sha256, "manifest": manifest_summary(manifest)}
+                      "sha256": verified.sha256, "manifest": manifest_summary(staged.manifest)}
             if args.check:
                 from edge_console.core.detector import Detector
                 from edge_console.core.golden_check import run_golden_set
 
-                result["golden"] = run_golden_set(Detector(work / "bundle" / "model.onnx"), manifest,
-                                                  work / "bundle").to_dict()
+                result["golden"] = run_golden_set(Detector(staged.bundle_dir / "model.onnx"), staged.manifest,
+                                                  staged.bundle_dir).to_dict()
         print(json.dumps(result, indent=1, default=str))
         return 0 if result.get("golden", {}).get("passed", True) else 1
     elif args.command == "inspect":
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps(manifest_summary(read_manifest(_bundle_of(args.file, Path(tmp)))), indent=1, default=str))
+            print(json.dumps(manifest_summary(_manifest_of(args.file, Path(tmp))), indent=1, default=str))
     elif args.command == "rotate":
         authority = ReleaseAuthority(args.dir, _passphrase(args))
         if args.new_targets_key:
@@ -138,6 +157,16 @@ def run(args) -> int:
             authority.rotate(lambda root, k=key: (root.add_key(k, "snapshot"), root.add_key(k, "timestamp")))
         print(f"Root is now version {authority.roots()[-1].signed.version}; every release signed from now on "
               "carries it to the devices.")
+    elif args.command == "sign-kit":
+        signed = kit_sums.sign_kit(args.kit, ReleaseAuthority(args.dir, _passphrase(args)))
+        print(f"Kit {signed['kit']} signed: {args.kit / kit_sums.SUMS} and {kit_sums.SIGNATURE} (targets key, root "
+              f"version {signed['root_version']})")
+    elif args.command == "verify-kit":
+        try:
+            report = kit_sums.verify_kit(args.kit, args.root.read_bytes() if args.root else None)
+        except kit_sums.KitError as exc:
+            raise EdgeConsoleError(f"kit refused: {exc}") from None
+        print(report.summary())
     return 0
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime
 import shutil
 import tarfile
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -172,38 +171,6 @@ def write_delivery(folder: Path, roots: list[Metadata[Root]], targets: Metadata[
     return folder
 
 
-MAX_DELIVERY_BYTES = 4 * 1024 ** 3
-
-
-def unpack_delivery(archive: Path, dest: Path, max_bytes: int = MAX_DELIVERY_BYTES) -> Path:
-    """A release file (tar) into `dest`, accepting only plain files under metadata/ and targets/, within size
-    limits; ReleaseTrustError for anything else. Nothing in it is trusted yet: `verify_delivery` decides."""
-    try:
-        with tarfile.open(archive, "r:") as tar:
-            infos = tar.getmembers()
-            total = 0
-            for info in infos:
-                parts = Path(info.name).parts
-                ok = (info.isfile() and len(parts) == 2 and parts[0] in ("metadata", "targets")
-                      and not parts[1].startswith(".") and len(parts[1]) <= 120)
-                if not ok:
-                    raise ReleaseTrustError(f"the release file holds {info.name!r}, which a release may not hold")
-                if parts[0] == "metadata" and info.size > MAX_METADATA_BYTES:
-                    raise ReleaseTrustError(f"{info.name} is {info.size} bytes: far too large for metadata")
-                total += info.size
-                if total > max_bytes:
-                    raise ReleaseTrustError(f"the release file unpacks to more than {max_bytes // 2**20} MB")
-            dest.mkdir(parents=True, exist_ok=True)
-            for info in infos:
-                target = dest / info.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-    except (tarfile.TarError, OSError) as exc:
-        raise ReleaseTrustError(f"{Path(archive).name} is not a readable release file: {exc}") from None
-    return dest
-
-
 def pack(folder: Path, out: Path) -> Path:
     """A delivery folder as one tar file (a release file), written atomically."""
     tmp = out.with_name(f".{out.name}.partial")
@@ -254,7 +221,7 @@ def trusted_root(trust_dir: Path) -> Metadata[Root] | None:
 @dataclass(frozen=True)
 class VerifiedTarget:
     name: str
-    path: Path  # the verified copy
+    path: Path  # the unpacked, checked bundle
     length: int
     sha256: str
     custom: dict
@@ -289,36 +256,31 @@ def _explain(exc: Exception) -> str:
     return f"the release metadata is invalid: {exc}"
 
 
-def verify_delivery(trust_dir: Path, delivery: Path, target_name: str | None = None) -> VerifiedTarget:
-    """Run TUF's client workflow over a staged delivery folder and return its verified bundle.
+def verify_target(trust_dir: Path, delivery: Path, target_name: str, length: int, sha256: str) -> VerifiedTarget:
+    """Run TUF's client workflow over a staged delivery's metadata (`delivery/metadata`) and check that the target
+    `target_name`, already read and hashed by the caller (release_stream.py), has the signed length and sha256.
 
     `trust_dir` holds the trusted root (and, after a success, the metadata TUF remembers for rollback
-    protection). `target_name`: the bundle to verify (default: the only one in targets/)."""
+    protection)."""
     if not (trust_dir / "root.json").exists():
         raise ReleaseTrustError("no release trust is installed on this device: install the release authority's "
                                 "root.json first (`edge-agent trust-root root.json`, or from an admin console)")
-    if target_name is None:
-        bundles = sorted(p.name for p in (delivery / "targets").glob("*") if p.is_file())
-        if len(bundles) != 1:
-            raise ReleaseTrustError(f"the delivery should hold exactly one bundle; it holds {len(bundles)}")
-        target_name = bundles[0]
-    with tempfile.TemporaryDirectory(dir=delivery) as out:
-        updater = Updater(str(trust_dir), "staged:///metadata/", out, "staged:///targets/",
-                          fetcher=_StagedFetcher(delivery), bootstrap=None)
-        try:
-            updater.refresh()
-            info = updater.get_targetinfo(target_name)
-            if info is None:
-                raise ReleaseTrustError(f"{target_name} is not listed in the signed targets metadata")
-            downloaded = Path(updater.download_target(info))
-        except ReleaseTrustError:
-            raise
-        except (tuf_errors.RepositoryError, tuf_errors.DownloadError, ValueError) as exc:
-            raise ReleaseTrustError(_explain(exc)) from exc
-        final = delivery / "verified" / target_name
-        final.parent.mkdir(exist_ok=True)
-        downloaded.replace(final)
+    updater = Updater(str(trust_dir), "staged:///metadata/", str(delivery), "staged:///targets/",
+                      fetcher=_StagedFetcher(delivery), bootstrap=None)
+    try:
+        updater.refresh()
+        info = updater.get_targetinfo(target_name)
+        if info is None:
+            raise ReleaseTrustError(f"{target_name} is not listed in the signed targets metadata")
+        if info.length != length or info.hashes.get("sha256") != sha256:
+            # The same check as TargetFile.verify_length_and_hashes, on figures computed in one streaming pass.
+            raise tuf_errors.LengthOrHashMismatchError(
+                f"{target_name}: {length} bytes with sha256 {sha256[:16]}..., signed as {info.length} bytes with "
+                f"sha256 {str(info.hashes.get('sha256'))[:16]}...")
+    except ReleaseTrustError:
+        raise
+    except (tuf_errors.RepositoryError, tuf_errors.DownloadError, ValueError) as exc:
+        raise ReleaseTrustError(_explain(exc)) from exc
     targets = Metadata[Targets].from_bytes((trust_dir / "targets.json").read_bytes())
-    return VerifiedTarget(target_name, final, info.length, info.hashes["sha256"],
+    return VerifiedTarget(target_name, delivery / "bundle", info.length, sha256,
                           dict(info.unrecognized_fields.get("custom") or {}), targets.signed.version)
-
