@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from edge_console.core.audit_log import AuditLog
 from edge_console.core.pairing_protocol import role_allows
 from edge_console.core.tls_identity import TlsIdentity, certificate_fingerprint, peer_certificate, trust_client
 
-from .audit import AuditLog
 from .trust import Pairing, TrustStore
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ import logging
 import time
 from dataclasses import replace
 
-from .audit import AuditLog
+from edge_console.core.audit_log import AuditLog
+
 from .model_store import RETAINED, Lifecycle, ModelStore, StoredModel
 
 log = logging.getLogger(__name__)

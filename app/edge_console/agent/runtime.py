@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from edge_console.core.audit_log import AuditLog
 from edge_console.core.detector import Detector
 from edge_console.core.model_library import ModelLibrary, read_model
 from edge_console.core.paths import shipped_models_dir
 from edge_console.core.protocol import API_VERSION
 
 from . import AGENT_VERSION
-from .audit import AuditLog
 from .capture import CapturedFrame, CaptureLoop
 from .config import AgentConfig
 from .discovery import Advertiser

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+from edge_console.core.audit_log import AuditLog
 from edge_console.core.release_trust import install_root
 
-from .audit import AuditLog
 from .config import build_config
 from .model_store import ModelStore
 from .trust_cli import add_state_args

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from edge_console.core.audit_log import AuditLog
 from edge_console.core.detector import Detector
 from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.golden_check import run_golden_set
@@ -30,7 +31,6 @@ from edge_console.core.release_stream import StagedRelease, stage_release, verif
 from edge_console.core.release_trust import ReleaseTrustError, install_root
 from edge_console.core.versions import version_key
 
-from .audit import AuditLog
 from .lifecycle import ModelLifecycle
 from .model_store import ModelStore, StoredModel
 from .update_records import UNFINISHED, UpdateEvents, UpdateRecord, UpdateRecords

@@ -1,5 +1,5 @@
-"""The device's append-only, hash-chained audit log: every change to the device (pairings, uploads, rejections,
-checks, activations, rollbacks) as one JSON line in `<state>/audit.log`.
+"""An append-only, hash-chained audit log file, the device's and the console's own: every change (pairings,
+uploads, rejections, checks, activations, rollbacks, rollouts) as one JSON line.
 
 Each line is written and fsynced before the change it records is reported done, so a `kill -9` never loses an
 entry for something that happened. A torn last line (power cut mid-write) is detected on open and set aside,
@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from edge_console.core.audit_chain import GENESIS, ChainReport, make_entry, verify_chain
+from .audit_chain import GENESIS, ChainReport, make_entry, verify_chain
 
 log = logging.getLogger(__name__)
 MAX_LINE = 64 * 1024  # an entry is a few hundred bytes; a longer line is not one of ours

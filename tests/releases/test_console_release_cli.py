@@ -1,0 +1,111 @@
+"""Issue 13, headless: the console's `release`, `pair`, `push`, `rollback` and `audit` commands end to end against
+real agents on 127.0.0.1 (TLS, pairing, real signed releases)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_console.bundle.authority import ReleaseAuthority
+from edge_console.bundle.demo import golden_frames
+from edge_console.core.paths import demo_model
+from edge_console.core.release_trust import install_root
+from tests.support.agents import ROOT, AgentProcess, agent_args
+from tests.support.updates import build, rewrite_bundle
+
+CONSOLE = [sys.executable, "-m", "edge_console.console.releases.cli"]
+
+
+def console(data: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CONSOLE, "--data-dir", str(data), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def agent_cli(*args: str) -> str:
+    return subprocess.run([sys.executable, "-m", "edge_console.agent.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60).stdout
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Two devices running parts-v1 that trust one release authority; a console paired with both as operator."""
+    base = tmp_path_factory.mktemp("site")
+    authority = ReleaseAuthority.create(base / "authority")
+    golden = golden_frames(base / "golden", count=6)
+    config = base / "agent.toml"
+    config.write_text("insecure_lab_mode = false\nprobation_s = 2\n")
+    devices = []
+    for i in (1, 2):
+        state = base / f"device-{i}"
+        install_root(state / "release-trust", authority.root_json())
+        devices.append((state, AgentProcess(agent_args(demo_model("parts-v1"), state, "--config", str(config),
+                                                       "--no-advertise", "--name", f"Line {i}"))))
+    data = base / "console"
+    for state, agent in devices:
+        code = agent_cli("pair", "--role", "operator", "--state-dir", str(state)).split(": ", 1)[1].split()[0]
+        paired = console(data, "pair", f"127.0.0.1:{agent.agents[0]['port']}", "--code", code)
+        assert paired.returncode == 0, paired.stderr
+    root = base / "root.json"
+    root.write_bytes(authority.root_json())
+    assert console(data, "release", "trust", str(root)).returncode == 0
+    yield {"base": base, "authority": authority, "golden": golden, "data": data, "devices": devices}
+    for _, agent in devices:
+        agent.stop()
+
+
+def _addresses(site) -> str:
+    return ",".join(f"127.0.0.1:{agent.agents[0]['port']}" for _, agent in site["devices"])
+
+
+def test_import_push_with_a_canary_and_batches_then_audit(site):
+    authority, base, data = site["authority"], site["base"], site["data"]
+    bundle = build(demo_model("parts-v2"), "parts", "2.0.0", site["golden"], base)
+    release = authority.sign(bundle, base / "parts-2.0.0.edgerelease")
+    imported = console(data, "release", "import", str(release))
+    assert imported.returncode == 0 and json.loads(imported.stdout)["verified"]
+    pushed = console(data, "push", "--release", "parts:2.0.0", "--devices", _addresses(site), "--canary", "1",
+                     "--batch", "1", "--json")
+    assert pushed.returncode == 0, pushed.stderr
+    rollout = json.loads(pushed.stdout.splitlines()[-1])
+    assert rollout["status"] == "done" and [s["phase"] for s in rollout["steps"]] == ["good", "good"]
+    assert rollout["steps"][0]["canary"] and not rollout["steps"][1]["canary"]
+    exported = console(data, "audit", "export", "--devices", _addresses(site))
+    assert exported.returncode == 0, exported.stderr
+    audit = json.loads(exported.stdout)
+    assert all(chain["ok"] for chain in audit["chains"]) and len(audit["chains"]) == 3
+    events = {(e["source"], e["event"]) for e in audit["entries"]}
+    assert ("console", "rollout done") in events and ("Line 1", "model good") in events
+
+
+def test_a_tampered_release_is_refused_on_import_and_cannot_be_pushed(site):
+    base, data = site["base"], site["data"]
+    release = site["authority"].sign(build(demo_model("parts-v2"), "parts", "2.0.9", site["golden"], base),
+                                     base / "t.edgerelease")
+    raw = bytearray(release.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    tampered = base / "tampered.edgerelease"
+    tampered.write_bytes(bytes(raw))
+    imported = console(data, "release", "import", str(tampered))
+    assert imported.returncode == 1 and not json.loads(imported.stdout)["verified"]
+    refused = console(data, "push", "--release", str(tampered), "--devices", _addresses(site))
+    assert refused.returncode == 2 and "cannot be pushed" in refused.stderr
+
+
+def test_a_canary_failing_its_golden_set_halts_the_rollout_before_the_rest(site):
+    base, data, authority = site["base"], site["data"], site["authority"]
+    good = build(demo_model("parts-v2"), "parts", "3.0.0", site["golden"], base)
+    weak = rewrite_bundle(good, base / "weak.edgebundle", replace={"model.onnx": demo_model("parts-v1").read_bytes()})
+    release = authority.sign(weak, base / "parts-3.0.0.edgerelease")
+    assert console(data, "release", "import", str(release)).returncode == 0
+    pushed = console(data, "push", "--release", "parts:3.0.0", "--devices", _addresses(site), "--json")
+    rollout = json.loads(pushed.stdout.splitlines()[-1])
+    assert pushed.returncode == 1 and rollout["status"] == "halted"
+    canary, rest = rollout["steps"]
+    assert canary["phase"] == "failed" and "golden set" in canary["detail"]
+    assert rest["phase"] == "waiting"  # never sent
+    rolled = console(data, "rollback", "--device", _addresses(site).split(",")[1])
+    assert rolled.returncode == 0 and json.loads(rolled.stdout)["factory"]
