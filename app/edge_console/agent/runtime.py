@@ -22,7 +22,7 @@ from edge_console.core.model_library import ModelLibrary, read_model
 from edge_console.core.paths import shipped_models_dir
 from edge_console.core.protocol import API_VERSION
 
-from . import AGENT_VERSION
+from . import AGENT_VERSION, sd_notify
 from .capture import CapturedFrame, CaptureLoop
 from .config import AgentConfig
 from .discovery import Advertiser
@@ -254,3 +254,4 @@ class Agent:
         sample = self._sampler.sample(snapshot, self.health(), self.temperature_c, self.uptime_s, process)
         self.telemetry.publish(sample)
         await self.history.add(sample)
+        sd_notify.watchdog()  # the loop is alive: a hung event loop stops these and systemd restarts the agent

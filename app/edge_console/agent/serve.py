@@ -18,6 +18,7 @@ from aiohttp import web
 from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.tls_identity import server_context
 
+from . import sd_notify
 from .config import AgentConfig
 from .connections import ConnectionGuard, GuardedAppRunner
 from .discovery import host_ipv4_addresses
@@ -104,8 +105,10 @@ async def _serve(config: AgentConfig) -> None:
         async with serving(config) as served:
             print(served.announcement(), flush=True)
             _say_how_to_pair(served.agent)
+            sd_notify.ready(served.announcement())
             await stop.wait()
     finally:
+        sd_notify.stopping()
         if watcher:
             watcher.cancel()
 
