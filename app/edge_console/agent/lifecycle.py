@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from edge_console.core.audit_log import AuditLog
 
-from .model_store import RETAINED, Lifecycle, ModelStore, StoredModel
+from .model_store import Lifecycle, ModelStore, StoredModel
 
 log = logging.getLogger(__name__)
 MAX_PROBATION_RESTARTS = 2
@@ -121,8 +121,6 @@ class ModelLifecycle:
             raise ValueError(f"{target.label} is damaged on this device (its file does not match its hash)")
         self._switch_record(target, previous=running if running.key() != target.key() else lc.previous,
                             state="good")
-        lc.retained = [m for m in lc.retained if not m.factory][: RETAINED + 1]
-        self.store.save(lc)
 
     # -- the probation watchdog ---------------------------------------------------------------------------------------
     def probation_verdict(self, inferred_fps: float | None, model_errors: int, model_failing: bool,

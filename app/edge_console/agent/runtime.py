@@ -98,18 +98,15 @@ class Agent:
         library_entry = read_model(Path(factory_path))  # a missing or broken file fails here, clearly
         factory = factory_entry(str(factory_path), library_entry.name, library_entry.version, library_entry.sha256)
         lifecycle = ModelLifecycle(ModelStore(self.state_dir), self.audit, factory, self.config.probation_s)
-        manager = UpdateManager(self.state_dir, lifecycle, self.audit, AGENT_VERSION, self.load_detector)
-        manager.swap = self._swap_from_worker
-        manager.pipeline_figures = self._pipeline_figures
-        manager.current_detector = lambda: self.detector
+        manager = UpdateManager(self.state_dir, lifecycle, self.audit, AGENT_VERSION, self)
         self.uploads = UploadStore(self.state_dir)
         return manager
 
-    def _swap_from_worker(self, detector: Detector, model) -> None:
+    def swap_from_worker(self, detector: Detector) -> None:
         """From the update worker thread: serve `detector` from the next frame, via the event loop."""
         run_in_loop(self._loop, self.swap_model(detector))
 
-    def _pipeline_figures(self) -> dict:
+    def pipeline_figures(self) -> dict:
         snap = self.stats.snapshot()
         return {"inferred_fps": self.recent_inferred_fps(), "model_errors": snap.model_errors}
 

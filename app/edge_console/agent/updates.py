@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 from edge_console.core.audit_log import AuditLog
 from edge_console.core.detector import Detector
@@ -56,9 +57,19 @@ def check_compatibility(manifest: BundleManifest, agent_version: str) -> None:
                              f"{', '.join(available_providers())}")
 
 
+class UpdateHost(Protocol):
+    """What the update manager needs of the agent that runs the models."""
+
+    detector: Detector  # the one serving now (kept loaded during probation, for an instant rollback)
+
+    def load_detector(self, path: str) -> Detector: ...
+    def swap_from_worker(self, detector: Detector) -> None: ...  # serve it from the next frame (worker thread)
+    def pipeline_figures(self) -> dict: ...  # {"inferred_fps": ..., "model_errors": ...} for the watchdog
+
+
 class UpdateManager:
     def __init__(self, state_dir: Path, lifecycle: ModelLifecycle, audit: AuditLog, agent_version: str,
-                 load_detector: Callable[[str], Detector]) -> None:
+                 host: UpdateHost) -> None:
         self.state_dir = Path(state_dir)
         self.trust_dir = self.state_dir / "release-trust"
         self.inbox = self.state_dir / "inbox"
@@ -67,13 +78,11 @@ class UpdateManager:
         self.store: ModelStore = lifecycle.store
         self.audit = audit
         self.agent_version = agent_version
-        self.load_detector = load_detector
+        self.host = host
         self.events = UpdateEvents()
         self.records = UpdateRecords(self.state_dir / "updates", self.events.publish)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-update")
         self._busy: Future | None = None
-        # Set by the agent: swap the running detector (thread-safe), and read pipeline figures.
-        self.swap: Callable[[Detector, StoredModel], None] | None = None
         self.running: StoredModel = lifecycle.startup_model()
         self._standby: tuple[StoredModel, Detector] | None = None  # the previous model, kept loaded in probation
         self._interrupt_unfinished()
@@ -171,7 +180,7 @@ class UpdateManager:
         self.records.step(record, "verified", f"signed (targets v{verified.targets_version}), hashes, compatibility")
         self.audit.append(record.actor, "release verified", update=record.id, line=manifest.model_line,
                           version=manifest.version, sha256=verified.sha256)
-        detector = self.load_detector(str(staged.bundle_dir / "model.onnx"))
+        detector = self.host.load_detector(str(staged.bundle_dir / "model.onnx"))
         result = run_golden_set(detector, manifest, staged.bundle_dir)
         record.figures["golden"] = result.to_dict()
         if not result.passed:
@@ -183,20 +192,15 @@ class UpdateManager:
         self._activate(record, stored, detector)
 
     def _activate(self, record: UpdateRecord, stored: StoredModel, detector: Detector) -> None:
-        stats = self.pipeline_figures() if self.pipeline_figures else {}
-        previous_detector = self.current_detector() if self.current_detector else None
+        stats = self.host.pipeline_figures()
         self.lifecycle.begin_probation(stored, self.running, stats.get("inferred_fps"), stats.get("model_errors", 0))
-        self._standby = (self.running, previous_detector) if previous_detector is not None else None
-        self.swap(detector, stored)
+        self._standby = (self.running, self.host.detector)
+        self.host.swap_from_worker(detector)
         self.running = stored
         self.records.step(record, "active", f"serving {stored.label} on probation for "
                                             f"{self.lifecycle.probation_s:g} s")
         self.audit.append(record.actor, "model activated", update=record.id, line=stored.line,
                           version=stored.version, probation_s=self.lifecycle.probation_s)
-
-    # Set by the agent: figures for the watchdog, and the detector now running (kept for an instant rollback).
-    pipeline_figures: Callable[[], dict] | None = None
-    current_detector: Callable[[], Detector] | None = None
 
     # -- rollback and the watchdog ---------------------------------------------------------------------------------
     def rollback(self, version: str | None, actor: str, reason: str, automatic: bool = False) -> StoredModel:
@@ -206,9 +210,10 @@ class UpdateManager:
         if target.key() == failed.key():
             raise ValueError(f"{target.label} is already running")
         standby = self._standby
-        detector = standby[1] if standby and standby[0].key() == target.key() else self.load_detector(target.path)
+        detector = standby[1] if standby and standby[0].key() == target.key() else \
+            self.host.load_detector(target.path)
         self.lifecycle.switch_to(target, failed)
-        self.swap(detector, target)
+        self.host.swap_from_worker(detector)
         self.running, self._standby = target, None
         for record in self.records.all():
             if record.state == "active" and record.version == failed.version and record.line == failed.line:
