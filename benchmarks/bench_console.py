@@ -83,11 +83,13 @@ def measure_listing(app: QApplication, count: int) -> dict:
             fleet = Fleet(Path(tmp) / "bench.sqlite", [LOOPBACK])
             fleet.start()
             table = DeviceTable(fleet)
+            address_column = next(c for c in range(table.model.columnCount())
+                                  if table.model.headerData(c, Qt.Orientation.Horizontal) == "Address")
             elapsed = None
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
-                rows = {table.model.index(r, 2).data() for r in range(table.model.rowCount())}
+                rows = {table.model.index(r, address_column).data() for r in range(table.model.rowCount())}
                 if wanted <= rows:
                     elapsed = clock.elapsed() / 1000
                     break

@@ -4,13 +4,14 @@ agents on 127.0.0.1: one running parts-v2, one running the weaker parts-v1 (as t
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
+from tests.console.screens import use_test_screens
+
+use_test_screens()  # offscreen, a 1920x1080 and a 1366x768 screen; before anything imports Qt
 
 import pytest  # noqa: E402
 

@@ -61,7 +61,7 @@ def test_human_output_without_json(v1_device):
 
 def test_unreachable_device_exits_3_with_a_reason():
     r = compare("--device", "127.0.0.1:9", "--frames", "1")
-    assert r.returncode == 3 and "cannot reach the device at http://127.0.0.1:9" in r.stderr
+    assert r.returncode == 3 and "cannot reach the device at 127.0.0.1:9" in r.stderr
     assert "Traceback" not in r.stderr
 
 

@@ -21,7 +21,7 @@ def test_compare_subcommand_runs_headless_without_qt():
     run = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120)
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result == {"rc": 3, "qt": []}, run.stderr
-    assert "cannot reach the device at http://127.0.0.1:9" in run.stderr
+    assert "cannot reach the device at 127.0.0.1:9" in run.stderr
 
 
 def test_console_flags_still_parse_and_help_names_the_subcommand():

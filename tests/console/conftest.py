@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
+from .screens import use_test_screens
+
+use_test_screens()  # offscreen, a 1920x1080 and a 1366x768 screen; before anything imports Qt
 
 import pytest  # noqa: E402
 

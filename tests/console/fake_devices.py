@@ -103,3 +103,72 @@ class FakeDeviceServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+def parts_v2_info(device_id: str, name: str) -> dict:
+    """What an agent running the shipped parts-v2 says about itself (the console's library has that model)."""
+    return {"id": device_id, "name": name, "agent_version": "0.0.0", "api_version": 1, "hardware": {"arch": "x86_64"},
+            "model": {"name": "parts-v2", "version": "2.0.0", "classes": ["bolt", "nut", "washer", "bracket"]},
+            "source": {"kind": "synthetic"}, "uptime_s": 1.0, "started_at": time.time()}
+
+
+def scripted_app(info: dict, stream_message=None, frame_message=None, frame_type: str = "") -> web.Application:
+    """A device that follows the protocol, with what it says scripted: its /v1/info, what its stream sends
+    (`stream_message(i)` -> bytes, 10 a second) and what /v1/frame answers (bytes of `frame_type`)."""
+    async def info_handler(_request: web.Request) -> web.Response:
+        return web.json_response(info)
+
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "reasons": []})
+
+    async def clock(_request: web.Request) -> web.Response:
+        return web.json_response({"time": time.time()})
+
+    async def history(_request: web.Request) -> web.Response:
+        return web.json_response({"samples": [], "more": False})
+
+    async def telemetry(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        sender = asyncio.get_running_loop().create_task(_samples(ws))
+        try:
+            async for msg in ws:
+                data = json.loads(msg.data)
+                if data.get("type") == "ping":
+                    await ws.send_str(json.dumps({"type": "pong", "t0": data["t0"], "server_time": time.time()}))
+        finally:
+            sender.cancel()
+        return ws
+
+    async def _samples(ws: web.WebSocketResponse) -> None:
+        try:
+            while not ws.closed:
+                await ws.send_str(json.dumps({"ts": time.time(), "fps_inferred": 10.0}))
+                await asyncio.sleep(0.5)
+        except ConnectionResetError:
+            pass
+
+    async def stream(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        i = 0
+        try:
+            while not ws.closed and stream_message is not None:
+                await ws.send_bytes(stream_message(i))
+                i += 1
+                await asyncio.sleep(0.1)
+        except ConnectionResetError:  # the console closed the preview
+            pass
+        return ws
+
+    async def frame(_request: web.Request) -> web.Response:
+        if frame_message is None:
+            return web.json_response({"error": "no inferred frame yet", "detail": "scripted"}, status=503)
+        return web.Response(body=frame_message(), content_type=frame_type)
+
+    app = web.Application()
+    for path, handler in (("/v1/info", info_handler), ("/v1/health", health), ("/v1/time", clock),
+                          ("/v1/telemetry/history", history), ("/v1/telemetry", telemetry), ("/v1/stream", stream),
+                          ("/v1/frame", frame)):
+        app.router.add_get(path, handler)
+    return app

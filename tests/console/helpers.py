@@ -105,3 +105,19 @@ def tile_contents(image: QImage, rect: list[int], class_ids: list[int], toleranc
         c = class_color(class_id)
         box += int((np.abs(pixels - np.array([c.red(), c.green(), c.blue()])).sum(axis=2) <= tolerance).sum())
     return TileContents(float(camera.mean()), distinct, box)
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A decompression bomb: a small real JPEG whose frame header (SOF0) is rewritten to claim width x height.
+    A decoder allocates the whole claimed canvas before it notices that the data ends early."""
+    data = bytearray(grey_jpeg(64, 48))
+    at = data.index(b"\xff\xc0")  # SOF0: marker, length(2), precision(1), height(2), width(2)
+    data[at + 5:at + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def message_with_jpeg(jpeg: bytes, source_size: tuple[int, int] = (640, 480), seq: int = 1) -> bytes:
+    """A stream message whose header claims `source_size`, with whatever JPEG bytes are given."""
+    header = StreamHeader(seq=seq, capture_ts=0.0, model_version="test", width=source_size[0],
+                          height=source_size[1], timings=Timings(1.0, 5.0, 1.0), detections=[])
+    return encode_frame_message(header_bytes(header), jpeg)

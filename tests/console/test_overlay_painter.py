@@ -31,7 +31,7 @@ def render(frame, settings: OverlaySettings, size=(640, 480)) -> tuple[QImage, i
     image.fill(QColor("black"))
     painter = QPainter(image)
     transform = fit_transform(frame.image.width(), frame.image.height(), QRectF(0, 0, *size))
-    hidden = paint_frame(painter, frame, transform, settings)
+    hidden, _labels = paint_frame(painter, frame, transform, settings)
     painter.end()
     return image, hidden
 

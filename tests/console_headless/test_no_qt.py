@@ -13,7 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 QT_FREE = [
     "edge_console.console.tasks", "edge_console.console.runtime", "edge_console.console.device_registry",
-    "edge_console.console.store", "edge_console.console.telemetry_ring",
+    "edge_console.console.store", "edge_console.console.telemetry_ring", "edge_console.console.image_headers",
+    "edge_console.console.untrusted_text", "edge_console.console.frame_ring",
     "edge_console.console.net.addresses", "edge_console.console.net.backoff", "edge_console.console.net.device_clock",
     "edge_console.console.net.device_info", "edge_console.console.net.device_session",
     "edge_console.console.net.loop_thread", "edge_console.console.net.mdns_browser",

@@ -10,7 +10,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from edge_console.console.compare.cli import _device_url
+from edge_console.console.compare.cli import _device_address
 from edge_console.console.net.addresses import DEFAULT_AGENT_PORT, DeviceAddress, parse_host_port
 from edge_console.console.net.device_info import (
     ProtocolMismatch,
@@ -49,10 +49,10 @@ def test_bad_addresses_say_what_is_wrong(text, words):
 
 
 def test_the_compare_command_uses_the_same_parser():
-    assert _device_url("192.168.1.20:8470") == "http://192.168.1.20:8470"
-    assert _device_url("http://[fe80::1]:8470/") == "http://[fe80::1]:8470"
+    assert _device_address("192.168.1.20:8470").base_url == "http://192.168.1.20:8470"
+    assert str(_device_address("http://[fe80::1]:8470/")) == "[fe80::1]:8470"  # messages name it as host:port
     with pytest.raises(argparse.ArgumentTypeError, match="has no port; use host:port, for example"):
-        _device_url("no-port-here")
+        _device_address("no-port-here")
 
 
 def test_ipv6_address_prints_with_brackets():

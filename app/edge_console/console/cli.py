@@ -3,6 +3,9 @@
     edge-console                          browse all interfaces, database in the user's data directory
     edge-console --demo                   a simulated fleet of 3 devices on 127.0.0.1, shown in the grid
     edge-console --demo --screenshot console.png --after 8     render the window to a PNG and exit 0
+    edge-console --demo --screenshot small.png --size 1366x768  ...as the window on a 1366x768 screen
+    edge-console --demo --open-compare "Packing line 2" --compare-model parts-v2   Compare opened, continuous
+                                          (the README's pictures: see screenshot.py)
     edge-console --add 192.168.10.21:8470 --browse-interface 192.168.10.5
     edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json] [--save-frames DIR]
                                           device vs local model on the device's own frames, headless (no Qt
@@ -15,7 +18,6 @@ the window, then run the event loop; each step is a function below, in that orde
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -36,9 +38,8 @@ if TYPE_CHECKING:  # Qt is imported only once the arguments are good: `--help` a
     from .fleet import Fleet
     from .main_window import MainWindow
 
-SCREENSHOT_READY_GRACE_S = 30.0  # with --demo, how much longer than --after to wait for every device's picture
-SCREENSHOT_POLL_MS = 250
 LAYOUT_TEXT_KEY = "edge-console:layout"  # a PNG text chunk: where the screenshot's tiles are and what they show
+DEFAULT_SCREENSHOT_SIZE = (1440, 900)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,9 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start a simulated fleet of 3 devices on 127.0.0.1 and show it (stopped on exit)")
     parser.add_argument("--demo-count", type=int, default=3, help=argparse.SUPPRESS)
     parser.add_argument("--screenshot", type=Path, metavar="PATH", help="save the main window as PNG, then exit")
+    parser.add_argument("--size", type=window_size, metavar="WxH",
+                        help="window size, e.g. 1366x768 (with --screenshot on a headless machine: the size of the "
+                             "screen the window is laid out for; default 1440x900)")
     parser.add_argument("--after", type=float, default=8.0, metavar="SECONDS",
-                        help="how long to run before --screenshot (default 8; with --demo, up to "
-                             f"{SCREENSHOT_READY_GRACE_S:g} s longer until every device shows its picture)")
+                        help="how long to run before --screenshot (default 8; with --demo, up to 30 s longer "
+                             "until every device shows its picture)")
+    parser.add_argument("--open-compare", metavar="NAME",
+                        help="open the Compare panel of the device called NAME once it answers, and compare "
+                             "continuously (with --screenshot: a picture of that panel)")
+    parser.add_argument("--compare-model", metavar="MODEL",
+                        help="with --open-compare: the local model, a file or a model of the library (parts-v2)")
     parser.add_argument("--db", type=Path, metavar="PATH",
                         help="console database (default: the user's data directory; --demo uses a temporary one)")
     parser.add_argument("--browse-interface", action="append", metavar="ADDR", default=[],
@@ -65,12 +74,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def window_size(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    try:
+        size = (int(width), int(height)) if sep else None
+    except ValueError:
+        size = None
+    if size is None or not (640 <= size[0] <= 7680 and 480 <= size[1] <= 4320):
+        raise argparse.ArgumentTypeError(f"{text!r}: give the size as WIDTHxHEIGHT, e.g. 1366x768 (640x480 to "
+                                         "7680x4320)")
+    return size
+
+
 @dataclass
 class Launch:
     """What the command line asked for, checked."""
 
     args: argparse.Namespace
     addresses: list[DeviceAddress]
+    compare_model: Path | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_headless_compare(argv[1:])
     launch = parse_command_line(argv)
     configure_logging(launch.args.verbose)
-    from .platform_check import display_problem
+    from .platform_check import display_problem, emulate_screen
 
+    if launch.args.screenshot is not None:  # headless: lay the window out for a screen of the asked size
+        emulate_screen(*(launch.args.size or DEFAULT_SCREENSHOT_SIZE))
     if problem := display_problem():
         print(f"edge-console: {problem}", file=sys.stderr)
         return 2
@@ -105,7 +129,19 @@ def parse_command_line(argv: list[str]) -> Launch:
             parser.error(f"--add {text}: {exc}")
     if args.screenshot is not None and args.after < 0:
         parser.error("--after must be 0 or more seconds")
-    return Launch(args, addresses)
+    compare_model = None
+    if args.compare_model:
+        if not args.open_compare:
+            parser.error("--compare-model goes with --open-compare NAME")
+        from edge_console.core.errors import EdgeConsoleError
+        from edge_console.core.model_library import ModelLibrary
+        from edge_console.core.paths import models_dir
+
+        try:
+            compare_model = ModelLibrary([models_dir()]).resolve(args.compare_model)
+        except (EdgeConsoleError, OSError, ValueError) as exc:
+            parser.error(f"--compare-model {args.compare_model}: {exc}")
+    return Launch(args, addresses, compare_model)
 
 
 def configure_logging(verbose: bool) -> None:
@@ -131,8 +167,14 @@ def run_console(launch: Launch) -> int:
                 from .demo import follow_demo_fleet
 
                 follow_demo_fleet(fleet, simulated)
-            window = show_window(fleet, window_settings(args, scratch), demo=args.demo, warning=binding_warning)
+            window = show_window(fleet, window_settings(args, scratch), demo=args.demo, warning=binding_warning,
+                                 size=args.size or (DEFAULT_SCREENSHOT_SIZE if args.screenshot else None),
+                                 demo_count=args.demo_count)
+            from .screenshot import Outcome, open_compare_when_listed, schedule_screenshot
+
             outcome = Outcome()
+            if args.open_compare:
+                open_compare_when_listed(window, args.open_compare, launch.compare_model)
             if args.screenshot is not None:
                 schedule_screenshot(app, window, args.screenshot, args.after, outcome,
                                     wait_for_devices=args.demo_count if args.demo else 0)
@@ -194,69 +236,25 @@ def window_settings(args: argparse.Namespace, scratch: Path) -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, APP_NAME, "console")
 
 
-def show_window(fleet: Fleet, settings: QSettings, *, demo: bool, warning: str | None) -> MainWindow:
+def show_window(fleet: Fleet, settings: QSettings, *, demo: bool, warning: str | None,
+                size: tuple[int, int] | None = None, demo_count: int = 3) -> MainWindow:
+    from .demo import DEMO_INTERFACE
     from .main_window import MainWindow
 
     window = MainWindow(fleet, settings)
     if demo:  # a fresh fleet has seconds of history: a short window and every device on the charts
         window.charts.set_overlay_all(True)
         window.charts.window_box.setCurrentText("1 min")
+        # Its agents take seconds to start: say so, rather than an empty window.
+        window.grid.set_empty_text(f"Starting the simulated fleet ({demo_count} devices on {DEMO_INTERFACE})…\n"
+                                   "They appear here as soon as they answer.")
     window.show()
+    if size is not None:
+        window.resize(*size)
+        window.move(window.screen().availableGeometry().topLeft())
     if warning:
         window.statusBar().showMessage(warning, 30000)
     return window
-
-
-@dataclass
-class Outcome:
-    exit_code: int = 0
-
-
-def schedule_screenshot(app: QApplication, window: MainWindow, path: Path, after_s: float, outcome: Outcome,
-                        wait_for_devices: int = 0) -> None:
-    """Save the window as a PNG after `after_s` seconds, then quit. With `wait_for_devices`, wait (up to
-    SCREENSHOT_READY_GRACE_S longer) until that many grid tiles show a live picture: a demo on a busy machine may
-    take longer than `after_s` to start its devices, and a screenshot of "connecting…" tiles shows nothing."""
-    from PySide6.QtCore import QTimer
-
-    deadline_ms = int((after_s + SCREENSHOT_READY_GRACE_S) * 1000)
-    waited_ms = int(after_s * 1000)
-
-    def ready() -> bool:
-        tiles = list(window.grid.tiles.values())
-        return len(tiles) >= wait_for_devices and all(tile.showing_live_picture for tile in tiles)
-
-    def attempt() -> None:
-        nonlocal waited_ms
-        if not ready() and waited_ms < deadline_ms:
-            waited_ms += SCREENSHOT_POLL_MS
-            QTimer.singleShot(SCREENSHOT_POLL_MS, window, attempt)
-            return
-        image = window.grab().toImage()
-        image.setText(LAYOUT_TEXT_KEY, json.dumps(screenshot_layout(window)))
-        if not image.save(str(path), "PNG"):
-            print(f"edge-console: could not write {path}", file=sys.stderr)
-            outcome.exit_code = 1
-        window.close()
-        app.quit()
-
-    QTimer.singleShot(waited_ms, window, attempt)
-
-
-def screenshot_layout(window: MainWindow) -> dict:
-    """Where the grid's tiles are in the screenshot and which devices the table lists, so whoever checks a
-    screenshot (the demo test) knows which pixels should show which device."""
-    from PySide6.QtCore import QPoint
-
-    tiles = []
-    for state, tile in window.grid.tiles.items():
-        corner = tile.mapTo(window, QPoint(0, 0))
-        tiles.append({"device": state.name, "rect": [corner.x(), corner.y(), tile.width(), tile.height()],
-                      "live": tile.showing_live_picture,
-                      "classes": dict(enumerate(state.class_names))})
-    model = window.table.model
-    rows = [{"name": model.index(r, 0).data(), "status": model.index(r, 1).data()} for r in range(model.rowCount())]
-    return {"grid_visible": window.tabs.currentWidget() is window.grid, "tiles": tiles, "table": rows}
 
 
 def run_event_loop(app: QApplication, window: MainWindow) -> int:

@@ -8,7 +8,10 @@ database from an earlier session, and answering `GET /v1/info` with its own id. 
 - a device added by address that turns out to be one already listed (found by mDNS or remembered) merges into
   that one: one row per device, and the provisional database row ("manual:host:port") is forgotten;
 - a device's own name (from /v1/info) wins over the name in its announcement;
-- a remembered device is listed offline until it answers; a sighting in this session wins over the database.
+- a remembered device is listed offline until it answers; a sighting in this session wins over the database;
+- at most MAX_DISCOVERED_DEVICES devices found by mDNS are listed: an announcement is a hint from anyone on the
+  network, and 300 of them must not become 300 sessions. Devices added by address are never capped, and a device
+  already listed keeps being updated; the announcements ignored are counted, so the window can say so.
 
 The registry decides; whoever owns it (the Qt adapter `fleet.Fleet`) is told through a `RegistryListener`
 what to do: list or unlist a device, redraw it, point its session at a new address, write the database.
@@ -23,6 +26,8 @@ from typing import Protocol
 from .net.addresses import DeviceAddress
 from .net.mdns_browser import DiscoveredService
 from .store import DeviceRecord
+
+MAX_DISCOVERED_DEVICES = 128  # devices found by mDNS (not added by address) listed at once; more are ignored
 
 
 @dataclass(eq=False)
@@ -61,10 +66,16 @@ class RegistryListener(Protocol):
 
 
 class DeviceRegistry:
-    def __init__(self, listener: RegistryListener) -> None:
+    def __init__(self, listener: RegistryListener, max_discovered: int = MAX_DISCOVERED_DEVICES) -> None:
         self._listener = listener
+        self.max_discovered = max_discovered
         self.devices: list[DeviceIdentity] = []
         self._service_owner: dict[str, DeviceIdentity] = {}  # mDNS service name -> device
+        self.ignored_announcements: set[str] = set()  # service names beyond the cap, not listed
+
+    @property
+    def discovered_count(self) -> int:
+        return sum(1 for device in self.devices if not device.manual)
 
     def __iter__(self) -> Iterator[DeviceIdentity]:
         return iter(list(self.devices))
@@ -132,6 +143,10 @@ class DeviceRegistry:
             return None
         device = self.find(device_id=service.device_id, address=address)
         if device is None:
+            if self.discovered_count >= self.max_discovered:
+                if len(self.ignored_announcements) < 100 * self.max_discovered:  # a flood costs bounded memory
+                    self.ignored_announcements.add(service.service_name)
+                return None
             device = self._add(DeviceIdentity(address, service.device_id, service.name))
         else:
             if device.device_id is None:  # added by address, now announced with its id: one row, under the id
@@ -152,6 +167,7 @@ class DeviceRegistry:
 
     def withdraw(self, service_name: str) -> DeviceIdentity | None:
         """An announcement was withdrawn (the agent stopped): still listed, no longer announced."""
+        self.ignored_announcements.discard(service_name)
         device = self._service_owner.pop(service_name, None)
         if device is not None and device.announced and device not in self._service_owner.values():
             device.announced = False

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
 from .device_registry import DeviceIdentity
-from .frames import DecodedFrame, LatestFrameSlot
+from .frame_ring import FrameRing, ReceivedFrame
+from .frames import DecodedFrame, LatestFrameSlot, decode_stream_message
 from .net.addresses import DeviceAddress
 from .net.device_clock import console_time
 from .telemetry_ring import TelemetryRing
+from .untrusted_text import visible_text
 
 MAX_ERRORS_KEPT = 50
+MAX_NAME_CHARS = 100  # a device name shown in a table row and a tab title
+# How a frame kept in the ring is decoded again: (frame, on_decoded) -> None, on_decoded called on the GUI thread.
+RingDecoder = Callable[[ReceivedFrame, Callable[[DecodedFrame], None]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,17 @@ def _identity_field(name: str) -> property:
     return property(get, set, doc=f"this device's identity.{name} (see DeviceIdentity)")
 
 
+def _shown_name(self: DeviceState) -> str:
+    raw = self.identity.name
+    if raw is not self._name_shown_for:  # made visible once per name, not on every paint that shows it
+        self._name_shown_for, self._name_shown = raw, visible_text(raw, MAX_NAME_CHARS)
+    return self._name_shown
+
+
+def _set_name(self: DeviceState, value: str) -> None:
+    self.identity.name = value
+
+
 class DeviceState(QObject):
     changed = Signal()  # identity, status, address, info, health, clock
     telemetry_added = Signal()
@@ -48,7 +65,8 @@ class DeviceState(QObject):
     stream_wanted_changed = Signal(bool)
 
     device_id = _identity_field("device_id")
-    name = _identity_field("name")
+    # The name as every view shows it: a device's own name is untrusted text (see untrusted_text.py).
+    name = property(_shown_name, _set_name, doc="this device's name, made safe to show")
     address = _identity_field("address")
     manual = _identity_field("manual")
     announced = _identity_field("announced")
@@ -60,6 +78,8 @@ class DeviceState(QObject):
                  manual: bool = False, identity: DeviceIdentity | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.identity = identity or DeviceIdentity(address, device_id, name, manual)
+        self._name_shown_for: str | None = None
+        self._name_shown = ""
         self.info: dict = {}
         self.health: dict = {}
         self.connected = False
@@ -73,6 +93,8 @@ class DeviceState(QObject):
         self.stream_live = False
         self.stream_reason = ""
         self.frame_slot = LatestFrameSlot()
+        self.frame_ring = FrameRing()  # what a paused preview steps through (filled by the session bridge)
+        self.ring_decoder: RingDecoder = _decode_now  # the fleet hands in its decoder pool
         self.latest_frame: DecodedFrame | None = None
         self.frames_received = 0
         self._frame_times: deque[float] = deque(maxlen=30)
@@ -90,16 +112,20 @@ class DeviceState(QObject):
 
     @property
     def model_name(self) -> str:
-        return str((self.info.get("model") or {}).get("name") or self.txt.get("model", ""))
+        return visible_text((self.info.get("model") or {}).get("name") or self.txt.get("model", ""), 100)
 
     @property
     def model_version(self) -> str:
-        return str((self.info.get("model") or {}).get("version") or self.txt.get("model_version", ""))
+        return visible_text((self.info.get("model") or {}).get("version") or self.txt.get("model_version", ""), 40)
 
     @property
     def class_names(self) -> list[str]:
         classes = (self.info.get("model") or {}).get("classes") or []
-        return [str(c) for c in classes] if isinstance(classes, list) else []
+        return [visible_text(c, 64) for c in classes] if isinstance(classes, list) else []
+
+    @property
+    def health_reasons(self) -> list[str]:
+        return list(self.health.get("reasons") or [])
 
     @property
     def receive_fps(self) -> float | None:
@@ -167,8 +193,13 @@ class DeviceState(QObject):
         self.frame_arrived.emit()
 
     def add_error(self, message: str) -> None:
+        message = visible_text(message, 500)  # it may quote what the device sent
         self.errors.append(DeviceError(time.time(), message))
         self.error_added.emit(message)
+
+    def decode_kept_frame(self, frame: ReceivedFrame, on_decoded: Callable[[DecodedFrame], None]) -> None:
+        """Decode a frame of the ring again (stepping back); `on_decoded` runs on the GUI thread."""
+        self.ring_decoder(frame, on_decoded)
 
     def _seen(self) -> None:
         now = time.time()
@@ -188,8 +219,17 @@ class DeviceState(QObject):
             return
         self._stream_users -= 1
         if self._stream_users == 0:
+            self.frame_ring.clear()  # kept only for devices on screen
             self.stream_wanted_changed.emit(False)
 
     @property
     def stream_wanted(self) -> bool:
         return self._stream_users > 0
+
+
+def _decode_now(frame: ReceivedFrame, on_decoded: Callable[[DecodedFrame], None]) -> None:
+    """For a state that no fleet owns (a test's): decode at once. A fleet's states decode on its decoder pool."""
+    try:
+        on_decoded(decode_stream_message(frame.message, frame.received_at))
+    except ValueError:  # ProtocolError: it decoded once, so only a changed rule could refuse it now
+        pass

@@ -9,29 +9,32 @@ creates and closes. Announcements come from a `DeviceDiscovery`, or from whateve
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import QObject, Signal, SignalInstance
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 
 from .device_registry import DeviceIdentity, DeviceRegistry
 from .device_state import DeviceState
 from .discovery import DeviceDiscovery
-from .frames import decode_stream_message
+from .frame_ring import ReceivedFrame
+from .frames import DecodedFrame, decode_stream_message
 from .gui_dispatch import GuiDispatcher
 from .net.addresses import DeviceAddress
 from .net.device_session import DeviceSession
 from .net.mdns_browser import DiscoveredService
 from .runtime import ConsoleRuntime
 from .session_bridge import SessionBridge, SessionHandle
-from .store import DeviceRecord
+from .store import FORGET_DISCOVERED_AFTER_DAYS, DeviceRecord, RestoredDevices
 
 log = logging.getLogger(__name__)
 LAST_SEEN_WRITE_PERIOD_S = 30.0  # how often a live device's last-seen time is written; it is only a coarse fact
 DEFAULT_STREAM_PARAMS = {"max_width": 1280, "max_fps": 30}  # the agent sends 15 fps unless asked
+IGNORED_REPORT_PERIOD_MS = 30_000  # "N announced devices not listed" is repeated at most this often
 
 
 class AnnouncementSource(Protocol):
@@ -51,6 +54,7 @@ class Fleet(QObject):
     device_added = Signal(object)  # DeviceState
     device_removed = Signal(object)  # DeviceState
     message = Signal(str)  # for the status bar: things the user should know that belong to no single device
+    database_problem = Signal(str, bool)  # what is wrong with the console's database; True: moving it aside helps
 
     def __init__(self, database: Path, browse_interfaces: list[str] | None, *, discover: bool = True,
                  stream_params: dict[str, int] | None = None,
@@ -58,7 +62,7 @@ class Fleet(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.dispatcher = GuiDispatcher(self)
-        self.runtime = ConsoleRuntime(self.dispatcher.post, database, on_store_error=self.message.emit)
+        self.runtime = ConsoleRuntime(self.dispatcher.post, database, on_store_problem=self.database_problem.emit)
         self.database = database
         discovery = DeviceDiscovery(self.runtime.network, self.dispatcher, browse_interfaces, self) if discover else None
         self.discovery: AnnouncementSource | None = (announcements(discovery, self.runtime)
@@ -70,12 +74,15 @@ class Fleet(QObject):
         self._sessions: dict[DeviceState, SessionHandle] = {}
         self._last_written: dict[DeviceState, float] = {}
         self._closed = False
+        self._ignored_reported = 0
+        self._ignored_timer = QTimer(self, singleShot=True, interval=IGNORED_REPORT_PERIOD_MS)
+        self._ignored_timer.timeout.connect(self._report_ignored)
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
         self.runtime.start()
-        self.runtime.store.submit(lambda store: store.all_devices(), self.registry.restore)
+        self.runtime.store.submit(lambda store: store.restore(), self._restore)
         if self.discovery is not None:
             self.discovery.found.connect(self.on_announced)
             self.discovery.removed.connect(self.registry.withdraw)
@@ -111,7 +118,40 @@ class Fleet(QObject):
         return self._state_of[self.registry.add_manual(address)]
 
     def on_announced(self, service: DiscoveredService) -> None:
-        self.registry.announce(service)
+        ignored = self.registry.announce(service) is None and self.registry.ignored_announcements
+        if ignored and not self._ignored_timer.isActive():  # said at once, then at most every 30 s
+            self._report_ignored()
+            self._ignored_timer.start()
+
+    def _report_ignored(self) -> None:
+        ignored = len(self.registry.ignored_announcements)
+        if ignored != self._ignored_reported:
+            self._ignored_reported = ignored
+            self.message.emit(f"{ignored} more device{'s' if ignored != 1 else ''} announced on the network "
+                              f"{'are' if ignored != 1 else 'is'} not listed: the console lists at most "
+                              f"{self.registry.max_discovered} devices found by mDNS (add one by address to list it)")
+
+    def _restore(self, restored: RestoredDevices) -> None:
+        self.registry.restore(restored.records)
+        if restored.problems:
+            count = len(restored.problems)
+            self.database_problem.emit(
+                f"{count} problem{'s' if count != 1 else ''} reading the remembered devices from {self.database}; "
+                f"{len(restored.records)} device{'s' if len(restored.records) != 1 else ''} could be read and "
+                "are listed. " + " ".join(restored.problems[:5]) + (" …" if count > 5 else ""), False)
+        if restored.forgotten:
+            self.message.emit(f"forgot {restored.forgotten} device(s) found by mDNS and not seen for "
+                              f"{FORGET_DISCOVERED_AFTER_DAYS} days or more; they come back when announced again")
+
+    def reset_database(self, on_done: Callable[[Path | None], None] | None = None) -> None:
+        """Move an unreadable database aside, start a fresh one, and remember every listed device in it."""
+        def done(moved: Path | None) -> None:
+            for state in list(self.states):
+                self._remember(state, force=True)
+            if on_done is not None:
+                on_done(moved)
+
+        self.runtime.store.reset(done)
 
     def set_address(self, state: DeviceState, address: DeviceAddress) -> None:
         """The user corrected a device's address (it moved, or a typo in a manual add)."""
@@ -135,6 +175,7 @@ class Fleet(QObject):
 
     def device_listed(self, device: DeviceIdentity) -> None:
         state = DeviceState(identity=device, parent=self)
+        state.ring_decoder = self._decode_kept_frame
         self._state_of[device] = state
         self.states.append(state)
         state.stream_wanted_changed.connect(lambda wanted, s=state: self._set_stream_wanted(s, wanted))
@@ -188,15 +229,35 @@ class Fleet(QObject):
             return
         bridge = SessionBridge(state, self.dispatcher, self._on_info, self._remember)
         address, wanted, runtime = state.address, state.stream_wanted, self.runtime
+        decoder = self._stream_decoder()
 
         def create() -> DeviceSession:  # runs on the loop thread
-            session = DeviceSession(runtime.http(), address, bridge, decode_stream_message, runtime.decode_pool,
-                                    self.stream_params)
+            session = DeviceSession(runtime.http(), address, bridge, decoder, runtime.decode_pool, self.stream_params)
             if wanted:
                 session.set_stream_wanted(True)
             return session
 
         self._sessions[state] = SessionHandle(self.runtime.network, create)
+
+    def _stream_decoder(self) -> Callable[[bytes, float], DecodedFrame]:
+        """Frames are checked against the width this console asked the agent to scale them to."""
+        return functools.partial(decode_stream_message, max_width=self.stream_params.get("max_width") or None)
+
+    def _decode_kept_frame(self, frame: ReceivedFrame, on_decoded: Callable[[DecodedFrame], None]) -> None:
+        """Decode a frame of a device's ring again on the decoder pool, never on the GUI thread."""
+        decoder, post = self._stream_decoder(), self.dispatcher.post
+
+        def decode() -> None:
+            try:
+                decoded = decoder(frame.message, frame.received_at)
+            except ValueError:  # it decoded once: only a changed rule could refuse it now; nothing to show
+                return
+            post(on_decoded, decoded)
+
+        try:
+            self.runtime.decode_pool.submit(decode)
+        except RuntimeError:  # shutting down
+            pass
 
     def _set_stream_wanted(self, state: DeviceState, wanted: bool) -> None:
         handle = self._sessions.get(state)
@@ -218,6 +279,8 @@ class Fleet(QObject):
             return
         if state.address is None or state not in self._sessions:
             return
+        if not state.manual and state.last_seen is None:
+            return  # found by mDNS and never answered: an announcement alone is not worth remembering
         self._last_written[state] = now
         hardware = state.info.get("hardware") if isinstance(state.info.get("hardware"), dict) else None
         record = DeviceRecord(

@@ -17,7 +17,7 @@ from PySide6.QtGui import QImage
 
 from edge_console.core.protocol import ProtocolError, StreamHeader, decode_frame_message
 
-MAX_FRAME_PIXELS = 8192 * 8192  # beyond any camera we support; a larger claim is corrupt data
+from .image_headers import check_stream_jpeg
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,7 @@ class DecodedFrame:
     image: QImage  # the JPEG as sent, possibly downscaled by the agent (max_width)
     pixels: np.ndarray  # keeps the buffer `image` points into alive
     received_at: float  # console clock, s since the epoch
-    jpeg_bytes: int
+    message: bytes  # the stream message as received (header + JPEG): what the frame ring keeps to step back to
 
     @property
     def box_scale(self) -> tuple[float, float]:
@@ -44,15 +44,20 @@ def decode_jpeg_bgra(jpeg: bytes) -> np.ndarray:
     return cv2.cvtColor(pixels, cv2.COLOR_BGR2BGRA)
 
 
-def decode_stream_message(data: bytes, received_at: float) -> DecodedFrame:
-    """Header + JPEG -> DecodedFrame; ProtocolError for anything that is not a well-formed frame message."""
+def decode_stream_message(data: bytes, received_at: float, max_width: int | None = None) -> DecodedFrame:
+    """Header + JPEG -> DecodedFrame; ProtocolError for anything that is not a well-formed frame message.
+
+    The JPEG's own size is checked against its header (and the `max_width` the console asked the agent to scale
+    to) BEFORE decoding: a small JPEG that declares a huge canvas is refused without allocating it."""
     header, jpeg = decode_frame_message(data)
-    if header.width <= 0 or header.height <= 0 or header.width * header.height > MAX_FRAME_PIXELS:
-        raise ProtocolError(f"stream header claims a {header.width}x{header.height} frame")
+    expected = check_stream_jpeg(jpeg, header, max_width)
     pixels = decode_jpeg_bgra(jpeg)
     height, width = pixels.shape[:2]
+    if (width, height) != expected:  # the SOF header is what libjpeg decodes to; anything else is corrupt
+        raise ProtocolError(f"the frame's JPEG decoded to {width}x{height}, not the {expected[0]}x{expected[1]} "
+                            "it declares")
     image = QImage(pixels.data, width, height, pixels.strides[0], QImage.Format.Format_RGB32)
-    return DecodedFrame(header, image, pixels, received_at, len(jpeg))
+    return DecodedFrame(header, image, pixels, received_at, data)
 
 
 class LatestFrameSlot:

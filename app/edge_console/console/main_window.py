@@ -1,15 +1,23 @@
-"""The main window: arranges the views, wires them to the fleet, holds menus and the status bar. Nothing more;
-each view knows its own internals."""
+"""The main window: arranges the views, wires them to the fleet, holds menus, notices and the status bar. Nothing
+more; each view knows its own internals, and the layout rules (minimums, fitting the screen, what is saved) are
+in `window_layout.py`.
+
+One notion of the current device: the device of the preview or Compare tab in front, else the one last chosen in
+the table or on a grid tile. Details, charts and the table's selection all follow it.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from edge_console.core.model_library import ModelLibrary
 from edge_console.core.paths import models_dir
 
+from . import window_layout
 from .compare.panel import ComparePanel
 from .device_state import DeviceState
 from .fleet import Fleet
@@ -18,10 +26,10 @@ from .widgets.charts import WINDOWS_S, TelemetryCharts
 from .widgets.details_panel import DetailsPanel
 from .widgets.device_table import DeviceTable
 from .widgets.grid_view import DeviceGrid
+from .widgets.notice_bar import NoticeBar
 from .widgets.overlay import OverlaySettings
 from .widgets.preview_panel import PreviewPanel
-
-SETTINGS_VERSION = 1  # bump when docks change, so an old saved layout is not forced onto new docks
+from .widgets.shortcuts_dialog import ShortcutsDialog
 
 
 class MainWindow(QMainWindow):
@@ -34,15 +42,25 @@ class MainWindow(QMainWindow):
         self.overlay_settings = OverlaySettings(parent=self)
         self.previews: dict[DeviceState, PreviewPanel] = {}
         self.compares: dict[DeviceState, ComparePanel] = {}
+        self.current: DeviceState | None = None
         # One library for every Compare panel: a model or USB folder added in one is offered in all.
         self.model_library = model_library
+        self._laid_out = False
 
         self.grid = DeviceGrid(self.overlay_settings)
         self.tabs = QTabWidget(documentMode=True, tabsClosable=True, movable=True)
         self.tabs.addTab(self.grid, "Grid")
         self.tabs.tabBar().setTabButton(0, self.tabs.tabBar().ButtonPosition.RightSide, None)  # the grid stays
         self.tabs.tabCloseRequested.connect(self._close_tab)
-        self.setCentralWidget(self.tabs)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.notice = NoticeBar()
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        central_layout.addWidget(self.notice)
+        central_layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
 
         self.table = DeviceTable(fleet)
         self.details = DetailsPanel()
@@ -50,6 +68,7 @@ class MainWindow(QMainWindow):
         self.devices_dock = self._dock("Devices", self.table, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.details_dock = self._dock("Details", self.details, Qt.DockWidgetArea.RightDockWidgetArea)
         self.charts_dock = self._dock("Telemetry", self.charts, Qt.DockWidgetArea.BottomDockWidgetArea)
+        window_layout.apply_dock_minimums(self.devices_dock, self.details_dock, self.charts_dock)
 
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
@@ -57,21 +76,22 @@ class MainWindow(QMainWindow):
         self._status_timer.timeout.connect(self._update_status)
         self._status_timer.start()
 
-        self.table.selected.connect(self._on_selected)
+        self.table.selected.connect(lambda state: self.set_current(state) if state is not None else None)
         self.table.activated.connect(self.open_preview)
         self.table.reconnect_requested.connect(fleet.reconnect)
         self.table.forget_requested.connect(self._forget)
         self.table.help_requested.connect(lambda: show_why_not_listed(self))
         self.grid.device_activated.connect(self.open_preview)
+        self.grid.device_clicked.connect(self.set_current)
         fleet.device_added.connect(self._on_device_added)
         fleet.device_removed.connect(self._on_device_removed)
         fleet.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        fleet.database_problem.connect(self._on_database_problem)
         for state in fleet.states:
             self._on_device_added(state)
 
         self._build_menus()
-        self.resize(1440, 900)
-        self._restore_layout()
+        self.resize(window_layout.DEFAULT_SIZE)
         self._update_status()
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -122,15 +142,32 @@ class MainWindow(QMainWindow):
         self.charts.mode_box.currentIndexChanged.connect(lambda i: overlay.setChecked(i == 1))
 
         help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&Why is my device not listed?", lambda: show_why_not_listed(self),
-                     QKeySequence.StandardKey.HelpContents)
+        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
+        self._action(help_menu, "&Why is my device not listed?", lambda: show_why_not_listed(self))
         self._action(help_menu, "&About", self._about)
+
+    # -- the current device ------------------------------------------------------------------------------------
+
+    def set_current(self, state: DeviceState | None) -> None:
+        """The device every panel follows: details, charts and the table's selection."""
+        if state is self.current or (state is not None and state not in self.fleet.states):
+            return
+        self.current = state
+        self.details.set_device(state)
+        self.charts.set_selected(state)
+        if state is not None and self.table.current() is not state:
+            self.table.select(state)  # comes back here through `selected`, and stops at the check above
+
+    def _on_tab_changed(self, _index: int) -> None:
+        tab = self.tabs.currentWidget()
+        if isinstance(tab, PreviewPanel | ComparePanel):
+            self.set_current(tab.state)
 
     # -- actions -----------------------------------------------------------------------------------------------
 
     def _with_current(self, fn) -> None:
-        tab = self.tabs.currentWidget()  # the device of the preview or comparison in front, else the table's
-        state = tab.state if isinstance(tab, PreviewPanel | ComparePanel) else self.table.current()
+        tab = self.tabs.currentWidget()  # the device of the preview or comparison in front, else the current one
+        state = tab.state if isinstance(tab, PreviewPanel | ComparePanel) else self.current or self.table.current()
         if state is None:
             self.statusBar().showMessage("Select a device in the table first.", 5000)
         else:
@@ -140,7 +177,7 @@ class MainWindow(QMainWindow):
         dialog = AddDeviceDialog(self)
         if dialog.exec() and dialog.address is not None:
             state = self.fleet.add_manual(dialog.address)
-            self.table.select(state)
+            self.set_current(state)
             self.statusBar().showMessage(f"Added {dialog.address}; connecting…", 5000)
 
     def open_preview(self, state: DeviceState) -> None:
@@ -151,6 +188,7 @@ class MainWindow(QMainWindow):
             self.previews[state] = panel
             self.tabs.addTab(panel, state.name)
         self.tabs.setCurrentWidget(panel)
+        self.set_current(state)
         panel.canvas.setFocus()
 
     def open_compare(self, state: DeviceState) -> ComparePanel:
@@ -165,6 +203,7 @@ class MainWindow(QMainWindow):
             at = self.tabs.indexOf(preview) + 1 if preview is not None else self.tabs.count()
             self.tabs.insertTab(at, panel, self._compare_title(state))
         self.tabs.setCurrentWidget(panel)
+        self.set_current(state)
         return panel
 
     @staticmethod
@@ -194,10 +233,12 @@ class MainWindow(QMainWindow):
             self.grid.controls.pause_button.toggle()
 
     def _forget(self, state: DeviceState) -> None:
-        answer = QMessageBox.question(self, "Forget device",
-                                      f"Remove {state.name} from the list and from the console's memory?\n"
-                                      "It comes back if it is announced on the network or added again.")
-        if answer == QMessageBox.StandardButton.Yes:
+        box = QMessageBox(QMessageBox.Icon.Question, "Forget device",
+                          f"Remove {state.name} from the list and from the console's memory?\n"
+                          "It comes back if it is announced on the network or added again.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # the name is the device's word, never markup
+        if box.exec() == QMessageBox.StandardButton.Yes:
             self.fleet.forget(state)
 
     def _focus_filter(self) -> None:
@@ -205,9 +246,31 @@ class MainWindow(QMainWindow):
         self.table.filter_edit.setFocus()
         self.table.filter_edit.selectAll()
 
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(self.menuBar(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
     def _about(self) -> None:
         QMessageBox.about(self, "Edge Console", "Edge Console — find, watch and check edge-AI devices offline.\n\n"
                           f"Database: {self.fleet.database}")
+
+    # -- the console's database ------------------------------------------------------------------------------------
+
+    def _on_database_problem(self, message: str, resettable: bool) -> None:
+        if resettable:
+            self.notice.show_notice(message, "error", "Move it aside and start a fresh one", self._reset_database)
+        else:
+            self.notice.show_notice(message, "warning")
+
+    def _reset_database(self) -> None:
+        def done(moved: Path | None) -> None:
+            kept = f"; the unreadable file is kept as {moved}" if moved else ""
+            self.notice.show_notice(f"Started a fresh database at {self.fleet.database}{kept}. Devices are "
+                                    "remembered again from now on.", "info")
+
+        self.fleet.reset_database(done)
 
     # -- fleet events ------------------------------------------------------------------------------------------------
 
@@ -218,8 +281,8 @@ class MainWindow(QMainWindow):
         state.changed.connect(lambda s=state: self._retitle(s))
         # Device problems also pass through the status bar (the session already limits how often).
         state.error_added.connect(lambda message, s=state: self.statusBar().showMessage(f"{s.name}: {message}", 8000))
-        if self.table.current() is None:
-            self.table.select(state)
+        if self.current is None:
+            self.set_current(state)
 
     def _on_device_removed(self, state: DeviceState) -> None:
         self.grid.remove_device(state)
@@ -227,6 +290,9 @@ class MainWindow(QMainWindow):
         for panel in (self.previews.get(state), self.compares.get(state)):
             if panel is not None:
                 self._close_tab(self.tabs.indexOf(panel))
+        if self.current is state:
+            self.current = None
+            self.set_current(self.table.current())
         if self.details.state is state:
             self.details.set_device(None)
 
@@ -238,10 +304,6 @@ class MainWindow(QMainWindow):
         if compare is not None:
             self.tabs.setTabText(self.tabs.indexOf(compare), self._compare_title(state))
 
-    def _on_selected(self, state: DeviceState | None) -> None:
-        self.details.set_device(state)
-        self.charts.set_selected(state)
-
     def _update_status(self) -> None:
         states = self.fleet.states
         counts = {s: sum(1 for d in states if d.status == s) for s in ("online", "degraded", "failing", "offline")}
@@ -250,28 +312,20 @@ class MainWindow(QMainWindow):
         discovery = self.fleet.discovery.description if self.fleet.discovery else "discovery off"
         self.status_label.setText(" · ".join(parts) + f"   |   {discovery}")
 
-    # -- layout persistence -------------------------------------------------------------------------------------------
+    # -- layout: restored on the first show, once the window knows its screen ------------------------------------------
 
-    def _restore_layout(self) -> None:
-        if self.settings.value("layout_version", 0, int) != SETTINGS_VERSION:
-            # First start: the previews get most of the room, the table is wide enough for its key columns.
-            self.resizeDocks([self.devices_dock, self.details_dock], [430, 290], Qt.Orientation.Horizontal)
-            self.resizeDocks([self.charts_dock], [330], Qt.Orientation.Vertical)
-            return
-        geometry = self.settings.value("geometry")
-        state = self.settings.value("window_state")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray):
-            self.restoreState(state, SETTINGS_VERSION)
-        window = self.settings.value("telemetry_window")
-        if window in WINDOWS_S:
-            self.charts.window_box.setCurrentText(window)
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        if not self._laid_out:
+            self._laid_out = True
+            if not window_layout.restore_layout(self, self.settings):
+                window_layout.first_layout(self, self.devices_dock, self.details_dock, self.charts_dock)
+            window = self.settings.value("telemetry_window")
+            if window in WINDOWS_S:
+                self.charts.window_box.setCurrentText(window)
+        super().showEvent(event)
 
     def save_layout(self) -> None:
-        self.settings.setValue("layout_version", SETTINGS_VERSION)
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState(SETTINGS_VERSION))
+        window_layout.save_layout(self, self.settings)
         self.settings.setValue("telemetry_window", self.charts.window_box.currentText())
         self.settings.sync()
 

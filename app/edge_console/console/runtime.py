@@ -32,14 +32,15 @@ def use_single_threaded_opencv() -> None:
 
 class ConsoleRuntime:
     def __init__(self, post: Post, database: Path | None = None,
-                 on_store_error: Callable[[str], None] | None = None) -> None:
+                 on_store_problem: Callable[[str, bool], None] | None = None) -> None:
         self.network = NetworkLoop()
         self.tasks = TaskManager(post, self.network)
         use_single_threaded_opencv()
         self.decode_pool = concurrent.futures.ThreadPoolExecutor(max_workers=DECODE_WORKERS,
                                                                  thread_name_prefix="console-decode")
         self.database = database
-        self.store = StoreWorker(database, self.tasks, on_store_error or (lambda _message: None)) if database else None
+        self.store = (StoreWorker(database, self.tasks, on_store_problem or (lambda _message, _resettable: None))
+                      if database else None)
         self._http: aiohttp.ClientSession | None = None
         self._closed = False
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from .device_state import DeviceState
+from .frame_ring import ReceivedFrame
 from .frames import DecodedFrame
 from .gui_dispatch import GuiDispatcher
 from .net.addresses import DeviceAddress
@@ -48,6 +49,9 @@ class SessionBridge:
         self._post(self.state.apply_stream_state, live, reason)
 
     def on_frame(self, frame: DecodedFrame) -> None:
+        # Every frame received goes into the ring (a paused preview steps through them), even one the slot then
+        # replaces before the GUI takes it.
+        self.state.frame_ring.add(ReceivedFrame(frame.header, frame.message, frame.received_at))
         if self.state.frame_slot.put(frame):
             self._post(self.state.take_new_frame)
 

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,18 +22,32 @@ from edge_console.core.errors import ModelError
 from edge_console.core.model_library import ModelLibrary
 from edge_console.core.paths import models_dir
 
-from ..net.addresses import EXAMPLE, parse_host_port
+from ..net.addresses import EXAMPLE, DeviceAddress, parse_host_port
+from ..untrusted_text import visible_text
 from .fetch import DeviceFetchError, DeviceFrame
 from .saved_frames import save_frame
 from .session import CompareSession
 
 
-def _device_url(text: str) -> str:
-    """The device's base URL from what the user typed (the console's one address parser and its messages)."""
+def _device_address(text: str) -> DeviceAddress:
+    """The device from what the user typed (the console's one address parser and its messages); messages name
+    it as host:port, as typed, never as a URL the user did not write."""
     try:
-        return parse_host_port(text).base_url
+        return parse_host_port(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def unwritable_folder(folder: Path) -> str | None:
+    """Why frames cannot be saved into `folder` (created if missing), or None: checked by creating it and writing a
+    probe file, the only test that holds for permissions, read-only mounts and a file in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        return f"cannot write there ({exc.strerror or exc})"
+    return None
 
 
 def _line(f: FrameComparison) -> str:
@@ -48,7 +63,7 @@ def _line(f: FrameComparison) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edge-console compare",
                                      description="Run a local model on the device's own frames and compare results")
-    parser.add_argument("--device", required=True, type=_device_url, metavar="HOST:PORT",
+    parser.add_argument("--device", required=True, type=_device_address, metavar="HOST:PORT",
                         help=f"the device's agent, e.g. {EXAMPLE}")
     parser.add_argument("--model", type=Path, help="local ONNX model (default: the library's copy of the device's)")
     parser.add_argument("--library", type=Path, action="append", default=[],
@@ -62,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.frames < 1 or not 0 < args.iou <= 1:
         parser.error("--frames must be >= 1 and --iou in (0, 1]")
+    if args.save_frames is not None and (problem := unwritable_folder(args.save_frames)):
+        parser.error(f"--save-frames {args.save_frames}: {problem}")  # before the comparison, not after it
     try:
         library = ModelLibrary([models_dir(), *args.library])
     except FileNotFoundError as exc:
@@ -82,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"overall over {summary['frames']} frames: P {summary['precision']:.3f} R {summary['recall']:.3f} "
         f"F1 {summary['f1']:.3f} mean IoU {summary['mean_iou']:.3f}, {summary['disagreeing_frames']} frames disagree")
     if args.json:
-        print(json.dumps({"device": args.device, "device_model": info["model"], "local_model": spec.describe(),
+        print(json.dumps({"device": str(args.device), "device_model": info["model"], "local_model": spec.describe(),
                           "frames": [f.to_dict() for f in frames], "summary": summary}))
     return 0
 
@@ -98,9 +115,10 @@ async def _compare(args: argparse.Namespace, library: ModelLibrary,
         say(_line(comparison))
 
     async with aiohttp.ClientSession() as http:
-        session = await CompareSession.open(http, args.device, library, args.model, iou=args.iou)
+        session = await CompareSession.open(http, args.device.base_url, library, args.model, iou=args.iou)
         spec, info = session.detector.spec, session.info
-        say(f"device {info['name']} ({args.device}) runs {info['model']['name']} {info['model']['version']}; "
+        say(visible_text(f"device {info['name']} ({args.device}) runs {info['model']['name']} "
+                         f"{info['model']['version']}; ", 300) +
             f"local: {spec.name} {spec.version} on {session.detector.provider}")
         await session.run(compared, count=args.frames, keep_image=False)
     return info, spec, frames

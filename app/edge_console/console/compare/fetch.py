@@ -19,9 +19,18 @@ import numpy as np
 from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, ProtocolError, StreamHeader, decode_frame_message
 
+from ..image_headers import check_lossless_image
+from ..untrusted_text import visible_text
+
 REQUEST_TIMEOUT_S = 10.0
 FRAME_LENGTH_PREFIX = struct.Struct(">I")  # a frame message starts with its header's length (core.protocol)
 IMAGE_SIGNATURE_BYTES = 8  # enough of the image for the parser to recognise it (JPEG, PNG or BMP)
+NOT_AN_AGENT = "this is not an edge agent"
+
+
+def _where(url: str) -> str:
+    """The device as the user typed it (host:port), not the URL the console built from it."""
+    return url.split("/v1/", 1)[0].removeprefix("http://").removeprefix("https://")
 
 
 class DeviceFetchError(EdgeConsoleError):
@@ -44,29 +53,46 @@ async def _get(session: aiohttp.ClientSession, url: str,
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as r:
             return r.status, r.content_type, await r.read()
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        base = url.split("/v1/", 1)[0]
-        raise DeviceFetchError(f"cannot reach the device at {base}: {exc or type(exc).__name__}. "
+        raise DeviceFetchError(f"cannot reach the device at {_where(url)}: {_reach_error(exc)}. "
                                "Is it powered, on this network, and is the address right?") from exc
 
 
-def _device_error(status: int, body: bytes) -> str:
+def _reach_error(exc: BaseException) -> str:
+    os_error = getattr(exc, "os_error", None)
+    if isinstance(os_error, ConnectionRefusedError):
+        return "connection refused (nothing listens on that port)"
+    if os_error is not None and getattr(os_error, "strerror", None):
+        return str(os_error.strerror)
+    return str(exc) or type(exc).__name__
+
+
+def _device_error(status: int, body: bytes) -> str | None:
+    """The agent's JSON error ("error: detail"), or None when the body is not one (an HTML page: not an agent)."""
     try:
         data = json.loads(body)
-        return f"{data.get('error', '')}: {data.get('detail', '')}".strip(": ")
-    except ValueError:
-        return body[:200].decode(errors="replace")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return visible_text(f"{data.get('error', '')}: {data.get('detail', '')}".strip(": "), 300)
 
 
 async def fetch_info(session: aiohttp.ClientSession, base_url: str) -> dict:
-    status, _, body = await _get(session, base_url + "/v1/info")
+    status, content_type, body = await _get(session, base_url + "/v1/info")
+    where = _where(base_url + "/v1/")
     if status != 200:
-        raise DeviceFetchError(f"the device answered /v1/info with HTTP {status}: {_device_error(status, body)}")
+        reason = _device_error(status, body)
+        if reason is None:
+            raise DeviceFetchError(f"{NOT_AN_AGENT} at {where}: /v1/info answered HTTP {status} with "
+                                   f"{content_type or 'no content type'}, not an agent's JSON. Is the port right? "
+                                   "(the agent listens on 8470 unless configured otherwise)")
+        raise DeviceFetchError(f"the device at {where} answered /v1/info with HTTP {status}: {reason}")
     try:
         info = json.loads(body)
         info["model"]["classes"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise DeviceFetchError(f"the device's /v1/info is not what an edge agent sends ({exc!r}); "
-                               "is this address an Edge Console agent?") from exc
+        raise DeviceFetchError(f"{NOT_AN_AGENT} at {where}: its /v1/info is not what an edge agent sends "
+                               f"({type(exc).__name__}). Is the port right?") from exc
     return info
 
 
@@ -81,9 +107,15 @@ def decode_frame(body: bytes) -> tuple[StreamHeader, np.ndarray]:
     (header_length,) = FRAME_LENGTH_PREFIX.unpack_from(body)
     image_at = FRAME_LENGTH_PREFIX.size + header_length
     header, _signature = decode_frame_message(body[: image_at + IMAGE_SIGNATURE_BYTES])
+    # The image's own header (BMP or PNG) must describe exactly the frame's pixels, checked before decoding: a
+    # few bytes claiming 16384x16384 would otherwise allocate a gigabyte.
+    check_lossless_image(memoryview(body)[image_at:], header)
     image = cv2.imdecode(np.frombuffer(body, np.uint8, offset=image_at), cv2.IMREAD_COLOR)
     if image is None:
         raise ProtocolError("the frame's image cannot be decoded")
+    if image.shape[:2] != (header.height, header.width):
+        raise ProtocolError(f"the frame's image decoded to {image.shape[1]}x{image.shape[0]}, not the "
+                            f"{header.width}x{header.height} it declares")
     return header, image
 
 
@@ -103,7 +135,8 @@ async def fetch_device_frame(session: aiohttp.ClientSession, base_url: str, afte
     query = f"/v1/frame?after={after_seq}" if after_seq else "/v1/frame"
     status, content_type, body = await _get(session, base_url + query, timeout)
     if status != 200:
-        raise DeviceFetchError(f"the device has no frame to compare (HTTP {status}): {_device_error(status, body)}")
+        reason = _device_error(status, body) or f"not an agent's answer ({content_type or 'no content type'})"
+        raise DeviceFetchError(f"the device has no frame to compare (HTTP {status}): {reason}")
     if content_type != FRAME_CONTENT_TYPE:
         raise DeviceFetchError(f"the device sent {content_type or 'no content type'} for /v1/frame, "
                                f"not {FRAME_CONTENT_TYPE}")

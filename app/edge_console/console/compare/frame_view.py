@@ -45,6 +45,7 @@ class ComparedFrameView(QWidget):
         self.caption = ""
         self.placeholder = "No comparison yet"
         self._image: QImage | None = None
+        self.label_rects: list[QRectF] = []  # where the box labels were last painted
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 120)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -81,11 +82,11 @@ class ComparedFrameView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, target.width() < self._image.width())
         painter.drawImage(target, self._image)
         if self.mode is ViewMode.OVERLAY:
-            paint_compared_boxes(painter, self.boxes, transform, self.highlighted)
+            self.label_rects = paint_compared_boxes(painter, self.boxes, transform, self.highlighted)
         else:
             detections = self.comparison.device if self.mode is ViewMode.DEVICE else self.comparison.local
             # Labels only where the frame is shown near full size; on a thumbnail they would hide the parts.
-            paint_detections(painter, list(detections), transform, labels=transform.m11() >= 0.6)
+            self.label_rects = paint_detections(painter, list(detections), transform, labels=transform.m11() >= 0.6)
         if self.caption:
             paint_text_block(painter, self.caption.splitlines(), QPointF(6, 6))
         painter.end()

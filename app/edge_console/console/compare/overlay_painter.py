@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QRectF, QSize, QSizeF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPen, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -17,6 +17,7 @@ from edge_console.core.detection import Detection
 from edge_console.core.matching import MatchReport
 
 from ..colors import readable_text_color
+from ..widgets.label_placement import place_labels
 
 BOX_PEN_WIDTH = 2.0
 HIGHLIGHT_PEN_WIDTH = 4.0
@@ -102,9 +103,11 @@ def agreement_pen(kind: Agreement, width: float = BOX_PEN_WIDTH) -> QPen:
 
 
 def paint_compared_boxes(painter: QPainter, boxes: list[ComparedBox], source_to_widget: QTransform,
-                         highlighted: ComparedBox | None = None, labels: bool = True) -> None:
+                         highlighted: ComparedBox | None = None, labels: bool = True) -> list[QRectF]:
     """Boxes drawn without antialiasing, so their pixels carry exactly the agreement colour (what the tests and a
-    colour-picking engineer check). The highlighted box is drawn last, thicker, over a translucent fill."""
+    colour-picking engineer check). The highlighted box is drawn last, thicker, over a translucent fill. Labels
+    (IoU, class pairs) are placed so that none hides another, after every box; returns where they went, in the
+    order the boxes were drawn."""
     painter.save()
     painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
     painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -113,9 +116,11 @@ def paint_compared_boxes(painter: QPainter, boxes: list[ComparedBox], source_to_
     painter.setFont(font)
     metrics = QFontMetricsF(font)
     ordered = [b for b in boxes if b is not highlighted] + ([highlighted] if highlighted in boxes else [])
+    rects = []
     for box in ordered:
         d = box.detection
         rect = source_to_widget.mapRect(QRectF(d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1))
+        rects.append(rect)
         color = STYLES[box.kind].color
         if box is highlighted:
             fill = QColor(color)
@@ -127,16 +132,18 @@ def paint_compared_boxes(painter: QPainter, boxes: list[ComparedBox], source_to_
         else:
             painter.setPen(agreement_pen(box.kind))
         painter.drawRect(rect)
-        if labels:
-            text = box.label
-            w, h = metrics.horizontalAdvance(text) + 6, metrics.height() + 1
-            # Above the box where there is room, else inside its top edge; never over its left and right edges.
-            top = rect.top() - h - 1 if rect.top() - h - 1 >= 0 else rect.top() + BOX_PEN_WIDTH
-            plate = QRectF(rect.left(), top, w, h)
+    placed: list[QRectF] = []
+    if labels and ordered:
+        texts = [box.label for box in ordered]
+        sizes = [QSizeF(metrics.horizontalAdvance(t) + 6, metrics.height() + 1) for t in texts]
+        placed = place_labels(rects, sizes, QRectF(painter.viewport()))
+        for box, text, plate in zip(ordered, texts, placed):
+            color = STYLES[box.kind].color
             painter.fillRect(plate, color)
             painter.setPen(readable_text_color(color))
             painter.drawText(plate, Qt.AlignmentFlag.AlignCenter, text)
     painter.restore()
+    return placed
 
 
 class AgreementLegend(QWidget):

@@ -29,7 +29,7 @@ from ..runtime import ConsoleRuntime
 from .export_dialog import HardFrameExport
 from .hard_frames import HardFrames, file_stem
 from .overlay_painter import Agreement, ComparedBox, compared_boxes
-from .panel_layout import ComparePanelLayout
+from .panel_layout import OPENING_TEXT, ComparePanelLayout
 from .worker import CompareWorker, LibraryListing, SessionOpened
 
 RUN_WINDOW = 5000  # frames the run's totals pool over (image-less: a few kB each); older ones age out
@@ -49,6 +49,7 @@ class ComparePanel(ComparePanelLayout):
         self.run_count = 0
         self.hard_frames = HardFrames()
         self.shown: FrameComparison | None = None
+        self.shown_at = 0.0  # monotonic: when the shown comparison arrived
         self.shown_boxes: list[ComparedBox] = []
         self.latest: FrameComparison | None = None
         self.pinned = False  # showing a hard frame the user picked, not the newest comparison
@@ -67,6 +68,7 @@ class ComparePanel(ComparePanelLayout):
         self.worker: CompareWorker | None = None
         if address is None:
             self.show_error("This device has no known address yet; compare it once it has been reached.")
+            self.describe_not_open(state.name, "no address yet")
         else:
             self.worker = CompareWorker(address.base_url, library, self, runtime.tasks, runtime.http)
             self._open(None)
@@ -101,6 +103,7 @@ class ComparePanel(ComparePanelLayout):
     def _open(self, model_path: Path | None) -> None:
         self.requested_model = model_path
         self.opened = None
+        self.overlay_view.placeholder = OPENING_TEXT
         self._compare_after_open = True
         self._new_run()
         self._submit("open", self.run, model_path)
@@ -149,14 +152,18 @@ class ComparePanel(ComparePanelLayout):
     # -- what the worker reports (on the GUI thread) -----------------------------------------------------------
 
     def on_library(self, listing: LibraryListing) -> None:
-        self.set_models(listing, self.opened.model_path if self.opened else self.requested_model,
+        # Only a model in use is shown as chosen: until one is loaded the picker shows "no local model loaded".
+        self.set_models(listing, self.opened.model_path if self.opened else None,
                         self.opened.device_copy if self.opened else None)
+        if self.opened is None:
+            self.model_box.setCurrentIndex(-1)
 
     def on_opened(self, opened: SessionOpened) -> None:
         if opened.run != self.run:
             return
         self.opened = opened
         self.clear_error()
+        self.overlay_view.placeholder = "Fetching the device's newest frame…"
         self.set_models(None, opened.model_path, opened.device_copy)
         self.describe_setup(self.state.name, opened)
         if self._compare_after_open:
@@ -178,12 +185,23 @@ class ComparePanel(ComparePanelLayout):
         self._stats_dirty = True
 
     def on_failed(self, run: int, message: str) -> None:
-        if run in (-1, self.run):
-            self.show_error(message)
+        if run not in (-1, self.run):
+            return
+        self.show_error(message)
+        if self.opened is None and run == self.run:  # nothing is being compared: say so where the picture goes
+            self.describe_not_open(self.state.name, message)
+        if self.shown is None:
+            self.overlay_view.placeholder = f"No comparison: {message}"
+            self.overlay_view.update()
 
-    def on_continuous_ended(self, run: int) -> None:
-        if run == self.run:
-            self.continuous_button.setChecked(False)
+    def on_continuous_ended(self, run: int, reason: str) -> None:
+        if run != self.run:
+            return
+        self.continuous_button.setChecked(False)
+        self.show_error(f"Continuous mode stopped: {reason}")
+        if self.shown is not None and not self.pinned:  # the picture is the last frame compared, not a live one
+            self.overlay_caption.setText(f"Stopped · last compared frame #{self.shown.seq}, "
+                                         f"{time.monotonic() - self.shown_at:.0f} s ago")
 
     def on_job_done(self) -> None:
         self.pending_jobs = max(0, self.pending_jobs - 1)
@@ -236,6 +254,7 @@ class ComparePanel(ComparePanelLayout):
 
     def _show(self, comparison: FrameComparison | None) -> None:
         self.shown = comparison
+        self.shown_at = time.monotonic()
         self.shown_boxes = compared_boxes(comparison.report) if comparison is not None else []
         self.show_frame(comparison, self.shown_boxes, self.opened, pinned=self.pinned)
 

@@ -1,5 +1,9 @@
 """The Compare panel's widgets and how they are arranged; `panel.py` holds the behaviour.
 
+Everything sits in a scroll area: the panel then asks the main window for almost no room of its own, so opening
+it never squeezes the docks or grows the window past the screen (issue 10); where the tab is smaller than the
+panel's own minimum, it scrolls.
+
     [Local model ▾] [Add model file…] [Add model folder…]                  device runs X · local Y
     [Compare now] [Continuous] [every N frames] [keep F1 < 0.90]      [Replay saved frames…] [Export hard frames…]
     (message)
@@ -11,6 +15,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -21,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QSplitter,
@@ -32,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from edge_console.core.comparison import FrameComparison
 
+from ..untrusted_text import escaped, visible_text
 from .agreement_chart import AgreementChart
 from .frame_view import ComparedFrameView, ViewMode
 from .overlay_painter import STYLES, Agreement, AgreementLegend, ComparedBox
@@ -39,8 +46,19 @@ from .stats_view import AgreementStats, LatencyStats
 from .worker import LibraryListing, SessionOpened
 
 DEFAULT_THRESHOLD = 0.9
+OPENING_TEXT = "Connecting to the device and loading the local model…"
+NO_MODEL_TEXT = "no local model loaded"
 ERROR_STYLE = "background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-radius: 3px; padding: 4px;"
 NOTICE_STYLE = "background: #e8f4ea; color: #1e4620; border: 1px solid #b7dfbb; border-radius: 3px; padding: 4px;"
+
+
+class _ContentLayout(QVBoxLayout):
+    """The scrolled content's layout. It says it has no height-for-width (its wrapping labels would say so), so the
+    scroll area fits the content to the tab, down to its minimum, instead of growing it to its preferred height
+    for the tab's width, which would push the F1 chart out of view."""
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+        return False
 
 
 def _list_caption(text: str) -> QLabel:
@@ -56,10 +74,11 @@ class ComparePanelLayout(QWidget):
                                    sizeAdjustPolicy=QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_box.setToolTip("The model run on this laptop. Default: the library's copy of the device's own "
                                   "model; pick another to preview a candidate against what the device runs.")
+        self.model_box.setPlaceholderText(NO_MODEL_TEXT)  # shown while no model is loaded: never a model not in use
         self.add_file_button = QToolButton(text="Add model file…")
         self.add_folder_button = QToolButton(text="Add model folder…", toolTip="A folder of .onnx files, e.g. a USB stick")
         self.setup_label = QLabel(wordWrap=True)
-        self.setup_label.setTextFormat(Qt.TextFormat.RichText)
+        self.setup_label.setTextFormat(Qt.TextFormat.RichText)  # our markup; every word from the device is escaped
 
         self.compare_button = QPushButton("Compare now", toolTip="Fetch the device's newest frame and compare it")
         self.continuous_button = QToolButton(text="Continuous", checkable=True,
@@ -77,6 +96,7 @@ class ComparePanelLayout(QWidget):
         self.busy_label = QLabel()
         self.busy_label.setStyleSheet("color: #555;")
         self.message_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label.setTextFormat(Qt.TextFormat.PlainText)  # messages may quote what a device sent
         self.message_label.hide()
         self.message_is_error = False
 
@@ -84,7 +104,7 @@ class ComparePanelLayout(QWidget):
         self.overlay_caption = QLabel()  # above the picture, not on it: it would hide boxes
         self.overlay_caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.overlay_view = ComparedFrameView(ViewMode.OVERLAY)
-        self.overlay_view.placeholder = "Connecting to the device and loading the local model…"
+        self.overlay_view.placeholder = OPENING_TEXT
         self.device_view = ComparedFrameView(ViewMode.DEVICE)
         self.local_view = ComparedFrameView(ViewMode.LOCAL)
         self.agreement = AgreementStats()
@@ -145,8 +165,11 @@ class ComparePanelLayout(QWidget):
         h_layout.setContentsMargins(0, 2, 0, 0)
         h_layout.addWidget(self.hard_title)
         h_layout.addWidget(self.hard_list)
-        lists.addTab(disagreements, "Disagreements in this frame")
+        lists.addTab(disagreements, "Disagreements")
         lists.addTab(hard, "Hard frames")
+        lists.setTabToolTip(0, "The boxes of the shown frame on which device and local model disagree")
+        lists.tabBar().setElideMode(Qt.TextElideMode.ElideNone)  # "Hard frames (121)" whole, never "Hard fr…"
+        lists.tabBar().setExpanding(False)
         self.lists_tabs = lists
 
         side = QWidget()
@@ -171,7 +194,8 @@ class ComparePanelLayout(QWidget):
         main.setSizes([700, 170])
         self.chart.setMinimumHeight(120)
 
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = _ContentLayout(content)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.setSpacing(4)
         layout.addLayout(model_bar)
@@ -179,6 +203,11 @@ class ComparePanelLayout(QWidget):
         layout.addWidget(self.message_label)
         layout.addWidget(main, 1)
         self.message_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        self.scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        self.scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
 
     # -- what the behaviour half calls to show things -----------------------------------------------------------
 
@@ -219,9 +248,15 @@ class ComparePanelLayout(QWidget):
         what = ("the same model" if same else
                 "<span style='color:#b45309'><b>previewing a candidate</b></span>")
         self.setup_label.setText(
-            f"<b>{device_name}</b> runs {device_model.get('name')} {device_model.get('version')} · "
-            f"local: {local['name']} {local['version']} on {opened.provider.removesuffix('ExecutionProvider')} · "
-            f"{what}")
+            f"<b>{escaped(device_name)}</b> runs {escaped(device_model.get('name'))} "
+            f"{escaped(device_model.get('version'))} · local: {escaped(local['name'])} {escaped(local['version'])} "
+            f"on {html.escape(opened.provider.removesuffix('ExecutionProvider'))} · {what}")
+
+    def describe_not_open(self, device_name: str, why: str) -> None:
+        """The set-up line while nothing is compared: which device, and why not (no model, unreachable…)."""
+        self.setup_label.setText(f"<b>{escaped(device_name)}</b> · <span style='color:#8a1c1c'>not comparing: "
+                                 f"{escaped(why, 200)}</span>")
+        self.model_box.setCurrentIndex(-1)  # the placeholder: no model is in use
 
     def show_frame(self, comparison: FrameComparison | None, boxes: list[ComparedBox],
                    opened: SessionOpened | None, pinned: bool = False) -> None:
@@ -235,14 +270,15 @@ class ComparePanelLayout(QWidget):
             return
         r = comparison.report
         self.overlay_view.show_comparison(comparison, boxes, "")
+        self.overlay_caption.setTextFormat(Qt.TextFormat.RichText)  # numbers only: no word from the device
         self.overlay_caption.setText(f"{'Hard frame ' if pinned else ''}<b>#{comparison.seq}</b> · F1 {r.f1:.2f} · "
                                      f"{len(r.matched)} matched · {len(r.unmatched_a)} device only · "
                                      f"{len(r.unmatched_b)} local only · {len(r.class_mismatches)} class mismatch")
         device_model = opened.info["model"] if opened else {}
         local_model = opened.model if opened else {}
-        self.device_view.show_comparison(comparison, [], f"Device: {device_model.get('name', '?')} "
-                                                         f"{device_model.get('version', '')} · "
-                                                         f"{len(comparison.device)} boxes")
+        self.device_view.show_comparison(comparison, [], visible_text(
+            f"Device: {device_model.get('name', '?')} {device_model.get('version', '')} · "
+            f"{len(comparison.device)} boxes", 120))
         self.local_view.show_comparison(comparison, [], f"Laptop: {local_model.get('name', '?')} "
                                                         f"{local_model.get('version', '')} · "
                                                         f"{len(comparison.local)} boxes")

@@ -32,7 +32,8 @@ from .saved_frames import load_saved_frames
 from .session import CompareSession
 
 log = logging.getLogger(__name__)
-RETRY_AFTER_FETCH_ERROR_S = 2.0  # continuous mode keeps trying a device that stops answering, this often
+RETRY_AFTER_FETCH_ERROR_S = 2.0  # continuous mode tries a device that stops sending frames again this often...
+CONTINUOUS_GIVE_UP_AFTER = 3  # ...and stops after this many failures in a row: no run over a stale frame
 _lane_numbers = itertools.count(1)
 
 
@@ -60,7 +61,7 @@ class CompareListener(Protocol):
     def on_compared(self, run: int, comparison: FrameComparison) -> None: ...
     def on_failed(self, run: int, message: str) -> None: ...
     def on_job_done(self) -> None: ...  # one request finished (the panel counts them to show when it is busy)
-    def on_continuous_ended(self, run: int) -> None: ...  # continuous mode ended by itself (no device or model)
+    def on_continuous_ended(self, run: int, reason: str) -> None: ...  # ended by itself: no device, model or frames
 
 
 class CompareWorker:
@@ -141,6 +142,8 @@ class CompareWorker:
 
     def _job_done(self, error: BaseException | None) -> None:
         """On the GUI thread: one request ended (finished, cancelled, or failed unexpectedly)."""
+        if self._closed:  # a request that had ended before close() may still have had this on its way
+            return
         if error is not None and not isinstance(error, TaskCancelled):
             log.error("compare worker: unexpected error", exc_info=error)
             self._listener.on_failed(-1, f"unexpected error: {error!r}")
@@ -225,15 +228,22 @@ class CompareWorker:
         """Until cancelled: frame after frame, the next fetched while this one is inferred (`CompareSession.run`)."""
         session = await self._ready_session(run)
         if session is None:  # the failure is already reported; the panel switches the mode off
-            self._tell("on_continuous_ended", run)
+            self._tell("on_continuous_ended", run, "no device or no local model")
             return
+        failures = 0
 
         def compared(_frame: DeviceFrame, comparison: FrameComparison) -> None:
+            nonlocal failures
+            failures = 0
             self._tell("on_compared", run, comparison)
 
         while True:
             try:
                 await session.run(compared, every=every)
             except (DeviceFetchError, ValueError, IncompatibleModelsError) as exc:
+                failures += 1
+                if failures >= CONTINUOUS_GIVE_UP_AFTER:  # frames stopped: say so rather than show a stale frame
+                    self._tell("on_continuous_ended", run, str(exc))
+                    return
                 self._tell("on_failed", run, str(exc))
                 await asyncio.sleep(RETRY_AFTER_FETCH_ERROR_S)

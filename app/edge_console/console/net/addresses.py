@@ -24,6 +24,27 @@ class DeviceAddress:
         return f"http://{self}"
 
 
+def unusable_address_reason(host: str) -> str | None:
+    """Why `host` cannot be a device's address (it is not one machine: unspecified, broadcast, multicast,
+    reserved), or None. Host names pass: only resolving them tells."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])  # a scoped IPv6 address keeps its zone apart
+    except ValueError:
+        return None
+    if ip.is_unspecified:
+        return f"{host} means 'any address', not a device"
+    if ip.is_multicast:
+        return f"{host} is a multicast group, not a device"
+    if ip.version == 4 and (ip == ipaddress.IPv4Address("255.255.255.255") or ip.is_reserved):
+        return f"{host} is a broadcast or reserved address, not a device"
+    return None
+
+
+def _looks_like_ipv4(host: str) -> bool:
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() for p in parts)
+
+
 def parse_host_port(text: str) -> DeviceAddress:
     """Parse `host:port`, `[v6]:port` or `http://host:port/...`; ValueError says what is wrong, in the user's words.
 
@@ -63,6 +84,14 @@ def parse_host_port(text: str) -> DeviceAddress:
         raise ValueError(f"'{port}' is not a port number (1-65535)")
     if netloc.startswith("["):
         host = netloc[1:netloc.index("]")]  # urllib lowercases; an IPv6 literal keeps its own spelling
+    if _looks_like_ipv4(host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv4 address: each of its four numbers is 0-255, "
+                             f"for example {EXAMPLE}") from None
+    if reason := unusable_address_reason(host):
+        raise ValueError(f"{reason}; give the device's own address, for example {EXAMPLE}")
     return DeviceAddress(host, port)
 
 

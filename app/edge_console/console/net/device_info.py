@@ -6,6 +6,10 @@ from typing import Any
 
 from edge_console.core.protocol import API_VERSION, ProtocolError
 
+from ..untrusted_text import visible_text
+
+MAX_REASONS = 10  # a health report is a few lines a person reads, not a log
+
 
 class ProtocolMismatch(ProtocolError):
     """The device answers, but speaks another API version: retrying soon will not help."""
@@ -31,7 +35,8 @@ def check_health(data: Any) -> dict:
     if not isinstance(data, dict) or data.get("status") not in ("ok", "degraded", "failing"):
         raise ProtocolError(f"/v1/health is not a health report: {data!r:.120}")
     reasons = data.get("reasons") or []
-    return {"status": data["status"], "reasons": [str(r) for r in reasons] if isinstance(reasons, list) else []}
+    shown = [visible_text(r, 300) for r in reasons[:MAX_REASONS]] if isinstance(reasons, list) else []
+    return {"status": data["status"], "reasons": shown}
 
 
 def check_telemetry_sample(data: Any) -> dict:

@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +24,7 @@ import aiohttp
 from edge_console.core.backoff import BackoffPolicy
 from edge_console.core.protocol import ClockSample, ProtocolError
 
+from ..untrusted_text import visible_text
 from .addresses import DeviceAddress
 from .backoff import Backoff, reconnect_policy
 from .device_clock import DeviceClock
@@ -38,6 +40,24 @@ HISTORY_PAGE = 600
 HISTORY_SPAN_S = 3600.0  # the longest chart window; older samples are never drawn
 BAD_DATA_REPORT_PERIOD_S = 5.0
 MAX_STREAM_MESSAGE = 32 * 1024 * 1024
+# A device at its client limit refuses the telemetry WebSocket: the console then polls health and the newest
+# telemetry over plain HTTP this often (the device stays online), and tries the WebSocket again every
+# TELEMETRY_RETRY_S. A refused stream is retried at the stream's own backoff, at least REFUSED_STREAM_RETRY_S apart.
+POLL_PERIOD_S = 2.0
+TELEMETRY_RETRY_S = 15.0
+REFUSED_STREAM_RETRY_S = 5.0
+
+
+class DeviceRefused(aiohttp.ClientError):
+    """The device answered but refused a channel (HTTP 503, e.g. "too many clients (limit 32)"): it is there."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotAnAgent(ProtocolError):
+    """Something answers at the address, but not an edge agent (a web server, a router's login page)."""
 
 
 class SessionListener(Protocol):
@@ -59,14 +79,21 @@ Decoder = Callable[[bytes, float], "DecodedFrame"]
 def describe_error(exc: BaseException) -> str:
     """An exception in the words an engineer on site needs."""
     if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, socket.gaierror):  # its errno is a resolver code: os.strerror has no text for it
+            return (f"unreachable: the name {exc.host!r} does not resolve (DNS: {exc.os_error.strerror or 'unknown'}); "
+                    "check the spelling, or use the device's IP address")
         if isinstance(exc.os_error, ConnectionRefusedError):
             return "unreachable: connection refused (the host answers, but nothing listens on that port)"
         errno = getattr(exc.os_error, "errno", None)
-        return f"unreachable: {os.strerror(errno) if errno else exc.os_error}"
+        return f"unreachable: {os.strerror(errno) if errno and errno > 0 else exc.os_error}"
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return "no answer in time"
+    if isinstance(exc, DeviceRefused):
+        return f"the device refused: {exc.reason}"
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         return f"refused the WebSocket (HTTP {exc.status})"
+    if isinstance(exc, NotAnAgent):
+        return str(exc)
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"HTTP {exc.status} {exc.message}"
     if isinstance(exc, ProtocolError):
@@ -95,6 +122,8 @@ class DeviceSession:
         self._stream_task: asyncio.Task | None = None
         self._last_bad_report: dict[str, float] = {}  # per channel, so a flood on one cannot mute the others
         self._bad_since_report: dict[str, int] = {}
+        self._telemetry_refused = ""  # the device's reason while it refuses the telemetry WebSocket
+        self._frame_problem = ""  # why the last stream frame was refused, until one is shown again
 
     # -- called on the loop thread by the owner -------------------------------------------------------------
 
@@ -139,7 +168,8 @@ class DeviceSession:
     async def _control_loop(self) -> None:
         while True:
             try:
-                await self._control_once()
+                if await self._control_once():
+                    continue  # polled while refused: try the WebSocket again at once
                 reason = "connection closed by the device"
             except asyncio.CancelledError:
                 raise
@@ -155,21 +185,51 @@ class DeviceSession:
     async def _get_json(self, path: str, ok_statuses: tuple[int, ...] = (200,)) -> Any:
         async with self._http.get(self.address.base_url + path, timeout=REQUEST_TIMEOUT) as resp:
             if resp.status not in ok_statuses:
+                if path == "/v1/info" and resp.status in (401, 403, 404, 405):
+                    raise NotAnAgent(f"this is not an edge agent: {self.address} answered /v1/info with HTTP "
+                                     f"{resp.status} {resp.reason or ''}".rstrip() + " (another program on this port?)")
                 raise aiohttp.ClientResponseError(resp.request_info, resp.history, status=resp.status,
                                                   message=resp.reason or "")
             try:
                 return await resp.json(content_type=None)
             except (ValueError, UnicodeDecodeError) as exc:
+                if path == "/v1/info":
+                    raise NotAnAgent(f"this is not an edge agent: {self.address} did not answer JSON on /v1/info "
+                                     f"({resp.content_type or 'no content type'})") from exc
                 raise ProtocolError(f"{path} did not answer JSON") from exc
 
-    async def _control_once(self) -> None:
+    async def _refusal(self, path: str, handshake: aiohttp.WSServerHandshakeError) -> BaseException:
+        """Why the device refused a WebSocket: the handshake error does not carry the body, so the same URL is
+        asked again as a plain GET, which the agent refuses with the same JSON reason."""
+        if handshake.status != 503:
+            return handshake
+        try:
+            async with self._http.get(self.address.base_url + path, timeout=REQUEST_TIMEOUT) as resp:
+                data = await resp.json(content_type=None)
+            reason = str(data.get("error") or "") if isinstance(data, dict) else ""
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, UnicodeDecodeError):
+            reason = ""
+        return DeviceRefused(visible_text(reason, 200) or "HTTP 503 (busy)")
+
+    async def _control_once(self) -> bool:
+        """One connection of the control channel; True when it ended a round of polling a device that refused
+        the telemetry WebSocket (no failure: the caller asks again at once)."""
         info = check_device_info(await self._get_json("/v1/info"))
         self._listener.on_info(info)
         await self._sync_clock()
         self._listener.on_health(check_health(await self._get_json("/v1/health", (200, 503))))
         url = self.address.base_url + "/v1/telemetry"
-        async with self._http.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5),
-                                         heartbeat=None) as ws:
+        try:
+            ws_context = await self._http.ws_connect(
+                url, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5), heartbeat=None)
+        except aiohttp.WSServerHandshakeError as exc:
+            refusal = await self._refusal("/v1/telemetry", exc)
+            if not isinstance(refusal, DeviceRefused):
+                raise refusal from exc
+            await self._poll_while_refused(refusal.reason)
+            return True
+        self._telemetry_refused = ""
+        async with ws_context as ws:
             await self._fill_history()
             self._listener.on_connection(True, "")
             self._control_backoff.reset()
@@ -188,6 +248,24 @@ class DeviceSession:
                         self._report_bad_data("telemetry", "unexpected binary message")
             finally:
                 pinger.cancel()
+
+    async def _poll_while_refused(self, reason: str) -> None:
+        """The device answers but has no WebSocket slot for this console: it is online, so say so, and keep its
+        health and telemetry current over plain HTTP until TELEMETRY_RETRY_S, when the WebSocket is tried again
+        (the caller's loop comes straight back here if it is still refused)."""
+        self._listener.on_connection(True, "")
+        if reason != self._telemetry_refused:
+            self._telemetry_refused = reason
+            self._listener.on_error(f"telemetry: the device refused the live channel ({reason}); polling every "
+                                    f"{POLL_PERIOD_S:g} s instead")
+        self._control_backoff.reset()
+        deadline = time.monotonic() + TELEMETRY_RETRY_S
+        while True:
+            await self._fill_history(live=True)
+            self._listener.on_health(check_health(await self._get_json("/v1/health", (200, 503))))
+            if time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(POLL_PERIOD_S)
 
     def _handle_telemetry_text(self, text: str) -> None:
         try:
@@ -239,7 +317,7 @@ class DeviceSession:
                 raise ProtocolError(f"/v1/time is not {{'time': seconds}}: {data!r:.80}")
             self._add_clock_sample({"t0": t0, "server_time": data["time"]}, t3)
 
-    async def _fill_history(self) -> None:
+    async def _fill_history(self, live: bool = False) -> None:
         # The device's own clock says what "the last hour" is: console time plus its offset.
         offset = self.clock.offset or 0.0
         since = self._last_sample_ts if self._last_sample_ts is not None else time.time() + offset - HISTORY_SPAN_S
@@ -260,7 +338,7 @@ class DeviceSession:
                     fresh.append(sample)
                     self._last_sample_ts = sample["ts"]
             if fresh:
-                self._listener.on_telemetry(fresh, True)
+                self._listener.on_telemetry(fresh, not live)
                 since = self._last_sample_ts
             if not data.get("more") or not fresh:
                 return
@@ -269,16 +347,22 @@ class DeviceSession:
 
     async def _stream_loop(self) -> None:
         while True:
+            delay = None
             try:
                 await self._stream_once()
                 reason = "stream closed by the device"
             except asyncio.CancelledError:
                 self._listener.on_stream_state(False, "stream stopped")
                 raise
+            except aiohttp.WSServerHandshakeError as exc:
+                refusal = await self._refusal("/v1/stream", exc)
+                reason = describe_error(refusal)
+                if isinstance(refusal, DeviceRefused):
+                    delay = max(self._stream_backoff.next_delay(), REFUSED_STREAM_RETRY_S)
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 reason = describe_error(exc)
             self._listener.on_stream_state(False, reason)
-            await self._stream_backoff.sleep()
+            await self._stream_backoff.sleep(delay)
 
     async def _stream_once(self) -> None:
         query = "&".join(f"{k}={v}" for k, v in self._stream_params.items())
@@ -286,6 +370,7 @@ class DeviceSession:
         loop = asyncio.get_running_loop()
         async with self._http.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5),
                                          heartbeat=5.0, max_msg_size=MAX_STREAM_MESSAGE) as ws:
+            self._frame_problem = ""
             self._listener.on_stream_state(True, "")
             self._stream_backoff.reset()
             async for msg in ws:
@@ -296,7 +381,13 @@ class DeviceSession:
                         frame = await loop.run_in_executor(self._decode_pool, self._decoder, msg.data, time.time())
                     except ProtocolError as exc:
                         self._report_bad_data("stream", str(exc))
+                        if not self._frame_problem:  # the preview says why its picture does not move (once)
+                            self._frame_problem = str(exc)
+                            self._listener.on_stream_state(True, f"frames refused: {exc}")
                         continue
+                    if self._frame_problem:
+                        self._frame_problem = ""
+                        self._listener.on_stream_state(True, "")
                     self._listener.on_frame(frame)
                 elif msg.type == aiohttp.WSMsgType.TEXT:
                     try:

@@ -20,7 +20,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from edge_console.core.protocol import SERVICE_TYPE
 
-from .addresses import DeviceAddress
+from .addresses import DeviceAddress, unusable_address_reason
 
 log = logging.getLogger(__name__)
 RESOLVE_TIMEOUT_MS = 3000
@@ -77,7 +77,10 @@ def service_from_announcement(service_name: str, port: int, hosts: list[str],
     claimed_id = txt.get("id", "")
     device_id = claimed_id if DEVICE_ID.fullmatch(claimed_id) else service_name  # no usable id: the name is one
     display = printable_text(txt.get("name"), MAX_NAME_CHARS) or instance
-    addresses = [DeviceAddress(host, port) for host in hosts] if 0 < port < 65536 else []
+    # Only addresses of one machine: 0.0.0.0, 255.255.255.255, multicast and reserved ones are dropped, so the
+    # console never connects to what an announcement merely claims.
+    usable = [host for host in hosts if unusable_address_reason(host) is None]
+    addresses = [DeviceAddress(host, port) for host in usable] if 0 < port < 65536 else []
     return DiscoveredService(service_name, device_id, display, addresses, txt)
 
 

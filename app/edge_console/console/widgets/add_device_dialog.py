@@ -31,6 +31,7 @@ class AddDeviceDialog(QDialog):
         self.address: DeviceAddress | None = None
         self.edit = QLineEdit(placeholderText="host:port, e.g. 192.168.10.21:8470")
         self.error = QLabel(styleSheet="color: #c62828")
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # it quotes what was typed
         self.error.setWordWrap(True)
         why = QLabel(WHY_NOT_LISTED_HTML, wordWrap=True)
         why.setTextFormat(Qt.TextFormat.RichText)

@@ -3,6 +3,10 @@
 Curves are created once per device and updated in place with `setData` on a 1 Hz timer (pyqtgraph's advice):
 never rebuilt, and only while the charts are visible. Long windows are decimated by pyqtgraph's peak
 downsampling, so a 1 h window costs about what a 1 min one does; memory is bounded by the devices' ring buffers.
+
+What a reader sees: the legend above the charts names every device shown (in a plot it had room for three); the
+time axis spans the chosen window only once the data fills it, before that it starts where the data starts (a
+fresh device is not a sliver at the right edge); a chart without data says so instead of showing bare axes.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from ..colors import CURVE_PALETTE
 from ..device_state import DeviceState
 from ..telemetry_ring import break_gaps, per_second_increase
+from ..untrusted_text import escaped
 
 WINDOWS_S: dict[str, float] = {"1 min": 60.0, "10 min": 600.0, "1 h": 3600.0}
 REFRESH_MS = 1000
 DROPPED_RATE = "dropped_per_s"  # derived from the cumulative dropped_frames counter
 GAP_S = 5.0  # the agent samples every second; a longer silence is drawn as a gap
+TITLE_HEIGHT = 16
+MIN_SPAN_S = 10.0  # the time axis of fresh data spans at least this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,10 @@ class TelemetryCharts(QWidget):
         self.mode_box.addItems(["Selected device", "All devices overlaid"])
         self.mode_box.currentIndexChanged.connect(lambda i: self.set_overlay_all(i == 1))
         self.hint = QLabel()
+        self.legend = QLabel(wordWrap=True)  # our markup around escaped names: a device name is never HTML
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setContentsMargins(6, 0, 6, 0)
+        self.legend.hide()
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 2)
         for widget in (QLabel("Window"), self.window_box, QLabel("Show"), self.mode_box):
@@ -79,10 +90,14 @@ class TelemetryCharts(QWidget):
 
         self.plots_widget = pg.GraphicsLayoutWidget()
         self.plots_widget.setBackground("w")
+        self.plots_widget.ci.setContentsMargins(2, 2, 2, 2)  # the room goes to the curves, not to margins
+        self.plots_widget.ci.setSpacing(2)
         self.plots: list[pg.PlotItem] = []
+        self.no_data: dict[pg.PlotItem, pg.TextItem] = {}
         for i, spec in enumerate(CHARTS):
             plot = self.plots_widget.addPlot(row=i // 3, col=i % 3, axisItems={"bottom": pg.DateAxisItem()})
             plot.setTitle(spec.title, size="8pt")
+            plot.layout.setRowFixedHeight(0, TITLE_HEIGHT)  # pyqtgraph's default title row is twice that
             plot.setLabel("left", units=None, text=spec.unit)
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setMouseEnabled(x=False, y=True)
@@ -91,12 +106,16 @@ class TelemetryCharts(QWidget):
             plot.getAxis("left").enableAutoSIPrefix(False)  # "per s (x0.001)" helps nobody
             if self.plots:
                 plot.setXLink(self.plots[0])
+            no_data = pg.TextItem("no data", color="#888", anchor=(0.5, 0.5))
+            plot.addItem(no_data, ignoreBounds=True)
+            self.no_data[plot] = no_data
             self.plots.append(plot)
-        self.legend = self.plots[0].addLegend(offset=(5, 5), labelTextSize="8pt")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
         layout.addLayout(bar)
+        layout.addWidget(self.legend)
         layout.addWidget(self.plots_widget, 1)
 
         self._timer = QTimer(self, interval=REFRESH_MS)
@@ -163,15 +182,18 @@ class TelemetryCharts(QWidget):
         self._sync_legend()
 
     def _sync_legend(self) -> None:
-        """The legend names the devices shown, by their current names (known only once a device answers)."""
-        shown = self._shown_devices()
-        names = [(state, state.name) for state in shown]
+        """The legend names every device shown, in its curve colour, by its current name (known only once the
+        device answers); it wraps to as many lines as the names need."""
+        names = [(state, state.name) for state in self._shown_devices()]
         if names == list(self._names.items()):
             return
-        self.legend.clear()
-        for state, name in names:
-            self.legend.addItem(self.curves[state][CHARTS[0].series[0].metric], name)
+        entries = [f"<span style='color:{self._colors[state]}'>━━</span>&nbsp;{escaped(name)}" for state, name in names]
+        self.legend.setText("&nbsp;&nbsp;&nbsp; ".join(entries))
+        self.legend.setVisible(bool(entries))
         self._names = dict(names)
+
+    def legend_names(self) -> list[str]:
+        return list(self._names.values())
 
     # -- the timer's work ------------------------------------------------------------------------------------------
 
@@ -181,10 +203,16 @@ class TelemetryCharts(QWidget):
         now = time.time()
         t_min = now - self.window_s
         any_temperature = False
+        first: float | None = None  # the oldest sample shown
+        has_data = {spec.title: False for spec in CHARTS}
         for state in self._shown_devices():
             items = self.curves[state]
             t, values = state.telemetry.since(t_min)
             values[DROPPED_RATE] = per_second_increase(t, values["dropped_frames"])
+            if len(t):
+                first = float(t[0]) if first is None else min(first, float(t[0]))
+            for spec in CHARTS:
+                has_data[spec.title] |= any(bool(np.isfinite(values[s.metric]).any()) for s in spec.series)
             t, values = break_gaps(t, values, GAP_S)
             for metric, item in items.items():
                 item.setData(t, values[metric])
@@ -192,4 +220,19 @@ class TelemetryCharts(QWidget):
         self._sync_legend()
         self.plots[4].setTitle("Temperature" if any_temperature or not self._shown_devices()
                                else "Temperature (not reported by the device)", size="8pt")
-        self.plots[0].setXRange(t_min, now, padding=0)
+        # The whole window once the data fills it; until then from where the data starts (at least MIN_SPAN_S).
+        start = t_min if first is None or first <= t_min else max(t_min, min(first, now - MIN_SPAN_S))
+        self.plots[0].setXRange(start, now, padding=0)
+        for plot, spec in zip(self.plots, CHARTS):
+            self._show_no_data(plot, not has_data[spec.title], (start + now) / 2)
+
+    def _show_no_data(self, plot: pg.PlotItem, empty: bool, x: float) -> None:
+        """An empty chart says "no data" instead of showing axes that measure nothing."""
+        label = self.no_data[plot]
+        label.setVisible(empty)
+        if empty:
+            y0, y1 = plot.getViewBox().viewRange()[1]
+            label.setPos(x, (y0 + y1) / 2)
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).setStyle(showValues=not empty)
+        plot.showGrid(x=not empty, y=not empty, alpha=0.25)

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import html
-import json
 import time
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from ..device_state import DeviceState
-from .formatting import age_text, duration_text
+from ..untrusted_text import escaped, visible_text
+from .formatting import age_text, duration_text, input_text, provider_text
 
 REFRESH_MS = 1000  # uptime and telemetry change every second; redrawing faster helps nobody read it
 
 
 def _row(key: str, value: object) -> str:
-    return f"<tr><td style='color:#666;padding-right:10px'>{html.escape(key)}</td><td>{html.escape(str(value))}</td></tr>"
+    # Keys never wrap ("addre ss"); values are the device's words, shown as plain text whatever they contain.
+    return (f"<tr><td style='color:#666;padding-right:10px;white-space:nowrap'>{html.escape(key)}</td>"
+            f"<td>{escaped(value, 400)}</td></tr>")
+
+
+def found_by(state: DeviceState) -> str:
+    ways = (["added by address"] if state.manual else []) + (["mDNS (announced now)"] if state.announced else [])
+    return ", ".join(ways) or "remembered from an earlier session (not announced now)"
 
 
 def _section(title: str, rows: list[str]) -> str:
@@ -32,10 +40,10 @@ def describe_device(state: DeviceState) -> str:
     model = info.get("model") or {}
     source = info.get("source") or {}
     sample = state.latest_sample or {}
-    parts = [f"<h3 style='margin:2px 0'>{html.escape(state.name)}</h3>"]
+    parts = [f"<h3 style='margin:2px 0'>{escaped(state.name)}</h3>"]
     status = [_row("status", state.status + (f" — {state.status_reason}" if state.status_reason else "")),
               _row("address", state.address or "?"), _row("device id", state.device_id or "not yet known"),
-              _row("found by", ("address (manual)" if state.manual else "") + (" mDNS" if state.announced else "")),
+              _row("found by", found_by(state)),
               _row("first seen", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.first_seen))
                    if state.first_seen else "never"),
               _row("last seen", "now" if state.connected else age_text(state.last_seen))]
@@ -50,17 +58,17 @@ def describe_device(state: DeviceState) -> str:
         parts.append(_section("Hardware", [
             _row("arch", hardware.get("arch", "?")), _row("CPU", hardware.get("cpu_model", "?")),
             _row("cores", hardware.get("cpu_count", "?")), _row("memory", f"{hardware.get('memory_mb', '?')} MB"),
-            _row("provider in use", hardware.get("provider", "?")),
-            _row("providers available", ", ".join(hardware.get("providers_available") or []))]))
+            _row("provider in use", provider_text(hardware.get("provider", "?"))),
+            _row("providers available", ", ".join(provider_text(p) for p in hardware.get("providers_available") or []))]))
     if model:
         input_spec = model.get("input")
         parts.append(_section("Model", [
             _row("name", model.get("name", "?")), _row("version", model.get("version", "?")),
             _row("file", model.get("file", "?")), _row("sha256", str(model.get("sha256", "?"))[:16] + "…"),
-            _row("classes", ", ".join(str(c) for c in model.get("classes") or [])),
-            _row("input", json.dumps(input_spec, sort_keys=True) if input_spec else "?")]))
+            _row("classes", ", ".join(state.class_names)),
+            _row("input", input_text(input_spec))]))
     if source:
-        parts.append(_section("Source", [_row(k, v) for k, v in source.items()]))
+        parts.append(_section("Source", [_row(visible_text(k, 40), v) for k, v in source.items()]))
     clock = []
     if state.clock_offset is not None:
         clock.append(_row("offset (device − console)", f"{state.clock_offset * 1000:+.1f} ms"))
@@ -79,6 +87,9 @@ class DetailsPanel(QWidget):
         self.state: DeviceState | None = None
         self.browser = QTextBrowser()
         self.browser.setOpenLinks(False)
+        # Lines break between words; only a word wider than the panel (an id, a hash) breaks anywhere. Keys
+        # never wrap (their cells say so) and provider names are short, so no label reads "addre ss".
+        self.browser.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.browser)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from ..colors import STATUS_COLORS
 from ..device_state import DeviceState
 from ..fleet import Fleet
+from ..untrusted_text import plain_tooltip
 from .formatting import age_text, number_text
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -42,15 +43,18 @@ def _sample(state: DeviceState, key: str) -> Any:
 def _health_text(state: DeviceState) -> str:
     if not state.connected:
         return state.status_reason or ""
-    reasons = state.health.get("reasons") or []
+    reasons = state.health_reasons
     return state.health.get("status", "?") + (f": {reasons[0]}" if reasons else "")
 
 
-# (header, display text, sort key)
+# (header, display text, sort key). What a glance needs comes first (name, status, health, last seen), so it is
+# on screen at the dock's default width; the numbers follow, the table scrolls sideways to them.
 Column = tuple[str, Callable[[DeviceState], str], Callable[[DeviceState], Any]]
 COLUMNS: tuple[Column, ...] = (
     ("Name", lambda s: s.name, lambda s: s.name.lower()),
     ("Status", lambda s: s.status, lambda s: ["failing", "degraded", "online", "connecting", "offline"].index(s.status)),
+    ("Health", _health_text, _health_text),
+    ("Last seen", lambda s: "now" if s.connected else age_text(s.last_seen), lambda s: s.last_seen or 0.0),
     ("Address", lambda s: str(s.address or ""), lambda s: str(s.address or "")),
     ("Model", lambda s: f"{s.model_name} {s.model_version}".strip(), lambda s: (s.model_name, s.model_version)),
     ("FPS", lambda s: number_text(_sample(s, "fps_inferred")), lambda s: _sample(s, "fps_inferred") or -1.0),
@@ -59,10 +63,11 @@ COLUMNS: tuple[Column, ...] = (
     ("CPU", lambda s: number_text(_sample(s, "cpu_percent"), "{:.0f}", "%"), lambda s: _sample(s, "cpu_percent") or -1.0),
     ("Temp", lambda s: number_text(_sample(s, "temperature_c"), "{:.0f}", "°C"),
      lambda s: _sample(s, "temperature_c") or -1.0),
-    ("Health", _health_text, _health_text),
-    ("Last seen", lambda s: "now" if s.connected else age_text(s.last_seen), lambda s: s.last_seen or 0.0),
 )
 STATUS_COLUMN = 1
+HEALTH_COLUMN = 2
+LAST_SEEN_COLUMN = 3
+HEALTH_COLUMN_WIDTH = 120  # the reason is elided here; the row's tooltip has it whole
 
 
 def status_icon(color: QColor, size: int = 10) -> QIcon:
@@ -131,8 +136,7 @@ class DeviceTableModel(QAbstractTableModel):
 
     def _refresh_ages(self) -> None:
         if self._rows:
-            col = len(COLUMNS) - 1
-            self.dataChanged.emit(self.index(0, col), self.index(len(self._rows) - 1, col))
+            self.dataChanged.emit(self.index(0, LAST_SEEN_COLUMN), self.index(len(self._rows) - 1, LAST_SEEN_COLUMN))
 
     # -- QAbstractTableModel ---------------------------------------------------------------------------------------
 
@@ -168,8 +172,9 @@ class DeviceTableModel(QAbstractTableModel):
             lines = [f"{state.name} — {state.status}"]
             if state.status_reason:
                 lines.append(state.status_reason)
+            lines += state.health_reasons if state.connected else []
             lines += [f"last seen {age_text(state.last_seen)}"] + [e.message for e in list(state.errors)[-3:]]
-            return "\n".join(lines)
+            return plain_tooltip(lines)  # the device's words, never read as HTML
         return None
 
 
@@ -201,8 +206,11 @@ class DeviceTable(QWidget):
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.verticalHeader().hide()
         self.view.setAlternatingRowColors(True)
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.view.horizontalHeader().setStretchLastSection(True)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(HEALTH_COLUMN, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(HEALTH_COLUMN, HEALTH_COLUMN_WIDTH)
+        header.setStretchLastSection(True)
         self.view.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.selected.emit(self._state(cur)))
         self.view.activated.connect(lambda index: self._emit_if_state(self.activated, index))
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)

@@ -38,3 +38,22 @@ def number_text(value: object, fmt: str = "{:.1f}", unit: str = "") -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "–"
     return fmt.format(value) + (f" {unit}" if unit else "")
+
+
+def provider_text(provider: object) -> str:
+    """onnxruntime's provider names without their common suffix: "CPUExecutionProvider" -> "CPU"."""
+    return str(provider).removesuffix("ExecutionProvider") or str(provider)
+
+
+def input_text(spec: object) -> str:
+    """A model's input as a person reads it: "320x320 RGB float32, NCHW, letterboxed (tensor 'images')"."""
+    if not isinstance(spec, dict) or not spec:
+        return "?"
+    size = f"{spec.get('width', '?')}x{spec.get('height', '?')}"
+    parts = [" ".join(str(p) for p in (size, str(spec.get("color_order", "")).upper(), spec.get("dtype", "")) if p)]
+    if spec.get("layout"):
+        parts.append(str(spec["layout"]))
+    if spec.get("letterbox") is not None:
+        parts.append("letterboxed" if spec["letterbox"] else "stretched")
+    text = ", ".join(parts)
+    return text + (f" (tensor '{spec['name']}')" if spec.get("name") else "")

@@ -15,8 +15,13 @@ from .preview_controls import PreviewControls
 MAX_TILES = 16
 
 
+EMPTY_TEXT = ("No devices yet. They appear here as soon as they are found or added "
+              "(Devices ▸ Add device…).")
+
+
 class DeviceGrid(QWidget):
     device_activated = Signal(object)  # DeviceState: a tile was double-clicked
+    device_clicked = Signal(object)  # DeviceState: a tile was clicked (it becomes the current device)
 
     def __init__(self, settings: OverlaySettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -25,8 +30,8 @@ class DeviceGrid(QWidget):
         self.tiles: dict[DeviceState, PreviewCanvas] = {}
         self._grid = QGridLayout()
         self._grid.setSpacing(3)
-        self._empty = QLabel("No devices yet. They appear here as soon as they are found or added "
-                             "(Devices ▸ Add device…).", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self._empty = QLabel(EMPTY_TEXT, alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self._empty.setTextFormat(Qt.TextFormat.PlainText)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -34,6 +39,7 @@ class DeviceGrid(QWidget):
         layout.addLayout(self._grid, 1)
         self.controls.pause_toggled.connect(lambda paused: [t.set_paused(paused) for t in self.tiles.values()])
         self.controls.step_requested.connect(lambda: [t.step() for t in self.tiles.values()])
+        self.controls.step_back_requested.connect(lambda: [t.step_back() for t in self.tiles.values()])
         self.controls.reset_view_requested.connect(lambda: [t.reset_view() for t in self.tiles.values()])
         self._relayout()
 
@@ -42,11 +48,20 @@ class DeviceGrid(QWidget):
             return
         canvas = PreviewCanvas(state, self.settings, compact=True)
         canvas.activated.connect(self.device_activated)
+        canvas.clicked.connect(self.device_clicked)
         canvas.hidden_count_changed.connect(self._update_hidden)
         state.changed.connect(self._update_classes)
         self.tiles[state] = canvas
         self._update_classes()
         self._relayout()
+
+    def set_empty_text(self, text: str) -> None:
+        """What the grid says while it has no device (the demo: that its fleet is starting)."""
+        self._empty.setText(text)
+
+    @property
+    def empty_text(self) -> str:
+        return self._empty.text() if not self.tiles else ""
 
     def remove_device(self, state: DeviceState) -> None:
         canvas = self.tiles.pop(state, None)

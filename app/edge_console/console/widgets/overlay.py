@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QObject, QPointF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen, QTransform
 
 from edge_console.core.detection import Detection
 
 from ..colors import class_color, readable_text_color
 from ..frames import DecodedFrame
+from .label_placement import place_labels
 
 BOX_PEN_WIDTH = 2.0
 
@@ -26,6 +27,12 @@ class OverlaySettings(QObject):
         self.threshold = threshold
         self.hidden_classes: set[str] = set()
         self.show_labels = True
+        self.show_info = True  # the frame's information block (name, fps, latency); I toggles it
+
+    def set_show_info(self, show: bool) -> None:
+        if show != self.show_info:
+            self.show_info = show
+            self.changed.emit()
 
     def set_threshold(self, threshold: float) -> None:
         threshold = min(max(threshold, 0.0), 1.0)
@@ -62,8 +69,14 @@ def fit_transform(image_width: int, image_height: int, view: QRectF, zoom: float
     return QTransform(scale, 0, 0, scale, dx, dy)
 
 
-def paint_frame(painter: QPainter, frame: DecodedFrame, to_widget: QTransform, settings: OverlaySettings) -> int:
-    """Paint the frame's image and the detections of the SAME message; returns how many detections were hidden."""
+def detection_rects(detections: Sequence[Detection], source_to_widget: QTransform) -> list[QRectF]:
+    return [source_to_widget.mapRect(QRectF(d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1)) for d in detections]
+
+
+def paint_frame(painter: QPainter, frame: DecodedFrame, to_widget: QTransform, settings: OverlaySettings,
+                avoid: Sequence[QRectF] = ()) -> tuple[int, list[QRectF]]:
+    """Paint the frame's image and the detections of the SAME message, their labels clear of `avoid` (text
+    blocks on the picture); returns how many detections were hidden, and where the labels went."""
     image = frame.image
     target = to_widget.mapRect(QRectF(0, 0, image.width(), image.height()))
     # Smooth scaling costs several ms per frame on big tiles; it is worth it only when the image is enlarged.
@@ -71,53 +84,81 @@ def paint_frame(painter: QPainter, frame: DecodedFrame, to_widget: QTransform, s
     painter.drawImage(target, image)
     shown, hidden = settings.split(frame.header.detections)
     sx, sy = frame.box_scale
-    paint_detections(painter, shown, QTransform(sx, 0, 0, sy, 0, 0) * to_widget, settings.show_labels)
-    return hidden
+    labels = paint_detections(painter, shown, QTransform(sx, 0, 0, sy, 0, 0) * to_widget, settings.show_labels,
+                              avoid)
+    return hidden, labels
 
 
 def paint_detections(painter: QPainter, detections: list[Detection], source_to_widget: QTransform,
-                     labels: bool = True) -> None:
-    """Boxes in each class's colour with 'class 0.87' labels; boxes drawn without antialiasing so their pixels
-    carry exactly the class colour (what the tests and a colour-picking engineer check)."""
+                     labels: bool = True, avoid: Sequence[QRectF] = ()) -> list[QRectF]:
+    """Boxes in each class's colour with 'class 0.87' labels placed so that none hides another; boxes drawn
+    without antialiasing so their pixels carry exactly the class colour (what the tests and a colour-picking
+    engineer check). Returns the labels' rectangles, in the order of `detections`."""
     painter.save()
     painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
     font = QFont(painter.font())
     font.setPointSizeF(8.5)
     painter.setFont(font)
     metrics = QFontMetricsF(font)
-    for det in detections:
-        color = class_color(det.class_id, det.class_name)
-        rect = source_to_widget.mapRect(QRectF(det.x1, det.y1, det.x2 - det.x1, det.y2 - det.y1))
+    rects = detection_rects(detections, source_to_widget)
+    colors = [class_color(det.class_id, det.class_name) for det in detections]
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    for color, rect in zip(colors, rects):
         pen = QPen(color, BOX_PEN_WIDTH)
         pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
         painter.setPen(pen)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(rect)
-        if labels:
-            text = f"{det.class_name} {det.confidence:.2f}"
-            w, h = metrics.horizontalAdvance(text) + 6, metrics.height() + 2
-            top = rect.top() - h if rect.top() - h >= 0 else rect.top()
-            label = QRectF(rect.left() - BOX_PEN_WIDTH / 2, top, w, h)
+    placed: list[QRectF] = []
+    if labels and detections:
+        texts = [f"{det.class_name} {det.confidence:.2f}" for det in detections]
+        height = metrics.height() + 2
+        sizes = [QSizeF(metrics.horizontalAdvance(t) + 6, height) for t in texts]
+        # Labels after every box, so no box line is drawn over a label.
+        placed = place_labels(rects, sizes, QRectF(painter.viewport()), avoid)
+        for color, text, label in zip(colors, texts, placed):
             painter.fillRect(label, color)
             painter.setPen(readable_text_color(color))
             painter.drawText(label, Qt.AlignmentFlag.AlignCenter, text)
     painter.restore()
+    return placed
+
+
+def fitted_lines(font: QFont, lines: Sequence[str], max_width: float) -> tuple[list[str], QSizeF]:
+    """The lines, each elided to `max_width`, and the size of their plate; every line is measured once (text
+    with "·" and "→" is shaped with a fallback font, which costs tens of microseconds a line, every frame)."""
+    metrics = QFontMetricsF(font)
+    if not lines:
+        return [], QSizeF(0, 0)
+    shown, widest = [], 0.0
+    for line in lines:
+        width = metrics.horizontalAdvance(line)
+        if width > max_width:
+            line = metrics.elidedText(line, Qt.TextElideMode.ElideRight, max_width)
+            width = metrics.horizontalAdvance(line)
+        shown.append(line)
+        widest = max(widest, width)
+    return shown, QSizeF(widest + 10, metrics.height() * len(shown) + 6)
+
+
+def text_block_size(font: QFont, lines: Sequence[str]) -> QSizeF:
+    return fitted_lines(font, lines, float("inf"))[1]
 
 
 def paint_text_block(painter: QPainter, lines: list[str], corner: QPointF, *, align_bottom: bool = False,
-                     background: QColor | None = None) -> None:
-    """A few lines of status text on a translucent plate, readable over any image."""
+                     background: QColor | None = None, size: QSizeF | None = None) -> QRectF:
+    """A few lines of status text on a translucent plate, readable over any image; returns the plate. `size`:
+    the plate's, when the caller measured the lines already (`fitted_lines`)."""
     if not lines:
-        return
+        return QRectF()
     painter.save()
     metrics = QFontMetricsF(painter.font())
-    width = max(metrics.horizontalAdvance(line) for line in lines) + 10
-    height = metrics.height() * len(lines) + 6
-    top = corner.y() - height if align_bottom else corner.y()
-    plate = QRectF(corner.x(), top, width, height)
+    size = size or text_block_size(painter.font(), lines)
+    top = corner.y() - size.height() if align_bottom else corner.y()
+    plate = QRectF(QPointF(corner.x(), top), size)
     painter.fillRect(plate, background or QColor(0, 0, 0, 150))
     painter.setPen(QColor("white"))
     for i, line in enumerate(lines):
         baseline = top + 3 + metrics.ascent() + i * metrics.height()
         painter.drawText(QPointF(plate.left() + 5, baseline), line)
     painter.restore()
+    return plate

@@ -1,7 +1,10 @@
 """The live preview of one device: paints the newest frame with its own detections, plus what the engineer needs
-to judge it (sequence, fps, inference time, overlay age, capture-to-paint latency). Pause, step, zoom and pan.
+to judge it (sequence, fps, inference time, overlay age, capture-to-paint latency). Pause, step forward and back
+through the frames received, zoom and pan.
 
-It only paints: frames arrive decoded (see `frames.py`), and the stream is opened while the canvas is visible.
+It only paints: frames arrive decoded (see `frames.py`), a frame stepped back to is decoded again off the GUI
+thread (`DeviceState.decode_kept_frame`), and the stream is opened while the canvas is visible. What it says in
+words (the information block, why the picture is not live) is in `preview_text.py`.
 """
 
 from __future__ import annotations
@@ -9,22 +12,35 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QTransform,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from ..colors import STATUS_COLORS
 from ..device_state import DeviceState
 from ..frames import DecodedFrame
-from ..net.device_clock import latency_since
-from .formatting import age_text
-from .overlay import OverlaySettings, fit_transform, paint_frame, paint_text_block
+from .label_placement import corner_rect, quietest_corner
+from .overlay import OverlaySettings, detection_rects, fit_transform, fitted_lines, paint_frame, paint_text_block
+from .preview_text import PREVIEW_KEYS, capture_to_paint_ms, health_line, info_lines, not_live_reason
 
 MIN_ZOOM, MAX_ZOOM = 1.0, 16.0
 BACKGROUND = QColor("#1b1d21")
+COMPACT_INFO_POINT_SIZE = 7.5  # grid tiles: a smaller information block, so it covers less of a small picture
+INFO_CORNER_HOLD_S = 1.0  # the information block moves to a quieter corner at most this often: no jumping at 15 fps
 
 
 class PreviewCanvas(QWidget):
     activated = Signal(object)  # DeviceState: double-click on a grid tile asks for the full preview
+    clicked = Signal(object)  # DeviceState: a click makes the device the current one
     paused_changed = Signal(bool)
     hidden_count_changed = Signal(int)
 
@@ -37,12 +53,18 @@ class PreviewCanvas(QWidget):
         self.frame: DecodedFrame | None = None
         self.paused = False
         self._step_pending = False
+        self._decode_request = 0  # a frame stepped to: only the newest request's result is shown
+        self.step_note = ""  # "oldest frame kept", shown in the footer while paused
         self.zoom = 1.0
         self.pan = QPointF(0, 0)
         self._drag_from: QPointF | None = None
         self._streaming = False
         self._last_painted: DecodedFrame | None = None
         self.hidden_count = 0
+        self.info_rect = QRectF()  # where the information block was last painted (empty: hidden)
+        self._info_corner = 0
+        self._info_corner_at = -1e9  # monotonic
+        self.label_rects: list[QRectF] = []  # where the detection labels were last painted
         # Capture-to-paint latency of each frame when first painted (ms, clock-offset corrected): the overlay
         # shows the newest, the benchmark reads them all.
         self.paint_latencies_ms: deque[float] = deque(maxlen=5000)
@@ -75,30 +97,67 @@ class PreviewCanvas(QWidget):
             self._streaming = False
             self.state.release_stream()
 
-    # -- frames ---------------------------------------------------------------------------------------------------
+    # -- frames, pausing and stepping ---------------------------------------------------------------------------------
 
     def _on_frame(self) -> None:
         if self.paused and not self._step_pending:
             return
-        self.frame = self.state.latest_frame
-        if self._step_pending:
-            self._step_pending = False
+        self._show(self.state.latest_frame)
+        self._step_pending = False
+
+    def _show(self, frame: DecodedFrame | None) -> None:
+        if frame is not None:
+            self.frame = frame
+        self.step_note = ""
         self.update()
 
     def set_paused(self, paused: bool) -> None:
         if paused != self.paused:
             self.paused = paused
             self._step_pending = False
+            self._decode_request += 1  # a step in flight is not shown after resuming
+            self.step_note = ""
             if not paused:
                 self.frame = self.state.latest_frame or self.frame
             self.paused_changed.emit(paused)
             self.update()
 
-    def step(self) -> None:
-        """While paused: show the next frame that arrives, then hold it."""
+    def step(self, frames: int = 1) -> None:
+        """While paused, show the frame received `frames` after (negative: before) the one shown, from the
+        device's ring of recent frames; past the newest, the next frame to arrive. Pauses first if needed."""
         if not self.paused:
             self.set_paused(True)
-        self._step_pending = True
+            if frames > 0 and self.frame is None:
+                self._step_pending = True
+            return
+        shown = self.frame
+        kept = self.state.frame_ring.neighbour(shown.header.seq, shown.received_at, frames) if shown else None
+        if kept is None:
+            if frames > 0:
+                self._step_pending = True  # at the newest: the next frame that arrives
+            else:
+                self.step_note = "the oldest frame kept"
+                self.update()
+            return
+        self._step_pending = False
+        self._decode_request += 1
+        request = self._decode_request
+        latest = self.state.latest_frame
+        if latest is not None and latest.header.seq == kept.seq and latest.received_at == kept.received_at:
+            self._show(latest)  # already decoded
+            return
+
+        def decoded(frame: DecodedFrame) -> None:
+            if request == self._decode_request and self.paused:
+                self._show(frame)
+
+        self.state.decode_kept_frame(kept, decoded)
+
+    def step_back(self) -> None:
+        self.step(-1)
+
+    def toggle_info(self) -> None:
+        self.settings.set_show_info(not self.settings.show_info)
 
     # -- zoom and pan -----------------------------------------------------------------------------------------------
 
@@ -123,6 +182,15 @@ class PreviewCanvas(QWidget):
             self.pan = QPointF(0, 0)
         self.update()
 
+    def zoom_in(self) -> None:
+        self.zoom_by(1.25)
+
+    def zoom_out(self) -> None:
+        self.zoom_by(0.8)
+
+    def toggle_paused(self) -> None:
+        self.set_paused(not self.paused)
+
     def reset_view(self) -> None:
         self.zoom, self.pan = 1.0, QPointF(0, 0)
         self.update()
@@ -133,9 +201,11 @@ class PreviewCanvas(QWidget):
             self.zoom_by(1.25 ** steps, event.position())
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        if event.button() == Qt.MouseButton.LeftButton and self.zoom > MIN_ZOOM:
-            self._drag_from = event.position()
-            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit(self.state)
+            if self.zoom > MIN_ZOOM:
+                self._drag_from = event.position()
+                self.setCursor(Qt.CursorShape.ClosedHandCursor)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         if self._drag_from is not None:
@@ -154,19 +224,15 @@ class PreviewCanvas(QWidget):
             self.reset_view()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
-        key = event.key()
-        if key == Qt.Key.Key_Space:
-            self.set_paused(not self.paused)
-        elif key in (Qt.Key.Key_Period, Qt.Key.Key_Right):
-            self.step()
-        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            self.zoom_by(1.25)
-        elif key == Qt.Key.Key_Minus:
-            self.zoom_by(0.8)
-        elif key == Qt.Key.Key_0:
-            self.reset_view()
-        else:
-            super().keyPressEvent(event)
+        # The keys and what they do are one table (preview_text.PREVIEW_KEYS), which the shortcut list shows.
+        # Ctrl, Alt and Meta combinations belong to the window's shortcuts; Shift may be needed to type "+".
+        commands = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.MetaModifier
+        if not event.modifiers() & commands:
+            for binding in PREVIEW_KEYS:
+                if event.key() in binding.keys:
+                    getattr(self, binding.method)()
+                    return
+        super().keyPressEvent(event)
 
     # -- painting -------------------------------------------------------------------------------------------------------
 
@@ -175,9 +241,16 @@ class PreviewCanvas(QWidget):
         painter.fillRect(self.rect(), BACKGROUND)
         now = time.time()
         frame = self.frame
-        hidden = 0
+        room = max(40.0, self.width() - 22.0)  # text blocks never wider than the picture
+        hidden = self.settings.split(frame.header.detections)[1] if frame is not None else 0
+        footer, footer_size = fitted_lines(painter.font(), self._footer_lines(hidden), room)
+        footer_rect = QRectF(QPointF(6, self.height() - 6 - footer_size.height()), footer_size)
+        info, info_font, info_size = self._info_block(painter, frame, now, room)
+        self.label_rects = []
         if frame is not None:
-            hidden = paint_frame(painter, frame, self._transform(), self.settings)
+            # Labels keep clear of the text blocks on the picture, and of each other.
+            _, self.label_rects = paint_frame(painter, frame, self._transform(), self.settings,
+                                              avoid=[self.info_rect, footer_rect])
             latency = self._capture_to_paint_ms(frame, now)
             if frame is not self._last_painted:
                 self._last_painted = frame
@@ -187,44 +260,60 @@ class PreviewCanvas(QWidget):
         if hidden != self.hidden_count:
             self.hidden_count = hidden
             self.hidden_count_changed.emit(hidden)
-        paint_text_block(painter, self._overlay_lines(frame, now), QPointF(6, 6))
-        footer = []
-        if self.paused:
-            footer.append("PAUSED (space resumes, → steps)")
-        if hidden:
-            footer.append(f"{hidden} detection{'s' if hidden != 1 else ''} hidden by filters")
-        paint_text_block(painter, footer, QPointF(6, self.height() - 6), align_bottom=True)
+        if info:
+            painter.save()
+            painter.setFont(info_font)
+            paint_text_block(painter, info, self.info_rect.topLeft(), size=info_size)
+            painter.restore()
+        paint_text_block(painter, footer, QPointF(6, self.height() - 6), align_bottom=True, size=footer_size)
         banner = self._banner()
+        health = health_line(self.state)
+        if health and frame is not None and not banner:  # a live picture from a device that is not well: say why
+            color = QColor(STATUS_COLORS.get(self.state.status, QColor("gray")))
+            color.setAlpha(220)
+            lines, size = fitted_lines(painter.font(), [health], room)
+            paint_text_block(painter, lines, QPointF(6, self.height() - 10 - footer_size.height()),
+                             align_bottom=True, background=color, size=size)
         if banner:
             self._paint_banner(painter, banner)
         painter.end()
 
-    def _capture_to_paint_ms(self, frame: DecodedFrame, now: float) -> float | None:
-        """Capture (device clock) to now (console clock), corrected by the estimated clock offset."""
-        if self.state.clock_offset is None:
-            return None
-        return latency_since(frame.header.capture_ts, self.state.clock_offset, now) * 1000.0
-
-    def _overlay_lines(self, frame: DecodedFrame | None, now: float) -> list[str]:
-        lines = [self.state.name]
-        if frame is None:
-            return lines
-        sample = self.state.latest_sample or {}
-        fps = sample.get("fps_inferred")
-        fps_text = f"{fps:.1f} fps" if isinstance(fps, int | float) else "? fps"
-        lines[0] += f"  #{frame.header.seq}"
-        lines.append(f"device {fps_text} · inference {frame.header.timings.inference_ms:.1f} ms")
-        age = (now - frame.received_at) * 1000
-        latency = self._capture_to_paint_ms(frame, now)
-        latency_text = f"{latency:.0f} ms" if latency is not None else "? (clock not yet synced)"
-        if self.compact:
-            lines.append(f"age {age:.0f} ms · capture→paint {latency_text}")
-        else:
-            lines.append(f"overlay age {age:.0f} ms")
-            uncertainty = (self.state.clock_round_trip or 0) / 2 * 1000
-            lines.append(f"capture→paint {latency_text}" + (f" (±{uncertainty:.0f} ms clock)" if latency else ""))
-            lines.append(f"model {frame.header.model_version} · {frame.image.width()}x{frame.image.height()}")
+    def _footer_lines(self, hidden: int) -> list[str]:
+        lines = []
+        if self.paused:
+            lines.append("PAUSED (space resumes, ← → step)" + (f" · {self.step_note}" if self.step_note else ""))
+        if hidden:
+            lines.append(f"{hidden} detection{'s' if hidden != 1 else ''} hidden by filters")
         return lines
+
+    def _info_block(self, painter: QPainter, frame: DecodedFrame | None, now: float,
+                    room: float) -> tuple[list[str], QFont, QSizeF]:
+        """The information block's lines, font and size, and (in `info_rect`) where it goes: the corner hiding the
+        fewest detections; smaller on grid tiles and never wider than the picture; nothing when switched off."""
+        font = self._info_font(painter.font())
+        if not self.settings.show_info:
+            self.info_rect = QRectF()
+            return [], font, QSizeF()
+        lines, size = fitted_lines(font, info_lines(self.state, frame, now, self.compact), room)
+        bounds = QRectF(self.rect())
+        if frame is not None and time.monotonic() - self._info_corner_at >= INFO_CORNER_HOLD_S:
+            self._info_corner_at = time.monotonic()
+            sx, sy = frame.box_scale
+            shown, _ = self.settings.split(frame.header.detections)
+            boxes = detection_rects(shown, QTransform(sx, 0, 0, sy, 0, 0) * self._transform())
+            self._info_corner = quietest_corner(size, bounds, boxes)
+        self.info_rect = corner_rect(self._info_corner, size, bounds)
+        return lines, font, size
+
+    def _info_font(self, base: QFont) -> QFont:
+        if not self.compact:
+            return base
+        font = QFont(base)
+        font.setPointSizeF(COMPACT_INFO_POINT_SIZE)
+        return font
+
+    def _capture_to_paint_ms(self, frame: DecodedFrame, now: float) -> float | None:
+        return capture_to_paint_ms(self.state, frame, now)
 
     @property
     def showing_live_picture(self) -> bool:
@@ -233,17 +322,7 @@ class PreviewCanvas(QWidget):
 
     def _banner(self) -> str:
         """Why the picture is not live, if it is not; empty while frames flow."""
-        state = self.state
-        if state.stream_live and self.frame is not None:
-            return ""  # frames are arriving: whatever the control channel says, the picture is live
-        if state.status == "offline":
-            seen = f", last seen {age_text(state.last_seen)}" if state.last_seen else ""
-            return f"offline{seen}\n{state.status_reason or 'unreachable'} — reconnecting by itself"
-        if state.status == "connecting":
-            return f"connecting to {state.address}…"
-        if not state.stream_live:
-            return f"stream: {state.stream_reason} — reconnecting" if state.stream_reason else "opening the stream…"
-        return "waiting for the first frame…"
+        return not_live_reason(self.state, self.frame is not None)
 
     def _paint_banner(self, painter: QPainter, text: str) -> None:
         painter.save()

@@ -1,11 +1,15 @@
-"""The bar above a preview or grid: confidence threshold, per-class toggles, hidden count, pause/step/zoom."""
+"""The bar above a preview or grid: confidence threshold, per-class toggles, hidden count, pause/step/zoom.
+
+Class toggles never shrink into unreadable stubs ("w…r"): the toggles that do not fit at their full width move
+into the "+N ▾" menu (which lists every class), and with more than MAX_CLASS_BUTTONS classes all of them do.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QSizePolicy, QSlider, QToolButton, QWidget
 
 from ..colors import class_color
@@ -26,6 +30,7 @@ def swatch_icon(color: QColor, size: int = 12) -> QIcon:
 class PreviewControls(QWidget):
     pause_toggled = Signal(bool)
     step_requested = Signal()
+    step_back_requested = Signal()
     reset_view_requested = Signal()
 
     def __init__(self, settings: OverlaySettings, parent: QWidget | None = None) -> None:
@@ -41,11 +46,13 @@ class PreviewControls(QWidget):
 
         self.pause_button = QToolButton(text="Pause", checkable=True, toolTip="Pause the preview (Space)")
         self.pause_button.toggled.connect(self.pause_toggled)
-        self.step_button = QToolButton(text="Step ▸", toolTip="Show the next frame while paused (→)")
+        self.step_back_button = QToolButton(text="◂", toolTip="Paused: show the frame received before (←)")
+        self.step_back_button.clicked.connect(self.step_back_requested)
+        self.step_button = QToolButton(text="Step ▸", toolTip="Paused: show the next frame received (→)")
         self.step_button.clicked.connect(self.step_requested)
         self.reset_button = QToolButton(text="Fit", toolTip="Reset zoom and pan (0); the wheel zooms, drag pans")
         self.reset_button.clicked.connect(self.reset_view_requested)
-        for button in (self.pause_button, self.step_button, self.reset_button):
+        for button in (self.pause_button, self.step_back_button, self.step_button, self.reset_button):
             layout.addWidget(button)
         self._next_action_index = layout.count()
         layout.setSpacing(3)
@@ -68,11 +75,15 @@ class PreviewControls(QWidget):
         self.classes_menu = QMenu(self)
         self.classes_menu_button = QToolButton(text="Classes", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
         self.classes_menu_button.setMenu(self.classes_menu)
+        self.classes_menu_button.setToolTip("Every class, to show or hide its boxes")
         self.classes_menu_button.hide()
         layout.addWidget(self.classes_menu_button)
         layout.addStretch(1)
         self.hidden_label = QLabel()
         self.hidden_label.setToolTip("Detections in the shown frame(s) that the threshold or class toggles hide")
+        # Its room is kept whether it shows a count or not: toggles must not jump into the menu and back as the
+        # count comes and goes from frame to frame.
+        self.hidden_label.setMinimumWidth(self.hidden_label.fontMetrics().horizontalAdvance("999 hidden") + 4)
         layout.addWidget(self.hidden_label)
         settings.changed.connect(self._sync_from_settings)
         self._sync_from_settings()
@@ -83,6 +94,7 @@ class PreviewControls(QWidget):
         clips it."""
         self.layout().insertWidget(self._next_action_index, button)
         self._next_action_index += 1
+        self._fit_class_buttons()
 
     def set_classes(self, classes: Iterable[tuple[int | None, str]]) -> None:
         """Add a toggle for each (class id, name) whose name is not yet known; existing toggles keep their state.
@@ -102,14 +114,46 @@ class PreviewControls(QWidget):
             button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # never an unreadable "w...r"
             self.class_buttons[name] = button
             self._classes_layout.addWidget(button)
-        as_menu = len(self.class_actions) > MAX_CLASS_BUTTONS
-        for button in self.class_buttons.values():
-            button.setVisible(not as_menu)
-        self.classes_menu_button.setVisible(as_menu)
         self._sync_from_settings()
+        self._fit_class_buttons()
 
     def set_hidden_count(self, hidden: int) -> None:
         self.hidden_label.setText(f"{hidden} hidden" if hidden else "")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_class_buttons()
+
+    def _fit_class_buttons(self) -> None:
+        """Show, in order, the class toggles that fit at their full width; the rest are in the "+N ▾" menu. The
+        room left is measured from the bar's own layout with every toggle hidden and the menu shown."""
+        names = list(self.class_buttons)
+        for button in self.class_buttons.values():
+            button.setVisible(False)
+        self.classes_menu_button.setVisible(bool(names))
+        self.classes_menu_button.setText(f"+{len(names)} ▾")  # measured in its short form, as shown next to toggles
+        layout = self.layout()
+        self._classes_layout.invalidate()
+        layout.invalidate()
+        room = self.width() - layout.sizeHint().width()
+        menu = self.classes_menu_button.sizeHint().width() + layout.spacing()
+        widths = [self.class_buttons[n].sizeHint().width() + self._classes_layout.spacing() for n in names]
+        shown = 0 if len(names) > MAX_CLASS_BUTTONS else len(names)
+        while shown and sum(widths[:shown]) - (menu if shown == len(names) else 0) > room:
+            shown -= 1
+        for name in names[:shown]:
+            self.class_buttons[name].setVisible(True)
+        overflow = len(names) - shown
+        self.classes_menu_button.setVisible(overflow > 0)
+        self._update_menu_text(overflow)
+
+    def _update_menu_text(self, overflow: int) -> None:
+        total = len(self.class_actions)
+        hidden = sum(1 for n in self.class_actions if n in self.settings.hidden_classes)
+        if overflow == total:
+            self.classes_menu_button.setText(f"Classes ({total - hidden}/{total}) ▾")
+        else:
+            self.classes_menu_button.setText(f"+{overflow} ▾")
 
     def set_paused(self, paused: bool) -> None:
         self.pause_button.setChecked(paused)
@@ -120,5 +164,4 @@ class PreviewControls(QWidget):
             self.threshold_slider.setValue(round(self.settings.threshold * 100))
         for name, action in self.class_actions.items():
             action.setChecked(name not in self.settings.hidden_classes)
-        hidden = sum(1 for n in self.class_actions if n in self.settings.hidden_classes)
-        self.classes_menu_button.setText(f"Classes ({len(self.class_actions) - hidden}/{len(self.class_actions)}) ▾")
+        self._update_menu_text(sum(1 for b in self.class_buttons.values() if b.isHidden()))

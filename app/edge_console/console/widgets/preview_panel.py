@@ -33,6 +33,7 @@ class PreviewPanel(QWidget):
         layout.addWidget(self.canvas, 1)
         self.controls.pause_toggled.connect(self.canvas.set_paused)
         self.controls.step_requested.connect(self.canvas.step)
+        self.controls.step_back_requested.connect(self.canvas.step_back)
         self.controls.reset_view_requested.connect(self.canvas.reset_view)
         self.canvas.paused_changed.connect(self.controls.set_paused)
         self.canvas.hidden_count_changed.connect(self.controls.set_hidden_count)
