@@ -11,15 +11,22 @@ two WebSocket clients reading at up to 30 fps. Both use one onnxruntime thread s
 for capture, encoding and the network. Goals (issue 3): fps ratio >= 0.95; RSS flat within a few MB during the
 stall; the other client's fps unchanged.
 
-    python benchmarks/bench_agent.py [--seconds 20] [--stall 60] [--frame-clients 200]
+By default the agent serves TLS 1.3 with mutual TLS, as on a site (issue 11): every client, the stalled and the
+never-reading ones included, presents an enrolled console certificate and pins the agent's. `--no-tls` runs the
+agent in insecure lab mode (plain HTTP) for the figures without TLS. The last JSON line says which ("tls").
+
+    python benchmarks/bench_agent.py [--seconds 20] [--stall 60] [--frame-clients 200] [--tls | --no-tls]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
+import os
 import socket
+import ssl
 import statistics
 import sys
 import tempfile
@@ -32,10 +39,17 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.tls_setup import (  # noqa: E402
+    add_tls_argument,
+    bench_console_identity,
+    enrol_console,
+    pinned_context,
+    raw_client,
+)
 from edge_console.core.detector import Detector  # noqa: E402
 from edge_console.core.paths import demo_model  # noqa: E402
 from edge_console.core.scene import ConveyorScene  # noqa: E402
-from tests.support.agents import AgentProcess, agent_args, stalled_websocket  # noqa: E402
+from tests.support.agents import AgentProcess, agent_args  # noqa: E402
 
 
 def bare_fps(model: Path, seconds: float) -> float:
@@ -80,24 +94,35 @@ async def telemetry_fps(url: str, session: aiohttp.ClientSession, seconds: float
     return out
 
 
-def never_reading_frame_clients(port: int, n: int) -> list[socket.socket]:
+def never_reading_frame_clients(port: int, n: int, tls: ssl.SSLContext | None) -> list[socket.socket]:
     """n clients that ask for a lossless frame (~1 MB) and never read a byte of the answer."""
     out = []
     for _ in range(n):
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", port))
+        sock = raw_client(port, tls, receive_buffer=4096)
         sock.sendall(b"GET /v1/frame HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         out.append(sock)
     return out
 
 
-async def measure_frame_clients(url: str, pid: int, n: int) -> dict:
+def stalled_websocket(port: int, tls: ssl.SSLContext | None) -> socket.socket:
+    """A client that completes the (TLS and) WebSocket handshake and then never reads another byte."""
+    sock = raw_client(port, tls, receive_buffer=4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /v1/stream?max_fps=60 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    return sock
+
+
+def client_session(tls: ssl.SSLContext | None) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls if tls is not None else False))
+
+
+async def measure_frame_clients(url: str, pid: int, n: int, tls: ssl.SSLContext | None) -> dict:
     proc = psutil.Process(pid)
     rss = lambda: round(proc.memory_info().rss / 2**20, 1)  # noqa: E731
     idle = rss()
     port = int(url.rsplit(":", 1)[1])
-    clients = await asyncio.to_thread(never_reading_frame_clients, port, n)
+    clients = await asyncio.to_thread(never_reading_frame_clients, port, n, tls)
     peak = idle
     for _ in range(20):  # 10 s, sampled every half second
         await asyncio.sleep(0.5)
@@ -108,14 +133,19 @@ async def measure_frame_clients(url: str, pid: int, n: int) -> dict:
             "rss_frame_clients_growth_mb": round(peak - idle, 1)}
 
 
-async def measure_agent(url: str, pid: int, seconds: float, stall_s: float) -> dict:
+async def measure_agent(url: str, pid: int, seconds: float, stall_s: float, tls: ssl.SSLContext | None) -> dict:
     proc = psutil.Process(pid)
     stop = asyncio.Event()
-    async with aiohttp.ClientSession() as session:
+    async with client_session(tls) as session:
         readers = [StreamReader(url), StreamReader(url)]
         tasks = [asyncio.create_task(r.run(session, stop)) for r in readers]
         await asyncio.sleep(5)  # warm-up: sockets open, caches warm
+        cpu0, wall0 = proc.cpu_times(), time.monotonic()
         fps = await telemetry_fps(url, session, seconds)
+        cpu1, wall1 = proc.cpu_times(), time.monotonic()
+        # The agent's CPU time per inferred frame (capture, inference, encoding, TLS, network): unlike fps, it
+        # hardly moves with other work on the machine, so it shows what TLS costs the agent even on a busy box.
+        agent_cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
 
         # The stall: a third client completes the handshake and never reads again.
         rss = lambda: round(proc.memory_info().rss / 2**20, 1)  # noqa: E731
@@ -123,7 +153,7 @@ async def measure_agent(url: str, pid: int, seconds: float, stall_s: float) -> d
         await asyncio.sleep(10)
         rss_before = rss()
         port = int(url.rsplit(":", 1)[1])
-        stalled = await asyncio.to_thread(stalled_websocket, port)
+        stalled = await asyncio.to_thread(stalled_websocket, port, tls)
         t_stall = time.monotonic()
         rss_during = []
         while time.monotonic() - t_stall < stall_s:
@@ -138,6 +168,8 @@ async def measure_agent(url: str, pid: int, seconds: float, stall_s: float) -> d
     other = readers[0]
     return {
         "agent_fps_inferred": round(statistics.median(fps), 2),
+        "agent_cpu_ms_per_inferred_frame": round(agent_cpu_s * 1e3 / (statistics.median(fps) * (wall1 - wall0)), 3),
+        "agent_cpu_fraction": round(agent_cpu_s / (wall1 - wall0), 3),
         "rss_mb_before": rss_before,
         "rss_mb_during_max": max(rss_during),
         "rss_mb_after": rss_after,
@@ -151,18 +183,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--stall", type=float, default=60)
     parser.add_argument("--frame-clients", type=int, default=200)
+    add_tls_argument(parser)
     args = parser.parse_args()
     model = demo_model("parts-v2")
     bare = bare_fps(model, args.seconds)
     print(json.dumps({"bare_fps": round(bare, 2)}), flush=True)
-    with tempfile.TemporaryDirectory() as state:
-        agent = AgentProcess(agent_args(model, Path(state), "--fps", f"{min(bare * 1.1, 240):.1f}", "--no-advertise"))
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "agent"
+        identity = None
+        if args.tls:  # a throwaway console, enrolled on the agent before it starts; never the user's data folder
+            identity = bench_console_identity(Path(tmp) / "console")
+            enrol_console(state, identity)
+        agent = AgentProcess(agent_args(model, state, "--fps", f"{min(bare * 1.1, 240):.1f}", "--no-advertise",
+                                        secure=args.tls))
         try:
-            result = asyncio.run(measure_agent(agent.url, agent.proc.pid, args.seconds, args.stall))
-            result.update(asyncio.run(measure_frame_clients(agent.url, agent.proc.pid, args.frame_clients)))
+            tls = pinned_context(identity, state) if identity is not None else None
+            if args.tls != agent.url.startswith("https://"):
+                raise RuntimeError(f"asked for tls={args.tls} but the agent serves {agent.url}")
+            result = asyncio.run(measure_agent(agent.url, agent.proc.pid, args.seconds, args.stall, tls))
+            result.update(asyncio.run(measure_frame_clients(agent.url, agent.proc.pid, args.frame_clients, tls)))
         finally:
             agent.stop()
-    result = {"benchmark": "agent", "model": model.stem, "bare_fps": round(bare, 2), **result}
+    result = {"benchmark": "agent", "model": model.stem, "tls": args.tls, "seconds": args.seconds,
+              "stall_s": args.stall, "bare_fps": round(bare, 2), **result}
     result["ratio"] = round(result["agent_fps_inferred"] / bare, 4)
     result["rss_growth_mb"] = round(result["rss_mb_during_max"] - result["rss_mb_before"], 1)
     result["goal_ratio_ge_0_95"] = result["ratio"] >= 0.95

@@ -165,7 +165,7 @@ def main() -> None:
         config = folder / "agent.toml"
         config.write_text("insecure_lab_mode = false\nprobation_s = 600\n")
         agent = AgentProcess(agent_args(demo_model("parts-v1"), state, "--config", str(config), "--no-advertise",
-                                        "--fps", str(FPS)))
+                                        "--fps", str(FPS), secure=True))
         try:
             result = asyncio.run(measure(agent.url, state, console, demo.release, folder))
         finally:

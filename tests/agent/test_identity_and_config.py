@@ -65,7 +65,7 @@ def test_two_instances_on_one_host_have_their_own_identity_and_history(parts_v2,
     # Both agents use the default state location (the state root), told apart only by --instance.
     monkeypatch.setenv("EDGE_AGENT_STATE_ROOT", str(tmp_path / "state"))
     common = ["run", "--model", "parts-v2", "--port", "0", "--interface", "127.0.0.1", "--threads", "1",
-              "--no-advertise"]
+              "--no-advertise", "--insecure-lab-mode"]  # identity of instances is tested here; trust elsewhere
     left = AgentProcess([*common, "--instance", "left", "--name", "Gate cam left"])
     right = AgentProcess([*common, "--instance", "right", "--name", "Gate cam right"])
     try:

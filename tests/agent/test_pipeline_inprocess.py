@@ -19,7 +19,8 @@ from tests.support.agents import stalled_websocket, wait_until
 async def running_agent(model, state_dir, advertise=False, fps=20.0):
     """The agent in this process through the same `serving` as `edge-agent run`, on 127.0.0.1 only."""
     config = AgentConfig(model=str(model), name="In-process", port=0, interfaces=["127.0.0.1"],
-                         state_dir=str(state_dir), fps=fps, threads=1, advertise=advertise).validate()
+                         state_dir=str(state_dir), fps=fps, threads=1, advertise=advertise,
+                         insecure_lab_mode=True).validate()  # the pipeline is tested here; trust in test_trust.py
     async with serving(config) as served:
         yield served.agent, served.url
 

@@ -23,7 +23,7 @@ from edge_console.console.net.pairing_client import fetch_certificate, pair
 from edge_console.core.pairing_protocol import PairingFailed
 from edge_console.core.tls_identity import certificate_fingerprint, client_context
 from tests.support.agents import ROOT, AgentProcess, agent_args
-from tests.support.trust import console_identity, device_certificate, enrol, pinned_session, secure_config
+from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
 
 
 def _agent_cli(*args: str) -> subprocess.CompletedProcess:
@@ -85,7 +85,7 @@ def test_every_route_refuses_an_unpaired_console_and_checks_roles(parts_v2, tmp_
 
 def test_pairing_by_code_then_roles_revocation_and_no_secrets_out(parts_v2, tmp_path):
     state = tmp_path / "state"
-    agent = AgentProcess(agent_args(parts_v2, state, "--config", str(secure_config(tmp_path)), "--no-advertise"))
+    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", secure=True))
     address = DeviceAddress("127.0.0.1", agent.agents[0]["port"])
     me = console_identity(tmp_path / "console")
     code = _code(state, "operator")
@@ -142,7 +142,7 @@ def test_pairing_by_code_then_roles_revocation_and_no_secrets_out(parts_v2, tmp_
 
 def test_wrong_codes_are_limited_burnt_and_codes_expire(parts_v2, tmp_path):
     state = tmp_path / "state"
-    agent = AgentProcess(agent_args(parts_v2, state, "--config", str(secure_config(tmp_path)), "--no-advertise"))
+    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", secure=True))
     address = DeviceAddress("127.0.0.1", agent.agents[0]["port"])
     me = console_identity(tmp_path / "console")
     try:
@@ -203,7 +203,7 @@ class _TlsRelay:
 
 def test_a_man_in_the_middle_can_neither_pair_nor_pass_for_the_device(parts_v2, tmp_path):
     state = tmp_path / "state"
-    agent = AgentProcess(agent_args(parts_v2, state, "--config", str(secure_config(tmp_path)), "--no-advertise"))
+    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", secure=True))
     me = console_identity(tmp_path / "console")
     mitm = console_identity(tmp_path / "mitm", "edge-agent impostor")
     enrol(state, me, "viewer")  # already paired: the pinned certificate must not be swapped
@@ -237,7 +237,7 @@ def test_browsers_and_foreign_host_names_are_refused(parts_v2, tmp_path):
     state = tmp_path / "state"
     me = console_identity(tmp_path / "console")
     enrol(state, me, "admin")
-    agent = AgentProcess(agent_args(parts_v2, state, "--config", str(secure_config(tmp_path)), "--no-advertise"))
+    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", secure=True))
     url = agent.url
 
     async def scenario():

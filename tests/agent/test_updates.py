@@ -43,9 +43,9 @@ class Device:
         self.console = console_identity(tmp_path / "console")
         enrol(self.state, self.console, "operator")
         config = tmp_path / "agent.toml"
-        config.write_text(f"insecure_lab_mode = false\nprobation_s = {probation_s}\n")
+        config.write_text(f"probation_s = {probation_s}\n")
         self.args = agent_args(demo_model("parts-v1"), self.state, "--config", str(config), "--no-advertise",
-                               "--fps", "15", *extra)
+                               "--fps", "15", *extra, secure=True)
         self.start()
 
     def start(self) -> None:

@@ -24,6 +24,7 @@ from edge_console.core.model_library import ModelLibrary  # noqa: E402
 from edge_console.core.paths import demo_model, models_dir  # noqa: E402
 from tests.console.agents import AgentProcess  # noqa: E402
 from tests.console.conftest import fleet_factory, no_leaked_threads, sound_qt_binding  # noqa: E402, F401
+from tests.console.trust_setup import TEST_TRUST  # noqa: E402
 
 FIRST_FRAME_TIMEOUT_S = 60.0
 
@@ -35,7 +36,8 @@ def start_agent(name: str, state_dir: Path, model: str) -> AgentProcess:
     deadline = time.monotonic() + FIRST_FRAME_TIMEOUT_S
     while True:
         try:
-            with urllib.request.urlopen(f"{agent.address.base_url}/v1/frame?format=png", timeout=5) as response:
+            with urllib.request.urlopen(f"https://{agent.address}/v1/frame?format=png", timeout=5,
+                                        context=TEST_TRUST.ssl_for(agent)) as response:
                 if response.status == 200:
                     return agent
         except OSError:  # HTTPError 503 included: no inferred frame yet
@@ -65,10 +67,20 @@ def console_runtime(qapp) -> Iterator[ConsoleRuntime]:
     """The console's threads and HTTP client, as a main window gets them from its fleet; closed (every thread
     joined) after the test."""
     dispatcher = GuiDispatcher()
-    runtime = ConsoleRuntime(dispatcher.post).start()
+    runtime = ConsoleRuntime(dispatcher.post, data_dir=TEST_TRUST.data_dir).start()
+    TEST_TRUST.trusted_runtime(runtime)
     yield runtime
     dispatcher.close()
     runtime.close()
+
+
+def device_state(address: DeviceAddress, name: str) -> DeviceState:
+    """The state a fleet would have for this device once its session answered: a test agent is paired (admin);
+    anything else here is a fake device speaking plain HTTP, as an agent in insecure lab mode does."""
+    agent = TEST_TRUST.agent_at(address)
+    state = DeviceState(address, device_id=agent.device_id if agent else None, name=name)
+    state.trust = "admin" if agent else "insecure lab mode"
+    return state
 
 
 @pytest.fixture
@@ -78,8 +90,7 @@ def open_panel(qtbot, console_runtime) -> Iterator[Callable[..., ComparePanel]]:
 
     def make(address: DeviceAddress, name: str = "device under test", library: ModelLibrary | None = None,
              size: tuple[int, int] = (1400, 860)) -> ComparePanel:
-        panel = ComparePanel(DeviceState(address, name=name), library or ModelLibrary([models_dir()]),
-                             console_runtime)
+        panel = ComparePanel(device_state(address, name), library or ModelLibrary([models_dir()]), console_runtime)
         qtbot.addWidget(panel)
         panel.resize(*size)
         panel.show()

@@ -16,6 +16,7 @@ from edge_console.console.compare.saved_frames import SUFFIX
 from edge_console.core.paths import demo_model
 from tests.console.agents import ROOT
 from tests.console.helpers import outline_color_fraction
+from tests.console.trust_setup import TEST_TRUST
 
 from .panel_helpers import LONG, box_in_view, wait_for_frames
 
@@ -111,7 +112,8 @@ def test_panel_and_compare_json_report_the_same_numbers_for_the_same_frames(qtbo
     device sent it (pixels, detections, timings); the panel then replays those files. Both sides run parts-v2
     locally against the device's parts-v1, so the numbers must agree to the last printed digit."""
     saved = tmp_path / "frames"
-    run = subprocess.run([sys.executable, "-m", "edge_console.console.cli", "compare", "--device", str(v1_device.address),
+    run = subprocess.run([sys.executable, "-m", "edge_console.console.cli", "compare", "--data-dir",
+                          str(TEST_TRUST.data_dir), "--device", str(v1_device.address),
                           "--model", str(demo_model("parts-v2")), "--frames", "4", "--json", "--save-frames",
                           str(saved)], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr

@@ -11,10 +11,12 @@ import numpy as np
 
 from edge_console.console.compare.fetch import decode_frame
 from edge_console.console.compare.session import CompareSession
+from edge_console.console.net.bound_session import DeviceBoundSession
 from edge_console.core.comparison import remap
 from edge_console.core.detector import Detector
 from edge_console.core.model_library import ModelLibrary
 from edge_console.core.paths import demo_model, models_dir
+from tests.console.trust_setup import TEST_TRUST
 
 FRAMES = 8
 
@@ -36,7 +38,8 @@ def test_fetching_ahead_keeps_frame_and_detections_paired(v2_device):
 
     async def run() -> tuple[CompareSession, list]:
         async with aiohttp.ClientSession() as http:
-            session = await CompareSession.open(http, v2_device.address.base_url, ModelLibrary([models_dir()]))
+            device = DeviceBoundSession(http, TEST_TRUST.ssl_for(v2_device))  # paired, as the Compare panel is
+            session = await CompareSession.open(device, f"https://{v2_device.address}", ModelLibrary([models_dir()]))
             fetch_next = session.fetch_next
 
             async def noted_fetch(*args, **kwargs):

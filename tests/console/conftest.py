@@ -17,6 +17,7 @@ from edge_console.console.fleet import Fleet  # noqa: E402
 from edge_console.console.qt_compat import signal_emit_drops_true_references  # noqa: E402
 
 from .agents import LOOPBACK, AgentProcess  # noqa: E402
+from .trust_setup import TEST_TRUST  # noqa: E402
 
 THREAD_GRACE_S = 5.0
 
@@ -76,10 +77,16 @@ def fleet_factory(tmp_path: Path, qapp) -> Iterator[Callable[..., Fleet]]:
     """Console fleets browsing 127.0.0.1 only (never all interfaces on a shared machine); closed after the test."""
     made: list[Fleet] = []
 
-    def make(*, discover: bool = True, database: Path | None = None) -> Fleet:
-        fleet = Fleet(database or tmp_path / f"console-{len(made)}.sqlite", [LOOPBACK], discover=discover)
+    def make(*, discover: bool = True, database: Path | None = None, trusted: bool = True,
+             data_dir: Path | None = None) -> Fleet:
+        """`trusted`: the fleet is paired with every test agent (as after pairing on a site); False: it is not,
+        and has a console identity of its own (in `data_dir`, to keep it across a restart)."""
+        fleet = Fleet(database or tmp_path / f"console-{len(made)}.sqlite", [LOOPBACK], discover=discover,
+                      data_dir=TEST_TRUST.data_dir if trusted else data_dir or tmp_path / f"untrusted-{len(made)}")
         made.append(fleet)
         fleet.start()
+        if trusted:
+            TEST_TRUST.fleet_made(fleet)
         return fleet
 
     yield make

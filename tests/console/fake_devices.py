@@ -24,7 +24,8 @@ GARBAGE_FRAMES: tuple[bytes, ...] = (
 def device_info(device_id: str, api_version: int = 1) -> dict:
     return {"id": device_id, "name": f"Broken {device_id}", "agent_version": "0.0.0", "api_version": api_version,
             "hardware": {"arch": "x86_64"}, "model": {"name": "none", "version": "0", "classes": ["bolt"]},
-            "source": {"kind": "none"}, "uptime_s": 1.0, "started_at": time.time()}
+            "source": {"kind": "none"}, "uptime_s": 1.0, "started_at": time.time(),
+            "insecure_lab_mode": True}  # plain HTTP: these stand in for agents in insecure lab mode
 
 
 def garbage_app(device_id: str, *, info_is_html: bool = False, api_version: int = 1) -> web.Application:
@@ -109,7 +110,8 @@ def parts_v2_info(device_id: str, name: str) -> dict:
     """What an agent running the shipped parts-v2 says about itself (the console's library has that model)."""
     return {"id": device_id, "name": name, "agent_version": "0.0.0", "api_version": 1, "hardware": {"arch": "x86_64"},
             "model": {"name": "parts-v2", "version": "2.0.0", "classes": ["bolt", "nut", "washer", "bracket"]},
-            "source": {"kind": "synthetic"}, "uptime_s": 1.0, "started_at": time.time()}
+            "source": {"kind": "synthetic"}, "uptime_s": 1.0, "started_at": time.time(),
+            "insecure_lab_mode": True}  # plain HTTP, as an agent in insecure lab mode
 
 
 def scripted_app(info: dict, stream_message=None, frame_message=None, frame_type: str = "") -> web.Application:

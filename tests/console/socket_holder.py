@@ -1,5 +1,6 @@
 """Other consoles, as far as an agent can tell: WebSocket clients on 127.0.0.1 that connect and keep reading, so the
-agent reaches its client limit. Runs its own event loop on one thread; `close()` joins it."""
+agent reaches its client limit. Runs its own event loop on one thread; `close()` joins it. They present the tests'
+console certificate over TLS, as every console must (see trust_setup.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import threading
 
 import aiohttp
 
-from edge_console.console.net.addresses import DeviceAddress
+from .trust_setup import TEST_TRUST
 
 
 class SocketHolder:
-    def __init__(self, address: DeviceAddress, count: int, path: str = "/v1/telemetry") -> None:
-        self._url = address.base_url + path
+    def __init__(self, agent, count: int, path: str = "/v1/telemetry") -> None:
+        self._url = f"https://{agent.address}{path}"
+        self._ssl = TEST_TRUST.ssl_for(agent)
         self._count = count
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="socket-holder", daemon=True)
@@ -30,7 +32,7 @@ class SocketHolder:
         self._session = aiohttp.ClientSession()
         for _ in range(self._count):
             try:
-                ws = await self._session.ws_connect(self._url)
+                ws = await self._session.ws_connect(self._url, ssl=self._ssl)
             except aiohttp.WSServerHandshakeError:
                 self.refused += 1
                 continue

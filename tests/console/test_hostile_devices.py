@@ -13,7 +13,6 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QLabel, QToolTip
 
 from edge_console.console.compare.panel import ComparePanel
-from edge_console.console.device_state import DeviceState
 from edge_console.console.widgets.device_table import DeviceTable
 from edge_console.console.widgets.preview_panel import PreviewPanel
 from edge_console.core.model_library import ModelLibrary
@@ -100,8 +99,7 @@ def test_a_device_name_with_markup_is_shown_as_plain_text(qtbot, fleet_factory, 
     QToolTip.hideText()
 
     # The Compare panel's header names the device: the same characters, never a heading or a link.
-    compare = ComparePanel(DeviceState(hostile_device.address, name=state.identity.name),
-                           ModelLibrary([models_dir()]), fleet.runtime)
+    compare = ComparePanel(state, ModelLibrary([models_dir()]), fleet.runtime)  # the fleet's own state of it
     qtbot.addWidget(compare)
     compare.resize(1400, 860)
     compare.show()

@@ -76,6 +76,7 @@ def test_demo_screenshot_shows_every_demo_device_live(tmp_path):
     assert layout["grid_visible"]
     assert sorted(row["name"] for row in layout["table"]) == sorted(DEMO_NAMES)
     assert all(row["status"] == "online" for row in layout["table"]), layout["table"]
+    assert all(row["trust"] == "paired: admin" for row in layout["table"]), layout["table"]  # paired by itself
     assert sorted(tile["device"] for tile in layout["tiles"]) == sorted(DEMO_NAMES)
     for tile in layout["tiles"]:
         class_ids = [int(i) for i in tile["classes"]]

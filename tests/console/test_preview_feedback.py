@@ -147,7 +147,7 @@ def test_arrows_step_back_and_forth_through_the_frames_received(qtbot, fleet_fac
 
 def test_a_device_at_its_client_limit_stays_online_and_says_why(qtbot, fleet_factory, agent_factory, tmp_path):
     agent = agent_factory("Busy line", advertise=False).start()
-    holder = SocketHolder(agent.address, 40).start()  # more than the agent's 32 slots
+    holder = SocketHolder(agent, 40).start()  # more than the agent's 32 slots
     try:
         assert holder.held == 32 and holder.refused == 8
         fleet = fleet_factory(discover=False)

@@ -154,6 +154,12 @@ def test_remembered_devices_are_listed_unless_already_seen():
     manual = reg2.add_manual(A)
     assert reg2.restore([DeviceRecord(f"manual:{A}", str(A), A.host, A.port, manual=True)]) == []
     assert reg2.devices == [manual]
+    # Nor is a remembered device whose address was added by hand before the list was read: the caller keeps the
+    # object it was given, and it learns the id when the device answers.
+    reg3, _ = registry()
+    early = reg3.add_manual(B)
+    assert reg3.restore([DeviceRecord("d2", "Press 2", B.host, B.port, first_seen=5.0)]) == []
+    assert reg3.devices == [early] and early.first_seen == 5.0
 
 
 def test_find_prefers_the_id_and_uses_an_address_only_for_devices_without_one():

@@ -69,6 +69,9 @@ class Recorder:
         self.frames.append(frame)
         self._note()
 
+    def on_trust(self, trust: str, detail: str) -> None:
+        self.trust = trust
+
     def on_error(self, message: str) -> None:
         self.errors.append(message)
         self._note()

@@ -74,8 +74,9 @@ def test_installed_wheel_runs_the_agent_and_the_demo_from_outside_the_checkout(w
     assert module_file.startswith(str(tmp_path)), f"edge_console imported from {module_file}, not the wheel"
     assert model_file.startswith(str(tmp_path)) and Path(model_file).read_bytes() == parts_v2.read_bytes()
 
+    # Lab mode: this checks the installed files and the model by name; trust is tested in tests/agent/test_trust.py.
     agent = AgentProcess(["run", "--model", "parts-v2", "--port", "0", "--interface", "127.0.0.1", "--no-advertise",
-                          "--threads", "1", "--state-dir", str(tmp_path / "state")],
+                          "--threads", "1", "--state-dir", str(tmp_path / "state"), "--insecure-lab-mode"],
                          command=[str(bin_dir / "edge-agent")], cwd=elsewhere, env=env)
     try:
         with urllib.request.urlopen(agent.url + "/v1/info", timeout=10) as r:

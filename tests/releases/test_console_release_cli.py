@@ -43,7 +43,7 @@ def site(tmp_path_factory):
         state = base / f"device-{i}"
         install_root(state / "release-trust", authority.root_json())
         devices.append((state, AgentProcess(agent_args(demo_model("parts-v1"), state, "--config", str(config),
-                                                       "--no-advertise", "--name", f"Line {i}"))))
+                                                       "--no-advertise", name=f"Line {i}", secure=True))))
     data = base / "console"
     for state, agent in devices:
         code = agent_cli("pair", "--role", "operator", "--state-dir", str(state)).split(": ", 1)[1].split()[0]
@@ -109,3 +109,33 @@ def test_a_canary_failing_its_golden_set_halts_the_rollout_before_the_rest(site)
     assert rest["phase"] == "waiting"  # never sent
     rolled = console(data, "rollback", "--device", _addresses(site).split(",")[1])
     assert rolled.returncode == 0 and json.loads(rolled.stdout)["factory"]
+
+
+def test_an_admin_console_lists_and_revokes_pairings_an_operator_cannot(site, tmp_path):
+    state, agent = site["devices"][1]
+    address = f"127.0.0.1:{agent.agents[0]['port']}"
+    refused = console(site["data"], "pairings", address)  # the site's console is an operator
+    assert refused.returncode == 2 and "needs the admin role" in refused.stderr
+
+    def paired(data: Path, role: str, name: str) -> None:
+        code = agent_cli("pair", "--role", role, "--state-dir", str(state)).split(": ", 1)[1].split()[0]
+        result = console(data, "pair", address, "--code", code, "--name", name)
+        assert result.returncode == 0, result.stderr
+
+    admin, visitor = tmp_path / "admin", tmp_path / "visitor"
+    paired(admin, "admin", "Admin laptop")
+    paired(visitor, "viewer", "Visitor laptop")
+    assert console(visitor, "audit", "export", "--devices", address).returncode == 0  # a viewer may read it
+    listing = json.loads(console(admin, "pairings", address, "--json").stdout)
+    by_name = {p["console_name"]: p for p in listing}
+    assert by_name["Admin laptop"]["this_console"] and by_name["Visitor laptop"]["role"] == "viewer"
+    revoked = console(admin, "pairings", address, "--revoke", by_name["Visitor laptop"]["id"])
+    assert revoked.returncode == 0, revoked.stderr
+    after = console(visitor, "audit", "export", "--devices", address)
+    assert "revoked" in after.stderr or "no longer accepts" in after.stderr, after.stderr
+    names = [p["console_name"] for p in json.loads(console(admin, "pairings", address, "--json").stdout)]
+    assert "Visitor laptop" not in names and "Admin laptop" in names
+    audit = json.loads(console(admin, "audit", "export", "--devices", address).stdout)
+    events = [(e["source"], e["event"]) for e in audit["entries"]]
+    assert ("console", "pairing revoked") in events  # both sides keep a record
+    assert any(source != "console" and event == "pairing revoked" for source, event in events), events

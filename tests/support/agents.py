@@ -75,9 +75,12 @@ class AgentProcess:
         return self.proc.returncode
 
 
-def agent_args(model: Path, state_dir: Path, *extra: str, name: str = "Test camera") -> list[str]:
+def agent_args(model: Path, state_dir: Path, *extra: str, name: str = "Test camera", secure: bool = False) -> list[str]:
+    """`edge-agent run` on 127.0.0.1. Tests of the API itself talk plain HTTP (`--insecure-lab-mode`); tests of
+    trust, updates and anything a console does on a site pass `secure=True` (TLS, pairing, roles: the default)."""
+    lab = [] if secure else ["--insecure-lab-mode"]
     return ["run", "--model", str(model), "--state-dir", str(state_dir), "--port", "0", "--interface", "127.0.0.1",
-            "--name", name, "--threads", "1", *extra]
+            "--name", name, "--threads", "1", *lab, *extra]
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):

@@ -15,13 +15,6 @@ def console_identity(folder: Path, name: str = "test console") -> TlsIdentity:
     return load_or_create_identity(folder, name)
 
 
-def secure_config(tmp_path: Path) -> Path:
-    """A config file that turns TLS and pairing on, whatever the build's default."""
-    path = tmp_path / "secure.toml"
-    path.write_text("insecure_lab_mode = false\n")
-    return path
-
-
 def enrol(state_dir: Path, identity: TlsIdentity, role: str) -> None:
     TrustStore(state_dir).enrol("test console", identity.cert_pem, role)
 

@@ -47,18 +47,17 @@ class Access:
     _trusted: set[str] = field(default_factory=set)
     _stamp: object = None
 
-    def sync_trust(self) -> None:
-        """Trust, for new TLS connections, every console paired since (by the API or the device's CLI)."""
+    def sync_trust(self) -> bool:
+        """Trust, for new TLS connections, every console paired since (by the API or the device's CLI); True when
+        the pairings changed (one may have been revoked)."""
         if self.ssl_context is None or not self.trust.changed_since(self._stamp):
-            return
+            return False
         self._stamp = self.trust.stamp()
         for pairing in self.trust.pairings():
             if pairing.fingerprint not in self._trusted:
                 trust_client(self.ssl_context, pairing.certificate.encode("ascii"))
                 self._trusted.add(pairing.fingerprint)
-
-    async def sync_trust_step(self) -> None:  # for the agent's background loops
-        self.sync_trust()
+        return True
 
     def caller(self, request: web.Request) -> tuple[str | None, Pairing | None]:
         """(role, pairing) of whoever sent `request`; (None, None) for an unpaired or revoked console."""

@@ -15,9 +15,6 @@ from pathlib import Path
 
 from .identity import default_state_root
 
-# TLS and pairing arrive in two steps (the agent first, the console next); until the console speaks TLS the
-# agent's default stays plain HTTP. Flipped to False once the console pins and pairs.
-LAB_MODE_DEFAULT = True
 INSTANCE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -48,7 +45,7 @@ class AgentConfig:
     parent_pid: int | None = None  # exit when this process is gone (the simulator's children)
     probation_s: float = 60.0  # after a new model is switched on, how long the watchdog may roll it back
     # Plain HTTP with every route open to everyone: bench setups and scripted probes only, never a real device.
-    insecure_lab_mode: bool = LAB_MODE_DEFAULT
+    insecure_lab_mode: bool = False
 
     def validate(self, check_model: bool = True) -> AgentConfig:
         if check_model and not self.model:

@@ -7,7 +7,8 @@ MAX_DEPTH is refused before json sees it.
 
 from __future__ import annotations
 
-import json
+from edge_console.core import bounded_json
+from edge_console.core.bounded_json import nesting_depth
 
 MAX_DEPTH = 4
 
@@ -16,34 +17,12 @@ class ControlMessageError(ValueError):
     pass
 
 
-def nesting_depth(text: str) -> int:
-    """The deepest [ / { nesting in `text`, ignoring brackets inside strings; linear time, no recursion."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
 def parse_control_message(text: str) -> dict:
     """A JSON object from a client; ControlMessageError says what is wrong with anything else."""
     if nesting_depth(text) > MAX_DEPTH:
         raise ControlMessageError(f"message nested deeper than {MAX_DEPTH} levels; send a flat JSON object")
     try:
-        data = json.loads(text)
+        data = bounded_json.loads(text, MAX_DEPTH)  # also no NaN or infinite numbers
     except ValueError as exc:
         raise ControlMessageError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from cryptography import x509
 
+from edge_console.core import bounded_json
 from edge_console.core.pairing_protocol import ROLES, DeviceExchange, PairingFailed
 from edge_console.core.tls_identity import certificate_fingerprint, trust_client
 
@@ -24,6 +25,7 @@ from .access import ACCESS, CALLER_PAIRING, OPEN, Access, json_refusal
 
 log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
+MAX_BODY_DEPTH = 4  # the pairing messages are flat objects
 START_INTERVAL_S = 1.0  # at most one exchange started per second: guesses are slow even before the code burns
 EXCHANGE_TTL_S = 60.0
 MAX_PENDING = 4
@@ -42,11 +44,15 @@ PENDING = web.AppKey("pending_pairings", dict)
 LAST_START = web.AppKey("last_pairing_start", list)
 
 
+def _flat_json(text: str):
+    return bounded_json.loads(text, MAX_BODY_DEPTH)
+
+
 async def _json_body(request: web.Request) -> dict:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
     try:
-        data = await request.json()
+        data = await request.json(loads=_flat_json)  # open to anyone: no nesting a parser must recurse into
     except ValueError:
         raise web.HTTPBadRequest(reason="the body must be a JSON object") from None
     if not isinstance(data, dict):

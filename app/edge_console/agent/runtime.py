@@ -77,7 +77,9 @@ class Agent:
         self.encode_pool = ThreadPoolExecutor(max_workers=ENCODE_THREADS, thread_name_prefix="jpeg-encode")
         self.history = HistoryService(self.state_dir / "telemetry.sqlite3")
         self.loops = BackgroundLoops()
-        self.websockets: set = set()  # open sockets, added on open and removed in `finally` (never by the GC)
+        # Open sockets -> the fingerprint of the console that opened it (None in insecure lab mode); added on open,
+        # removed in `finally` (never by the GC), closed when that console's pairing is revoked.
+        self.websockets: dict = {}
         self.started_at = time.time()
         self._started_monotonic = time.monotonic()
         self._window = SnapshotWindow()

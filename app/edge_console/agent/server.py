@@ -19,7 +19,7 @@ from aiohttp.http import HttpVersion10
 
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, StreamHeader, encode_frame_message, header_bytes
 
-from .access import ACCESS, CALLER_ROLE, OPEN, Access, authorize
+from .access import ACCESS, CALLER_PAIRING, CALLER_ROLE, OPEN, Access, authorize
 from .connections import GUARD, ConnectionGuard, track_requests
 from .control_messages import ControlMessageError, parse_control_message
 from .history import MAX_PAGE
@@ -38,6 +38,7 @@ SEND_TIMEOUT_S = 10.0  # one stream message not taken by the client in this long
 FRAME_WAIT_S = 5.0  # /v1/frame?after=N waits this long for a newer frame (a long poll, not a download loop)
 MAX_FRAME_RESPONSES = 4  # lossless frames (~1 MB each) being sent at once; more clients are told to retry
 FRAME_WRITE_TIMEOUT_S = 10.0  # a client that does not take its frame in this long loses the connection
+FRAME_WRITE_PIECE = 64 * 1024
 
 
 def json_error(status: int, error: str, detail: str = "") -> web.Response:
@@ -166,6 +167,15 @@ async def _frame_to_send(request: web.Request, agent: Agent):
     return frame
 
 
+async def _write_in_pieces(response: web.StreamResponse, body: bytes) -> None:
+    """Over TLS, one write of the whole megabyte is encrypted at once into the connection's memory buffer, which
+    keeps that capacity for as long as the connection lives; pieces waited for one by one keep it small, and a
+    client that stops reading holds one piece, not a frame."""
+    view = memoryview(body)
+    for start in range(0, len(view), FRAME_WRITE_PIECE):
+        await response.write(view[start:start + FRAME_WRITE_PIECE])
+
+
 async def latest_frame(request: web.Request) -> web.StreamResponse:
     """The exact pixels of the newest inferred frame (lossless) with the detections made on them.
 
@@ -201,7 +211,7 @@ async def latest_frame(request: web.Request) -> web.StreamResponse:
         response.content_length = len(body)
         await response.prepare(request)
         try:
-            await asyncio.wait_for(response.write(body), FRAME_WRITE_TIMEOUT_S)
+            await asyncio.wait_for(_write_in_pieces(response, body), FRAME_WRITE_TIMEOUT_S)
             await response.write_eof()
         except TimeoutError:
             log.info("/v1/frame: client %s did not take its frame in %g s; closed", request.remote,
@@ -250,14 +260,15 @@ async def _serve_socket(request: web.Request, sending_factory, settings: StreamS
     ws = await _open_socket(request)
     if not isinstance(ws, web.WebSocketResponse):
         return ws
-    agent.websockets.add(ws)
+    pairing = request.get(CALLER_PAIRING)
+    agent.websockets[ws] = pairing.fingerprint if pairing is not None else None
     sender = asyncio.create_task(sending_factory(ws))
     try:
         await _serve_control(ws, settings)
     except (ConnectionError, TimeoutError, RuntimeError) as exc:
         log.info("%s: client %s dropped: %s", request.path, request.remote, type(exc).__name__)
     finally:
-        agent.websockets.discard(ws)
+        agent.websockets.pop(ws, None)
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
         if not ws.closed:
@@ -352,7 +363,22 @@ def agent_access(agent: Agent) -> Access:
 async def _start_loops(agent: Agent, guard: ConnectionGuard | None, access: Access) -> None:
     if guard is not None:
         agent.loops.start("connection reaper", guard.reap, 1.0)
-    agent.loops.start("trust sync", access.sync_trust_step, 1.0)
+
+    async def trust_step() -> None:
+        if access.sync_trust():
+            await _close_revoked_sockets(agent)
+
+    agent.loops.start("trust sync", trust_step, 1.0)
+
+
+async def _close_revoked_sockets(agent: Agent) -> None:
+    """A revoked console is refused from its next request on; its open stream and telemetry sockets would carry
+    on for as long as it keeps them, so they are closed here (the camera feed is the sensitive part)."""
+    paired = {p.fingerprint for p in agent.trust.pairings()}
+    revoked = [ws for ws, fp in list(agent.websockets.items()) if fp is not None and fp not in paired]
+    for ws in revoked:
+        log.warning("closed a socket of a console whose pairing was revoked")
+        await ws.close(code=4401, message=b"pairing revoked")
 
 
 # Every route and the role it needs (access.py); a route missing here is refused to everyone.

@@ -28,6 +28,11 @@ PROFILES = (
 )
 
 
+# A simulated device's probation is short, so a new user sees a pushed release pass it, and can roll it back, in
+# the demo's first minute (a real device keeps the 60 s default, or its own agent.toml).
+SIMULATED_CONFIG = "probation_s = 20\n"
+
+
 def agent_command(index: int, interfaces: list[str], base_dir: Path, fps: float) -> list[str]:
     name, model, delay = PROFILES[index % len(PROFILES)]
     if index >= len(PROFILES):
@@ -36,6 +41,8 @@ def agent_command(index: int, interfaces: list[str], base_dir: Path, fps: float)
            "--model", str(demo_model(model)), "--name", name, "--port", "0", "--fps", str(fps), "--threads", "1",
            "--state-dir", str(base_dir / f"device-{index + 1}"), "--injected-delay-ms", str(delay),
            "--parent-pid", str(os.getpid())]
+    if (base_dir / "simulated.toml").exists():  # written by run_fleet
+        cmd += ["--config", str(base_dir / "simulated.toml")]
     for addr in interfaces:
         cmd += ["--interface", addr]
     return cmd
@@ -57,6 +64,8 @@ def run_fleet(count: int, interfaces: list[str], base_dir: Path | None, fps: flo
     if count < 1:
         raise ValueError("--count must be at least 1")
     base = base_dir or Path(tempfile.mkdtemp(prefix="edge-simulate-"))
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "simulated.toml").write_text(SIMULATED_CONFIG)
     for i in range(count):
         state = base / f"device-{i + 1}"
         if console_certificate is not None:

@@ -19,6 +19,7 @@ import logging
 
 from aiohttp import WSMsgType, web
 
+from edge_console.core import bounded_json
 from edge_console.core.release_trust import ReleaseTrustError, trusted_root
 
 from .access import CALLER_PAIRING, json_refusal
@@ -26,6 +27,7 @@ from .updates import UpdateRejected
 
 log = logging.getLogger(__name__)
 MAX_ROOT_BYTES = 1024 * 1024
+MAX_BODY_DEPTH = 4  # update, rollback and code requests are flat objects
 
 
 def _actor(request: web.Request) -> str:
@@ -33,12 +35,16 @@ def _actor(request: web.Request) -> str:
     return f"{pairing.console_name} ({pairing.role}, pairing {pairing.id})" if pairing else f"console at {request.remote}"
 
 
+def _flat_json(text: str):
+    return bounded_json.loads(text, MAX_BODY_DEPTH)
+
+
 async def _json_body(request: web.Request, limit: int = 64 * 1024) -> dict:
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     try:
-        data = await request.json() if request.can_read_body else {}
-    except ValueError:
+        data = await request.json(loads=_flat_json) if request.can_read_body else {}
+    except ValueError:  # also nesting a parser would recurse into: these bodies are flat objects
         raise web.HTTPBadRequest(reason="the body must be a JSON object") from None
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(reason="the body must be a JSON object")

@@ -69,9 +69,20 @@ class UpdateRecords:
             record.steps.append({"state": state, "at": round(time.time(), 3), "note": note})
             if state in ("rejected", "interrupted", "rolled_back"):
                 record.reason = note
-            path = self.work_dir(record) / "state.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, json.dumps(record.to_dict(), indent=1).encode())
+            self._write(record)
+        self.announce(record)
+
+    def _write(self, record: UpdateRecord) -> None:
+        path = self.work_dir(record) / "state.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(record.to_dict(), indent=1).encode())
+
+    def save(self, record: UpdateRecord) -> None:
+        """Write `record` as it is in memory (a step that could not be written when it was taken)."""
+        with self._lock:
+            self._write(record)
+
+    def announce(self, record: UpdateRecord) -> None:
         self._publish({"type": "update", **record.to_dict()})
 
     def get(self, update_id: str) -> UpdateRecord | None:

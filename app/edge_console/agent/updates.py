@@ -85,23 +85,43 @@ class UpdateManager:
         self._busy: Future | None = None
         self.running: StoredModel = lifecycle.startup_model()
         self._standby: tuple[StoredModel, Detector] | None = None  # the previous model, kept loaded in probation
+        # Verdicts the disk could not take when they were reached (see _step_or_hold); written once there is room.
+        self._unsaved: list[UpdateRecord] = []
+        self._unsaved_audit: list[tuple[str, str, dict]] = []
         self._interrupt_unfinished()
 
     # -- start-up ---------------------------------------------------------------------------------------------
     def _interrupt_unfinished(self) -> None:
         """Attempts a restart cut short: nothing of them reached the store unless checked; say so and clean up."""
         for record in self.records.all():
+            if record.state == "checked" and self._switched_to(record):
+                # Cut between the switch (lifecycle.json, written first) and this record's "active" step: the
+                # device runs the new model, so the record follows it rather than saying nothing was changed.
+                self._step_or_hold(record, "active", "the agent restarted right after switching to "
+                                                     f"{record.line} {record.version}; probation goes on")
+                self._audit_or_hold(record.actor, "model activated", update=record.id, line=record.line,
+                                    version=record.version, probation_s=self.lifecycle.probation_s,
+                                    after_restart=True)
             if record.state in UNFINISHED:
-                self.records.step(record, "interrupted", f"the agent stopped while the update was {record.state}; "
-                                                         "nothing was changed. Deliver it again.")
-                self.records.clean_work(record)
-                self.audit.append("device", "update interrupted", update=record.id, release=record.release,
-                                  at_step=record.steps[-2]["state"] if len(record.steps) > 1 else "staged")
+                at_step = record.state
+                self.records.clean_work(record)  # first: on a full disk, this is the room the verdict needs
+                self._step_or_hold(record, "interrupted", f"the agent stopped while the update was {at_step}; "
+                                                     "nothing was changed. Deliver it again.")
+                self._audit_or_hold("device", "update interrupted", update=record.id, release=record.release,
+                                    at_step=at_step)
             elif record.state == "active" and not (self.lifecycle.state.state == "probation"
                                                    and self.lifecycle.state.active
                                                    and self.lifecycle.state.active.version == record.version):
                 final = "good" if self.running.version == record.version else "rolled_back"
-                self.records.step(record, final, "" if final == "good" else "rolled back when the agent restarted")
+                self._step_or_hold(record, final, "" if final == "good" else "rolled back when the agent restarted")
+
+    def _switched_to(self, record: UpdateRecord) -> bool:
+        """Whether the lifecycle took this record's model (it is active, or was and start-up rolled it back). A
+        release not newer than the highest installed is refused before "checked", so no earlier update can have
+        put this line and version there."""
+        lc = self.lifecycle.state
+        return bool(record.line) and any(m is not None and m.key() == (record.line, record.version)
+                                         for m in [lc.active, *lc.retained])
 
     def install_trust(self, root_json: bytes, actor: str) -> dict:
         root = install_root(self.trust_dir, root_json)
@@ -124,6 +144,7 @@ class UpdateManager:
         shutil.move(str(release_file), work / "release.tar")
         self.audit.append(actor, "release received", update=record.id, release=record.release, source=source)
         self._busy = self._worker.submit(self._run_guarded, record)
+        self._busy.add_done_callback(_log_failure)
         return record
 
     def submit(self, job: Callable[[], object]) -> Future:
@@ -144,14 +165,57 @@ class UpdateManager:
             log.exception("update %s failed unexpectedly", record.id)
             self._reject(record, f"unexpected error: {exc!r}")
         finally:
-            self.records.clean_work(record)
+            self.records.clean_work(record)  # frees the unpacked release: often the room an unsaved verdict needs
+            self.persist_unsaved()
             self.records.prune()
 
     def _reject(self, record: UpdateRecord, reason: str) -> None:
-        self.records.step(record, "rejected", reason)
-        self.audit.append(record.actor, "update rejected", update=record.id, release=record.release,
-                          line=record.line, version=record.version, reason=reason, figures=record.figures)
+        self._step_or_hold(record, "rejected", reason)
+        self._audit_or_hold(record.actor, "update rejected", update=record.id, release=record.release,
+                            line=record.line, version=record.version, reason=reason, figures=record.figures)
         log.warning("update %s rejected: %s", record.release, reason)
+
+    # -- verdicts on a disk that may be full -------------------------------------------------------------------------
+    def _step_or_hold(self, record: UpdateRecord, state: str, reason: str) -> None:
+        """A verdict (rejected, interrupted) or a step start-up takes on its own. The disk that failed the update,
+        often a full one, may not take it either: then consoles are told from memory at once, and the record is
+        written as soon as there is room (persist_unsaved). Telling before writing is safe for these steps only:
+        if the agent stops first, start-up finds the record as it was and reaches the same conclusion (a verdict
+        lost this way reads "interrupted", which means the same: nothing changed, deliver it again)."""
+        try:
+            self.records.step(record, state, reason)
+        except OSError as exc:
+            log.error("update %s %s, but its record cannot be written yet (%s); it will be when there is room",
+                      record.id, state, exc)
+            self.records.announce(record)  # step() changed the record in memory before it failed to write it
+            self._unsaved.append(record)
+
+    def _audit_or_hold(self, actor: str, event: str, **details) -> None:
+        try:
+            self.audit.append(actor, event, **details)
+        except OSError as exc:
+            log.error("audit entry %r not written yet (%s); it will be when there is room", event, exc)
+            self._unsaved_audit.append((actor, event, {**details, "decided_at": round(time.time(), 3)}))
+
+    def persist_unsaved(self) -> None:
+        """Write the verdicts a full disk refused (worker thread; also called every second while any wait)."""
+        if not self.has_unsaved:
+            return
+        try:
+            while self._unsaved:
+                self.records.save(self._unsaved[0])
+                self._unsaved.pop(0)
+            while self._unsaved_audit:
+                actor, event, details = self._unsaved_audit[0]
+                self.audit.append(actor, event, **details)
+                self._unsaved_audit.pop(0)
+        except OSError:
+            return  # still no room: the next tick tries again
+        log.info("update verdicts held back by a full disk are written now")
+
+    @property
+    def has_unsaved(self) -> bool:
+        return bool(self._unsaved or self._unsaved_audit)
 
     def _stage(self, record: UpdateRecord) -> StagedRelease:
         """Unpack and check the release in one pass over its bytes (core/release_stream.py)."""
@@ -253,6 +317,9 @@ class UpdateManager:
         """Called every second: releases and rollback requests dropped in <state>/inbox by `edge-agent`."""
         if self.busy:
             return
+        if self.has_unsaved:
+            self.submit(self.persist_unsaved)
+            return
         for path in sorted(self.inbox.glob("*")):
             if path.name.startswith("."):
                 continue  # still being copied in (the CLI renames it when complete)
@@ -280,6 +347,12 @@ class UpdateManager:
 
     def close(self) -> None:
         self._worker.shutdown(wait=True, cancel_futures=True)
+
+
+def _log_failure(future: Future) -> None:
+    """An update's exception would otherwise die unseen in its Future (nobody waits for it)."""
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.error("update worker job failed: %r", exc, exc_info=exc)
 
 
 def run_in_loop(loop: asyncio.AbstractEventLoop, coro, timeout: float = 10.0):

@@ -7,6 +7,12 @@ standard client (the console's, or `tuspy`) can resume after a cut link from the
 Bounded: at most MAX_UPLOAD_BYTES per upload and MAX_UNFINISHED at once; the disk must have room for the whole
 upload before it starts (507 otherwise, and again if the disk fills mid-way: what arrived stays, to resume).
 Uploads not finished, or not used, within EXPIRY_S are deleted.
+
+A connection can die without a FIN or a reset (a cut link, a laptop that moved): its PATCH would then wait for
+its body forever while holding the upload's lock, and the client's resumed PATCH, on a new connection, behind
+it. So a newer PATCH for an upload supersedes an older one (the older stops; what it received since the last
+offset the device confirmed is dropped, since the client resumes from that offset anyway), and a body that
+sends nothing for READ_TIMEOUT_S ends its request, keeping what arrived.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ MAX_UNFINISHED = 4
 EXPIRY_S = 24 * 3600.0
 SPACE_MARGIN = 64 * 2**20
 CHUNK = 1 << 20
+READ_TIMEOUT_S = 20.0  # longer than TCP's retransmissions across a link flap of several seconds
 
 
 def tus_headers(**extra: str) -> dict[str, str]:
@@ -51,6 +58,8 @@ class UploadStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads")  # disk writes off the loop
         self._locks: dict[str, asyncio.Lock] = {}
+        self._generation: dict[str, int] = {}  # upload id -> number of the newest PATCH for it
+        self._writers: dict[str, asyncio.Task] = {}  # upload id -> the PATCH writing it now
 
     def _meta_path(self, upload_id: str) -> Path:
         return self.folder / f"{upload_id}.json"
@@ -87,11 +96,18 @@ class UploadStore:
         target = self.folder / f".taken-{upload_id}-{meta['filename'] or 'release'}"
         self.part_path(upload_id).replace(target)
         self._meta_path(upload_id).unlink(missing_ok=True)
+        self._forget(upload_id)
         return target
 
     def delete(self, upload_id: str) -> None:
         self.part_path(upload_id).unlink(missing_ok=True)
         self._meta_path(upload_id).unlink(missing_ok=True)
+        self._forget(upload_id)
+
+    def _forget(self, upload_id: str) -> None:
+        # The upload is gone: a PATCH still waiting for its lock finds no meta and answers 404.
+        self._locks.pop(upload_id, None)
+        self._generation.pop(upload_id, None)
 
     def expire(self) -> int:
         now, gone = time.time(), 0
@@ -108,28 +124,53 @@ class UploadStore:
     def lock(self, upload_id: str) -> asyncio.Lock:
         return self._locks.setdefault(upload_id, asyncio.Lock())
 
-    async def append(self, upload_id: str, meta: dict, body) -> tuple[int, OSError | None]:
+    def supersede(self, upload_id: str) -> int:
+        """A new PATCH for `upload_id`: older ones stop (see the module docstring); returns its number."""
+        self._generation[upload_id] = generation = self._generation.get(upload_id, 0) + 1
+        writer = self._writers.get(upload_id)
+        if writer is not None and not writer.done():
+            writer.cancel()
+        return generation
+
+    def is_current(self, upload_id: str, generation: int) -> bool:
+        return self._generation.get(upload_id, generation) == generation
+
+    async def append(self, upload_id: str, meta: dict, body, generation: int = 0) -> tuple[int, OSError | None]:
         """Write the request body at meta['offset'], durably; returns the new offset (and a disk error, if one
-        stopped it). A body cut short by the client keeps what arrived."""
+        stopped it). A body cut short by the client, or silent for READ_TIMEOUT_S, keeps what arrived; one
+        superseded by a newer PATCH keeps nothing beyond meta['offset'] (UploadSuperseded)."""
         loop = asyncio.get_running_loop()
         path = self.part_path(upload_id)
-        offset = meta["offset"]
-        handle = await loop.run_in_executor(self._io, _open_at, path, offset)
-        error = None
+        offset = start = meta["offset"]
+        task = asyncio.current_task()
+        self._writers[upload_id] = task
+        handle = error = None
         try:
-            async for chunk in body.iter_chunked(CHUNK):
+            handle = await loop.run_in_executor(self._io, _open_at, path, offset)
+            while True:
+                async with asyncio.timeout(READ_TIMEOUT_S):
+                    chunk = await body.read(CHUNK)
                 take = chunk[: meta["length"] - offset]
                 if not take:
                     break
                 await loop.run_in_executor(self._io, handle.write, take)
                 offset += len(take)
-        except (ConnectionError, asyncio.CancelledError, asyncio.IncompleteReadError):
+        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the link was cut: what arrived is kept, the client resumes from the offset we confirm
+        except asyncio.CancelledError:
+            if self.is_current(upload_id, generation):
+                raise  # not ours (the agent is stopping): the finally below still keeps what arrived
+            task.uncancel()
+            error = UploadSuperseded()
+            offset = start  # the client resumes from the offset confirmed before this request, resending the rest
         except OSError as exc:
             error = exc
         finally:
+            if self._writers.get(upload_id) is task:
+                del self._writers[upload_id]
             try:
-                await loop.run_in_executor(self._io, _sync_close, handle)
+                if handle is not None:
+                    await loop.run_in_executor(self._io, _sync_close, handle)
             except OSError as exc:
                 error = error or exc
                 offset = meta["offset"]  # nothing of this request is known to be on disk
@@ -139,6 +180,10 @@ class UploadStore:
 
     def close(self) -> None:
         self._io.shutdown(wait=True)
+
+
+class UploadSuperseded(OSError):
+    """A newer PATCH for the same upload took over from this one."""
 
 
 def _open_at(path: Path, offset: int):
@@ -227,10 +272,13 @@ async def patch(request: web.Request) -> web.Response:
         return refused
     if request.content_type != "application/offset+octet-stream":
         return tus_error(415, "bad content type", "send Content-Type: application/offset+octet-stream")
+    generation = store.supersede(upload_id)
     async with store.lock(upload_id):
         meta = store.meta(upload_id)
         if meta is None:
             return tus_error(404, "no such upload", "it expired or was never created; start a new one")
+        if not store.is_current(upload_id, generation):  # a newer PATCH arrived while this one waited
+            return _superseded(meta)
         try:
             offset = int(request.headers["Upload-Offset"])
         except (KeyError, ValueError):
@@ -238,7 +286,9 @@ async def patch(request: web.Request) -> web.Response:
         if offset != meta["offset"]:
             return tus_error(409, "offset mismatch", f"the device has {meta['offset']} bytes; resume from there",
                              **{"Upload-Offset": str(meta["offset"])})
-        new_offset, error = await store.append(upload_id, meta, request.content)
+        new_offset, error = await store.append(upload_id, meta, request.content, generation)
+    if isinstance(error, UploadSuperseded):
+        return _superseded(meta)
     if error is not None:
         if error.errno == errno.ENOSPC:
             log.warning("upload %s: disk full at %d of %d bytes", upload_id, new_offset, meta["length"])
@@ -247,6 +297,11 @@ async def patch(request: web.Request) -> web.Response:
         return tus_error(500, "write failed", str(error.strerror or error), **{"Upload-Offset": str(new_offset)})
     return web.Response(status=204, headers=tus_headers(**{"Upload-Offset": str(new_offset),
                                                            "Upload-Expires": _expires(meta)}))
+
+
+def _superseded(meta: dict) -> web.Response:
+    return tus_error(409, "superseded", "a newer PATCH for this upload took over; ask for the offset (HEAD) and "
+                                        "resume from there", **{"Upload-Offset": str(meta["offset"])})
 
 
 async def delete(request: web.Request) -> web.Response:

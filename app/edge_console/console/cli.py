@@ -10,6 +10,9 @@
     edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json] [--save-frames DIR]
                                           device vs local model on the device's own frames, headless (no Qt
                                           loaded); `edge-console compare --help` lists its options
+    edge-console pair HOST:PORT | pairings HOST:PORT | release ... | push ... | rollback ... | audit export ...
+                                          pairing, releases, rollouts and the audit trail, headless
+                                          (`edge-console push --help` ...)
 
 `main` is a sequence of small steps: parse, check the display, build the application, the fleet (and the demo),
 the window, then run the event loop; each step is a function below, in that order.
@@ -99,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["compare"]:
         return run_headless_compare(argv[1:])
+    if argv[:1] and argv[0] in HEADLESS_COMMANDS:
+        from .releases.cli import main as releases_main  # Qt-free: releases, pairing, pushes, audit
+
+        return releases_main(argv)
     launch = parse_command_line(argv)
     configure_logging(launch.args.verbose)
     from .platform_check import display_problem, emulate_screen
@@ -109,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edge-console: {problem}", file=sys.stderr)
         return 2
     return run_console(launch)
+
+
+HEADLESS_COMMANDS = ("release", "release-key", "pair", "pairings", "push", "rollback", "audit")
 
 
 def run_headless_compare(argv: list[str]) -> int:
@@ -157,16 +167,17 @@ def run_console(launch: Launch) -> int:
     with tempfile.TemporaryDirectory(prefix="edge-console-") as scratch_dir:
         scratch = Path(scratch_dir)
         app = make_application()
-        simulated = start_demo(args) if args.demo else None
+        simulated = start_demo(args, demo_data_dir(args, scratch)) if args.demo else None
         fleet = open_fleet(args, scratch, simulated)
         try:
             fleet.start()
             for address in launch.addresses:
                 fleet.add_manual(address)
             if simulated is not None:
-                from .demo import follow_demo_fleet
+                from .demo import follow_demo_fleet, prepare_demo_release
 
                 follow_demo_fleet(fleet, simulated)
+                prepare_demo_release(fleet, simulated)
             window = show_window(fleet, window_settings(args, scratch), demo=args.demo, warning=binding_warning,
                                  size=args.size or (DEFAULT_SCREENSHOT_SIZE if args.screenshot else None),
                                  demo_count=args.demo_count)
@@ -203,12 +214,20 @@ def make_application() -> QApplication:
     return app
 
 
-def start_demo(args: argparse.Namespace) -> SimulatedFleet:
+def demo_data_dir(args: argparse.Namespace, scratch: Path) -> Path:
+    """The demo's console data (its identity, pins, releases): beside --db, else in the run's scratch folder."""
+    return args.db.parent if args.db else scratch
+
+
+def start_demo(args: argparse.Namespace, data_dir: Path) -> SimulatedFleet:
     from .demo import DEMO_INTERFACE, SimulatedFleet
+    from .trust_store import console_identity
 
     if args.browse_interface and set(args.browse_interface) != {DEMO_INTERFACE}:
         print(f"edge-console: --demo browses {DEMO_INTERFACE} only; ignoring --browse-interface", file=sys.stderr)
-    return SimulatedFleet(count=args.demo_count).start()
+    # The simulated devices are paired with this console through the files on this machine (no code to type).
+    identity = console_identity(data_dir)
+    return SimulatedFleet(count=args.demo_count, console_certificate=identity.cert_path).start()
 
 
 def open_fleet(args: argparse.Namespace, scratch: Path, simulated: SimulatedFleet | None) -> Fleet:
@@ -219,7 +238,7 @@ def open_fleet(args: argparse.Namespace, scratch: Path, simulated: SimulatedFlee
     if simulated is not None:
         interfaces: list[str] | None = [DEMO_INTERFACE]
         database = args.db or scratch / "demo.sqlite"
-        return Fleet(database, interfaces, discover=not args.no_discovery,
+        return Fleet(database, interfaces, discover=not args.no_discovery, data_dir=demo_data_dir(args, scratch),
                      announcements=lambda discovery, runtime: DemoOnlyDiscovery(discovery, simulated, runtime.tasks))
     interfaces = args.browse_interface or None  # None: all interfaces, the right default on a site
     return Fleet(args.db or default_database_path(), interfaces, discover=not args.no_discovery)

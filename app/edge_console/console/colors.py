@@ -37,6 +37,9 @@ STATUS_COLORS: dict[str, QColor] = {
     "failing": QColor("#c62828"),
     "offline": QColor("#8a8a8a"),
     "connecting": QColor("#1565c0"),
+    "not paired": QColor("#5c6bc0"),
+    "certificate changed": QColor("#8e0000"),
+    "no longer paired": QColor("#8e0000"),
 }
 
 # Distinct, colour-blind-friendly curve colours (Okabe-Ito plus two), assigned to devices in the order charts meet

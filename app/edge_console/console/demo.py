@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 DEMO_INTERFACE = "127.0.0.1"
 RECHECK_MS = 500  # how often announcements held back are offered again (the simulator may name them later)
 MDNS_GRACE_MS = 6000  # after this long without a demo device found through mDNS, add them by address
-_LISTENING = re.compile(r"listening on http://(?P<host>[^:\s/]+):(?P<port>\d+)(?: name=(?P<name>.*?))?(?: id=(?P<id>\S+))?$",
-                        re.MULTILINE)
+_LISTENING = re.compile(r"listening on https?://(?P<host>[^:\s/]+):(?P<port>\d+)(?: name=(?P<name>.*?))?"
+                        r"(?: id=(?P<id>[0-9a-f]+))?(?: fp=(?P<fp>[0-9a-f]{64}))?$", re.MULTILINE)
+PIN_CHECK_MS = 500  # how often the simulator's log is read for devices to pin, until all are pinned
 
 
 class SimulatedFleet:
@@ -42,8 +43,10 @@ class SimulatedFleet:
     a full pipe. The child runs in its own process group, so stopping it also reaches its agents.
     """
 
-    def __init__(self, count: int = 3, fps: float = 15.0, base_dir: Path | None = None) -> None:
+    def __init__(self, count: int = 3, fps: float = 15.0, base_dir: Path | None = None,
+                 console_certificate: Path | None = None) -> None:
         self.count = count
+        self.console_certificate = console_certificate  # the demo console, enrolled on every simulated device
         self.fps = fps
         self._own_dir = base_dir is None
         self.base_dir = base_dir or Path(tempfile.mkdtemp(prefix="edge-console-demo-"))
@@ -52,8 +55,21 @@ class SimulatedFleet:
 
     @property
     def command(self) -> list[str]:
+        enrol = ["--enrol-console", str(self.console_certificate)] if self.console_certificate else []
         return [sys.executable, "-m", "edge_console.agent.cli", "simulate", "--count", str(self.count),
-                "--interface", DEMO_INTERFACE, "--base-dir", str(self.base_dir / "devices"), "--fps", str(self.fps)]
+                "--interface", DEMO_INTERFACE, "--base-dir", str(self.base_dir / "devices"), "--fps", str(self.fps),
+                *enrol]
+
+    def device_states(self) -> list[Path]:
+        return [self.base_dir / "devices" / f"device-{i + 1}" for i in range(self.count)]
+
+    def fingerprints(self) -> list[tuple[DeviceAddress, str]]:
+        """(address, certificate fingerprint) of every device that has said it serves."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        return [(DeviceAddress(m["host"], int(m["port"])), m["fp"]) for m in _LISTENING.finditer(text) if m["fp"]]
 
     def start(self) -> SimulatedFleet:
         self.base_dir.mkdir(parents=True, exist_ok=True)
@@ -171,6 +187,50 @@ class DemoOnlyDiscovery(QObject):
             self.removed.emit(service_name)
 
 
+def pin_demo_devices(fleet: Fleet, simulated: SimulatedFleet) -> None:
+    """Pin each simulated device as it starts, by the certificate fingerprint the simulator printed (a local
+    enrolment on this machine: no code to type in the demo). The fleet fetches the certificate and compares."""
+    pinned: set[str] = set()
+    timer = QTimer(fleet, interval=PIN_CHECK_MS)
+
+    def check() -> None:
+        fleet.runtime.tasks.run(lambda _task: simulated.fingerprints(), on_done=pin_new)
+
+    def pin_new(found: list[tuple[DeviceAddress, str]]) -> None:
+        for address, fingerprint in found:
+            if fingerprint not in pinned:
+                pinned.add(fingerprint)
+                fleet.pin_by_fingerprint(address, fingerprint, "admin")
+        if len(pinned) >= simulated.count or not simulated.running:
+            timer.stop()
+
+    timer.timeout.connect(check)
+    timer.start()
+
+
+def prepare_demo_release(fleet: Fleet, simulated: SimulatedFleet) -> None:
+    """A parts-v2 release signed by a throwaway authority, trusted by the simulated devices and imported into the
+    demo console's release library, so a new user can push it, watch the probation and roll back (built in the
+    background: it runs its golden set)."""
+    data_dir = fleet.database.parent
+
+    def build(_task) -> str:
+        from edge_console.bundle.demo import make_demo_release
+        from edge_console.core.release_trust import install_root
+
+        from .releases.library import ReleaseLibrary
+
+        demo = make_demo_release(simulated.base_dir / "release")
+        for state in simulated.device_states():
+            install_root(state / "release-trust", demo.root_json.read_bytes())
+        library = ReleaseLibrary(data_dir)
+        library.trust(demo.root_json.read_bytes())
+        return library.import_release(demo.release).label
+
+    fleet.runtime.tasks.run(build, on_done=lambda label: fleet.message.emit(f"demo release {label} is in Releases"),
+                            on_failed=lambda exc: fleet.message.emit(f"the demo release could not be made: {exc}"))
+
+
 def follow_demo_fleet(fleet: Fleet, simulated: SimulatedFleet) -> None:
     """If mDNS has found none of the demo's devices after a few seconds (some containers have no multicast on
     loopback), add them by the addresses the simulator printed, and say so."""
@@ -191,3 +251,4 @@ def follow_demo_fleet(fleet: Fleet, simulated: SimulatedFleet) -> None:
             fleet.message.emit("the simulated fleet stopped: " + log_tail)
 
     QTimer.singleShot(MDNS_GRACE_MS, fleet, check)
+    pin_demo_devices(fleet, simulated)

@@ -5,6 +5,8 @@ database from an earlier session, and answering `GET /v1/info` with its own id. 
 
 - the device's id is its identity; an address identifies a device only while its id is unknown;
 - an announcement of a known id updates its address (an agent restarted on another port moves, it is not new);
+  for a paired device the announcement is only a hint: the owner checks that the pinned certificate answers at the
+  new address (`verify_move`) before it `follow`s it there, so a fake agent announcing its id cannot capture it;
 - a device added by address that turns out to be one already listed (found by mDNS or remembered) merges into
   that one: one row per device, and the provisional database row ("manual:host:port") is forgotten;
 - a device's own name (from /v1/info) wins over the name in its announcement;
@@ -40,6 +42,7 @@ class DeviceIdentity:
     manual: bool = False  # added by host:port; re-tried even when mDNS never sees it
     announced: bool = False  # currently advertised over mDNS
     answered: bool = False  # has answered /v1/info in this session: its own name and id are known
+    pinned: bool = False  # paired: a new address is followed only once the pinned certificate is found there
     txt: dict[str, str] = field(default_factory=dict)
     first_seen: float | None = None
     last_seen: float | None = None
@@ -63,6 +66,7 @@ class RegistryListener(Protocol):
     def remember_device(self, device: DeviceIdentity) -> None: ...  # write it to the database now
     def forget_record(self, record_id: str) -> None: ...  # delete that database row
     def identity_conflict(self, device: DeviceIdentity, message: str) -> None: ...  # the device contradicts what we know
+    def verify_move(self, device: DeviceIdentity, address: DeviceAddress) -> None: ...  # check, then `follow`
 
 
 class DeviceRegistry:
@@ -124,6 +128,11 @@ class DeviceRegistry:
             address = DeviceAddress(rec.host, rec.port)
             provisional = rec.id.startswith("manual:")  # added by address, never answered
             existing = self.find(address=address) if provisional else self.find(device_id=rec.id)
+            if existing is None and not provisional:
+                # Added by address before the remembered list was read: that device is this row's (or, if it
+                # answers with another id, a new one); one device per address, so the caller keeps its object.
+                waiting = self.find(address=address)
+                existing = waiting if waiting is not None and waiting.device_id is None else None
             if existing is not None:
                 if rec.first_seen and (existing.first_seen is None or rec.first_seen < existing.first_seen):
                     existing.first_seen = rec.first_seen
@@ -157,8 +166,11 @@ class DeviceRegistry:
             if not device.answered and service.name:
                 device.name = service.name
             if device.address != address:
-                device.address = address
-                self._listener.address_changed(device)
+                if device.pinned:  # an announcement is a hint: a paired device moves only if it is there
+                    self._listener.verify_move(device, address)
+                else:
+                    device.address = address
+                    self._listener.address_changed(device)
         self._service_owner[service.service_name] = device
         device.txt = dict(service.txt)
         device.announced = True
@@ -208,6 +220,14 @@ class DeviceRegistry:
         return device
 
     # -- the user's corrections -------------------------------------------------------------------------------------
+
+    def follow(self, device: DeviceIdentity, address: DeviceAddress) -> None:
+        """The paired device was found, with its pinned certificate, at `address`: talk to it there."""
+        if device in self.devices and device.address != address:
+            device.address = address
+            self._listener.address_changed(device)
+            self._listener.identity_changed(device)
+            self._listener.remember_device(device)
 
     def move(self, device: DeviceIdentity, address: DeviceAddress) -> None:
         """The user corrected a device's address (it moved, or a typo in a manual add)."""

@@ -57,6 +57,10 @@ def _set_name(self: DeviceState, value: str) -> None:
     self.identity.name = value
 
 
+# States in which the console does not talk to the device beyond its public /v1/info.
+TRUST_BLOCKED = ("not paired", "certificate changed", "no longer paired")
+
+
 class DeviceState(QObject):
     changed = Signal()  # identity, status, address, info, health, clock
     telemetry_added = Signal()
@@ -82,6 +86,8 @@ class DeviceState(QObject):
         self._name_shown = ""
         self.info: dict = {}
         self.health: dict = {}
+        self.trust = ""  # viewer / operator / admin, or a TRUST_BLOCKED state, or lab mode; "" until known
+        self.trust_detail = ""
         self.connected = False
         self.ever_connected = False
         self.failed_since_start = False  # a connection attempt failed in this session: "offline", not "connecting"
@@ -105,7 +111,10 @@ class DeviceState(QObject):
 
     @property
     def status(self) -> str:
-        """online / degraded / failing (as the device's health says), offline, or connecting (never reached yet)."""
+        """online / degraded / failing (as the device's health says), offline, or connecting (never reached yet);
+        or what stands between the console and the device: not paired, certificate changed, no longer paired."""
+        if self.trust in TRUST_BLOCKED:
+            return self.trust
         if not self.connected:
             return "offline" if self.ever_connected or self.failed_since_start else "connecting"
         return {"ok": "online", "degraded": "degraded", "failing": "failing"}.get(self.health.get("status"), "online")
@@ -142,6 +151,26 @@ class DeviceState(QObject):
         self.info = info
         self._seen()
         self.changed.emit()
+
+    @property
+    def role(self) -> str | None:
+        """What this console may do with the device: viewer, operator, admin (lab mode: admin); None otherwise."""
+        if self.trust in ("viewer", "operator", "admin"):
+            return self.trust
+        return "admin" if self.trust in ("insecure lab mode", "plain http") else None
+
+    def may(self, needed: str) -> bool:
+        """Whether this console's role on the device allows an action that needs `needed`."""
+        order = ("viewer", "operator", "admin")
+        return self.role is not None and order.index(self.role) >= order.index(needed)
+
+    def apply_trust(self, trust: str, detail: str) -> None:
+        if (trust, detail) != (self.trust, self.trust_detail):
+            was_blocked = self.trust in TRUST_BLOCKED
+            self.trust, self.trust_detail = trust, detail
+            if trust in TRUST_BLOCKED and not was_blocked and detail:
+                self.add_error(detail)
+            self.changed.emit()
 
     def apply_connection(self, connected: bool, reason: str) -> None:
         was = self.connected

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 from .device_registry import DeviceIdentity, DeviceRegistry
 from .device_state import DeviceState
 from .discovery import DeviceDiscovery
+from .fleet_trust import FleetTrust
 from .frame_ring import ReceivedFrame
 from .frames import DecodedFrame, decode_stream_message
 from .gui_dispatch import GuiDispatcher
@@ -50,19 +51,20 @@ class AnnouncementSource(Protocol):
     async def aclose(self) -> None: ...
 
 
-class Fleet(QObject):
+class Fleet(QObject, FleetTrust):
     device_added = Signal(object)  # DeviceState
     device_removed = Signal(object)  # DeviceState
     message = Signal(str)  # for the status bar: things the user should know that belong to no single device
     database_problem = Signal(str, bool)  # what is wrong with the console's database; True: moving it aside helps
 
     def __init__(self, database: Path, browse_interfaces: list[str] | None, *, discover: bool = True,
-                 stream_params: dict[str, int] | None = None,
+                 stream_params: dict[str, int] | None = None, data_dir: Path | None = None,
                  announcements: Callable[[DeviceDiscovery, ConsoleRuntime], AnnouncementSource] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.dispatcher = GuiDispatcher(self)
-        self.runtime = ConsoleRuntime(self.dispatcher.post, database, on_store_problem=self.database_problem.emit)
+        self.runtime = ConsoleRuntime(self.dispatcher.post, database, on_store_problem=self.database_problem.emit,
+                                      data_dir=data_dir)
         self.database = database
         discovery = DeviceDiscovery(self.runtime.network, self.dispatcher, browse_interfaces, self) if discover else None
         self.discovery: AnnouncementSource | None = (announcements(discovery, self.runtime)
@@ -82,6 +84,7 @@ class Fleet(QObject):
 
     def start(self) -> None:
         self.runtime.start()
+        self.load_pins()
         self.runtime.store.submit(lambda store: store.restore(), self._restore)
         if self.discovery is not None:
             self.discovery.found.connect(self.on_announced)
@@ -146,6 +149,7 @@ class Fleet(QObject):
     def reset_database(self, on_done: Callable[[Path | None], None] | None = None) -> None:
         """Move an unreadable database aside, start a fresh one, and remember every listed device in it."""
         def done(moved: Path | None) -> None:
+            self.pins_after_reset()
             for state in list(self.states):
                 self._remember(state, force=True)
             if on_done is not None:
@@ -174,6 +178,7 @@ class Fleet(QObject):
     # -- RegistryListener: what the registry decided, as signals, states and sessions ----------------------------
 
     def device_listed(self, device: DeviceIdentity) -> None:
+        device.pinned = self.runtime.trust.pin_for(device.device_id or "") is not None
         state = DeviceState(identity=device, parent=self)
         state.ring_decoder = self._decode_kept_frame
         self._state_of[device] = state
@@ -232,7 +237,8 @@ class Fleet(QObject):
         decoder = self._stream_decoder()
 
         def create() -> DeviceSession:  # runs on the loop thread
-            session = DeviceSession(runtime.http(), address, bridge, decoder, runtime.decode_pool, self.stream_params)
+            session = DeviceSession(runtime.http(), address, bridge, decoder, runtime.decode_pool, self.stream_params,
+                                    trust=runtime.trust)
             if wanted:
                 session.set_stream_wanted(True)
             return session
@@ -270,6 +276,7 @@ class Fleet(QObject):
         # Applied first, so the record the registry asks to remember carries the hardware and model; a duplicate
         # the registry then merges away is simply dropped with its info.
         state.apply_info(info)
+        state.identity.pinned = self.runtime.trust.pin_for(str(info["id"])) is not None
         self.registry.identify(state.identity, str(info["id"]), str(info.get("name") or ""))
 
     def _remember(self, state: DeviceState, force: bool = False) -> None:

@@ -4,6 +4,10 @@ in `window_layout.py`.
 
 One notion of the current device: the device of the preview or Compare tab in front, else the one last chosen in
 the table or on a grid tile. Details, charts and the table's selection all follow it.
+
+Releases, rollouts and the audit trail (Releases menu, Releases tab) come in through one object,
+`releases_ui.window_glue.WindowReleases`; its `center` is made at start, so a rollout left unfinished is offered
+for resuming and every Compare panel lists the library's verified releases.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from . import window_layout
 from .compare.panel import ComparePanel
 from .device_state import DeviceState
 from .fleet import Fleet
+from .releases_ui.window_glue import WindowReleases
+from .releases_ui.workspace import LIBRARY, ReleasesWorkspace
 from .widgets.add_device_dialog import AddDeviceDialog, show_why_not_listed
 from .widgets.charts import WINDOWS_S, TelemetryCharts
 from .widgets.details_panel import DetailsPanel
@@ -28,6 +34,7 @@ from .widgets.device_table import DeviceTable
 from .widgets.grid_view import DeviceGrid
 from .widgets.notice_bar import NoticeBar
 from .widgets.overlay import OverlaySettings
+from .widgets.pair_dialog import PairDialog, open_pair_dialog
 from .widgets.preview_panel import PreviewPanel
 from .widgets.shortcuts_dialog import ShortcutsDialog
 
@@ -46,6 +53,8 @@ class MainWindow(QMainWindow):
         # One library for every Compare panel: a model or USB folder added in one is offered in all.
         self.model_library = model_library
         self._laid_out = False
+        self.release_views = WindowReleases(self)
+        self.releases = self.release_views.center
 
         self.grid = DeviceGrid(self.overlay_settings)
         self.tabs = QTabWidget(documentMode=True, tabsClosable=True, movable=True)
@@ -80,6 +89,7 @@ class MainWindow(QMainWindow):
         self.table.activated.connect(self.open_preview)
         self.table.reconnect_requested.connect(fleet.reconnect)
         self.table.forget_requested.connect(self._forget)
+        self.table.pair_requested.connect(self.pair_with)
         self.table.help_requested.connect(lambda: show_why_not_listed(self))
         self.grid.device_activated.connect(self.open_preview)
         self.grid.device_clicked.connect(self.set_current)
@@ -119,6 +129,7 @@ class MainWindow(QMainWindow):
         self._action(devices, "&Open preview", lambda: self._with_current(self.open_preview), "Ctrl+O")
         self._action(devices, "&Compare with a local model", lambda: self._with_current(self.open_compare), "Ctrl+K")
         self._action(devices, "&Reconnect now", lambda: self._with_current(self.fleet.reconnect), "Ctrl+R")
+        self._action(devices, "&Pair with device…", lambda: self._with_current(self.pair_with), "Ctrl+Alt+P")
         self._action(devices, "&Forget device", lambda: self._with_current(self._forget), "Ctrl+Shift+Delete")
         devices.addSeparator()
         self._action(devices, "&Filter the list", self._focus_filter, QKeySequence.StandardKey.Find)
@@ -140,6 +151,8 @@ class MainWindow(QMainWindow):
         overlay = self._action(view, "Overlay all devices in charts", self.charts.set_overlay_all, "Ctrl+Shift+O")
         overlay.setCheckable(True)
         self.charts.mode_box.currentIndexChanged.connect(lambda i: overlay.setChecked(i == 1))
+
+        self.release_views.build_menu(bar, self._action)
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
@@ -173,6 +186,10 @@ class MainWindow(QMainWindow):
         else:
             fn(state)
 
+    def pair_with(self, state: DeviceState) -> PairDialog:
+        """Type the one-time code the device printed; on success its certificate is pinned and it reconnects."""
+        return open_pair_dialog(self, self.fleet, state)
+
     def add_device_dialog(self) -> None:
         dialog = AddDeviceDialog(self)
         if dialog.exec() and dialog.address is not None:
@@ -198,6 +215,7 @@ class MainWindow(QMainWindow):
             if self.model_library is None:
                 self.model_library = ModelLibrary([models_dir()])  # the shipped models are there from the start
             panel = ComparePanel(state, self.model_library, self.fleet.runtime)
+            panel.set_release_models(self.release_views.release_models())
             self.compares[state] = panel
             preview = self.previews.get(state)
             at = self.tabs.indexOf(preview) + 1 if preview is not None else self.tabs.count()
@@ -210,9 +228,15 @@ class MainWindow(QMainWindow):
     def _compare_title(state: DeviceState) -> str:
         return f"Compare: {state.name}"
 
+    def open_releases(self, page: int = LIBRARY) -> ReleasesWorkspace:
+        """The Releases tab in front, on `page` (LIBRARY, VERSIONS, ROLLOUTS, AUDIT of releases_ui.workspace)."""
+        return self.release_views.open(page)
+
     def _close_tab(self, index: int) -> None:
         widget = self.tabs.widget(index)
-        if isinstance(widget, PreviewPanel):
+        if widget is not None and widget is self.release_views.tab:
+            self.release_views.close_tab(index)
+        elif isinstance(widget, PreviewPanel):
             self.tabs.removeTab(index)
             widget.detach()
             self.previews.pop(widget.state, None)
@@ -336,4 +360,5 @@ class MainWindow(QMainWindow):
             panel.detach()
         for compare in self.compares.values():
             compare.shutdown()
+        self.release_views.close()
         super().closeEvent(event)

@@ -19,6 +19,7 @@ import cv2
 from .net.loop_thread import NetworkLoop
 from .store import StoreWorker
 from .tasks import Post, TaskManager
+from .trust_store import ConsoleTrust, default_data_dir
 
 DECODE_WORKERS = 2  # frames of several devices decode in parallel, one frame per thread
 
@@ -32,8 +33,10 @@ def use_single_threaded_opencv() -> None:
 
 class ConsoleRuntime:
     def __init__(self, post: Post, database: Path | None = None,
-                 on_store_problem: Callable[[str, bool], None] | None = None) -> None:
+                 on_store_problem: Callable[[str, bool], None] | None = None, data_dir: Path | None = None) -> None:
         self.network = NetworkLoop()
+        # The console's identity (key, certificate) and pinned devices: beside the database unless told otherwise.
+        self.trust = ConsoleTrust(data_dir or (database.resolve().parent if database else default_data_dir()))
         self.tasks = TaskManager(post, self.network)
         use_single_threaded_opencv()
         self.decode_pool = concurrent.futures.ThreadPoolExecutor(max_workers=DECODE_WORKERS,

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from .cli import LAYOUT_TEXT_KEY
 from .compare.panel import ComparePanel
 from .main_window import MainWindow
+from .widgets.formatting import trust_text
 
 SCREENSHOT_READY_GRACE_S = 30.0  # with --demo, how much longer than --after to wait for every device's picture
 SCREENSHOT_POLL_MS = 250
@@ -108,7 +109,9 @@ def screenshot_layout(window: MainWindow) -> dict:
                       "live": tile.showing_live_picture,
                       "classes": dict(enumerate(state.class_names))})
     model = window.table.model
-    rows = [{"name": model.index(r, 0).data(), "status": model.index(r, 1).data()} for r in range(model.rowCount())]
+    rows = [{"name": model.index(r, 0).data(), "status": model.index(r, 1).data(),
+             "trust": trust_text(model.state_at(r)) if model.state_at(r) is not None else ""}
+            for r in range(model.rowCount())]
     current = window.tabs.currentWidget()
     compare = {"device": current.state.name, "frames": current.run_count} if isinstance(current, ComparePanel) else None
     return {"grid_visible": current is window.grid, "tiles": tiles, "table": rows, "compare": compare,

@@ -58,6 +58,9 @@ class SessionBridge:
     def on_error(self, message: str) -> None:
         self._post(self.state.add_error, message)
 
+    def on_trust(self, trust: str, detail: str) -> None:
+        self._post(self.state.apply_trust, trust, detail)
+
 
 class SessionHandle:
     """The GUI thread's handle on a `DeviceSession` that lives on the network loop.

@@ -43,6 +43,13 @@ class Pin:
         return short_fingerprint(self.fingerprint)
 
 
+def default_data_dir() -> Path:
+    """The user's data directory for the console (database, identity, releases)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("edge-console", appauthor=False))
+
+
 def console_identity(data_dir: Path) -> TlsIdentity:
     passphrase = os.environ.get("EDGE_CONSOLE_KEY_PASSPHRASE")
     return load_or_create_identity(Path(data_dir) / "identity", f"edge-console {socket.gethostname()}",
@@ -107,3 +114,32 @@ class TlsContexts:
         if self._unpinned is None:
             self._unpinned = client_context(None, None)
         return self._unpinned
+
+
+class ConsoleTrust:
+    """The console's identity, its TLS contexts and its pins, for the network loop and the GUI alike.
+
+    The pins are read once from the database (on the store's thread) and kept here as an immutable mapping that is
+    replaced, never edited, so the network loop can read it while the GUI thread pins a device."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.identity = console_identity(self.data_dir)
+        self.contexts = TlsContexts(self.identity)
+        self._pins: dict[str, Pin] = {}
+
+    def pin_for(self, device_id: str) -> Pin | None:
+        return self._pins.get(device_id)
+
+    def load(self, pins: list[Pin]) -> None:
+        """Pins read from the database; one made while they were being read (a pairing) wins over its row."""
+        self._pins = {**{p.device_id: p for p in pins}, **self._pins}
+
+    def remember(self, pin: Pin) -> None:
+        self._pins = {**self._pins, pin.device_id: pin}
+
+    def all(self) -> list[Pin]:
+        return list(self._pins.values())
+
+    def drop(self, device_id: str) -> None:
+        self._pins = {k: v for k, v in self._pins.items() if k != device_id}

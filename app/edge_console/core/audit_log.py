@@ -8,6 +8,7 @@ never silently dropped. `edge-agent audit verify` checks the chain (core/audit_c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import bounded_json
 from .audit_chain import GENESIS, ChainReport, make_entry, verify_chain
 
 log = logging.getLogger(__name__)
@@ -44,10 +46,10 @@ class AuditLog:
         seq, head = 0, GENESIS
         for line in lines[:-1][::-1]:
             try:
-                last = json.loads(line)
+                last = bounded_json.loads(line)
                 seq, head = int(last["seq"]), str(last["hash"])
                 break
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, OverflowError):
                 continue  # verify() reports it; appending still continues the chain from the last readable entry
         return seq, head
 
@@ -57,8 +59,18 @@ class AuditLog:
             line = json.dumps(entry, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, line)
-                os.fsync(fd)
+                start = os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    rest = memoryview(line)
+                    while rest:  # a nearly full disk takes part of a line: write the rest, or fail below
+                        rest = rest[os.write(fd, rest):]
+                    os.fsync(fd)
+                except OSError:
+                    # Cut off what part of the line got in, so the next entry starts a line of its own and the
+                    # chain stays readable; the caller learns the entry was not written.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
+                    raise
             finally:
                 os.close(fd)
             self._seq, self._head = entry["seq"], entry["hash"]
@@ -71,7 +83,7 @@ class AuditLog:
                 if len(raw) > MAX_LINE:
                     continue
                 try:
-                    entry = json.loads(raw)
+                    entry = bounded_json.loads(raw)
                 except ValueError:
                     continue
                 if isinstance(entry, dict) and isinstance(entry.get("seq"), int) and entry["seq"] > after_seq:
@@ -88,7 +100,7 @@ class AuditLog:
             with open(self.path, "rb") as f:
                 for raw in f:
                     try:
-                        yield json.loads(raw)
+                        yield bounded_json.loads(raw)
                     except ValueError:
                         yield None
         return verify_chain(parsed(), expect_head)

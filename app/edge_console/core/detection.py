@@ -40,7 +40,7 @@ class Detection:
         try:
             x1, y1, x2, y2 = (float(v) for v in data["box"])
             return cls(x1, y1, x2, y2, int(data["class_id"]), str(data["class_name"]), float(data["confidence"]))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"not a detection (expected box[4], class_id, class_name, confidence): {data!r:.200}") from exc
 
 

@@ -20,11 +20,13 @@ import json
 import struct
 from dataclasses import dataclass, field
 
+from . import bounded_json
 from .detection import Detection, Timings
 
 API_VERSION = 1
 SERVICE_TYPE = "_edgeinfer._tcp.local."
 MAX_HEADER_BYTES = 256 * 1024  # a header is a few KB; anything larger is corrupt or hostile
+MAX_HEADER_DEPTH = 8  # header -> detections -> detection -> box is 4 levels
 FRAME_CONTENT_TYPE = "application/x-edge-frame"
 _LEN = struct.Struct(">I")
 
@@ -75,7 +77,7 @@ class StreamHeader:
                                 float(t.get("postprocess_ms", 0))),
                 detections=[Detection.from_dict(d) for d in data.get("detections", [])],
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ProtocolError(f"bad stream header: {exc}") from exc
 
 
@@ -96,7 +98,7 @@ def decode_frame_message(data: bytes) -> tuple[StreamHeader, bytes]:
     if n > MAX_HEADER_BYTES or _LEN.size + n > len(data):
         raise ProtocolError(f"stream header length {n} does not fit a message of {len(data)} bytes")
     try:
-        header = json.loads(data[_LEN.size : _LEN.size + n])
+        header = bounded_json.loads(data[_LEN.size : _LEN.size + n], MAX_HEADER_DEPTH)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"stream header is not JSON: {exc}") from exc
     if not isinstance(header, dict):

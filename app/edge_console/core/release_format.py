@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+from . import bounded_json
 from .detection import Detection
 from .errors import EdgeConsoleError
 from .versions import parse_version
@@ -109,7 +110,7 @@ class BundleManifest:
                            str(data.get("description", ""))[:2000])
         except BundleError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise BundleError(f"the manifest is malformed: {exc!r:.200}") from None
         for name in manifest.members:
             if not _MEMBER_NAME.match(name):
@@ -161,7 +162,7 @@ def read_manifest(path: Path) -> BundleManifest:
             info = infos.get(MANIFEST)
             if info is None or info.size > MAX_MANIFEST_BYTES:
                 raise BundleError("the bundle has no manifest.json (or one far too large)")
-            return BundleManifest.from_dict(json.loads(tar.extractfile(info).read()))
+            return BundleManifest.from_dict(bounded_json.loads(tar.extractfile(info).read()))
     except (tarfile.TarError, OSError, ValueError) as exc:
         raise BundleError(f"{Path(path).name} is not a readable bundle: {exc}") from None
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from . import bounded_json
 from .release_format import _MEMBER_NAME, MANIFEST, MAX_MANIFEST_BYTES, SUFFIX, BundleError, BundleManifest
 from .release_trust import MAX_METADATA_BYTES, ReleaseTrustError, VerifiedTarget, verify_target
 
@@ -86,7 +87,7 @@ def _unpack_bundle(stream: _Hashing, dest: Path) -> BundleManifest:
             if manifest is None:
                 if info.name != MANIFEST or info.size > MAX_MANIFEST_BYTES:
                     raise BundleError("the bundle does not start with its manifest.json")
-                manifest = BundleManifest.from_dict(json.loads(src.read()))
+                manifest = BundleManifest.from_dict(bounded_json.loads(src.read()))
                 (dest / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=1))
                 continue
             expected = manifest.members.get(info.name)

@@ -13,8 +13,11 @@ A delivery (what a device receives, and what a release file holds) is a folder o
 The device verifies it with TUF's own client workflow (`tuf.ngclient.Updater`) through a fetcher that reads the
 staged folder instead of a network: signatures and thresholds, expiry, version rollback (replayed or frozen
 metadata), mix-and-match, key rotation and revocation through root, the target's length and hashes. Snapshot and
-timestamp versions are the signing time in seconds, so deliveries from a release machine and from several
-consoles stay in order without sharing a counter.
+timestamp versions are the signing time in milliseconds, so deliveries from a release machine and from several
+consoles stay in order without sharing a counter; within one process they also strictly increase (two
+deliveries signed in the same millisecond, or the same second as versions once were, must not share a version:
+TUF takes an equal timestamp version for "nothing new" and keeps its cached targets, so a device that took the
+first would refuse the second as "not listed in the signed targets metadata").
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import datetime
 import shutil
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +43,7 @@ from tuf.api.metadata import (
     Targets,
     Timestamp,
 )
+from tuf.api.serialization import DeserializationError
 from tuf.api.serialization.json import JSONSerializer
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
@@ -142,10 +147,23 @@ def add_target(targets: Metadata[Targets] | None, bundle: Path, signers: list[Si
     return md
 
 
+_last_version = [0]
+_version_lock = threading.Lock()
+
+
+def _delivery_version() -> int:
+    """The signing time in milliseconds, and never one this process has handed out before. (Milliseconds, not
+    seconds: a version from an older release of this software, in seconds, is always lower, so devices that saw
+    one accept the next; two processes signing within the same millisecond is what stays possible.)"""
+    with _version_lock:
+        _last_version[0] = max(int(time.time() * 1000), _last_version[0] + 1)
+        return _last_version[0]
+
+
 def delivery_metadata(targets: Metadata[Targets], signer: SigningKey,
                       expiry_days: int | None = None) -> tuple[Metadata[Snapshot], Metadata[Timestamp]]:
     """Fresh snapshot and timestamp for `targets`, versioned by the signing time (see the module docstring)."""
-    version = int(time.time())
+    version = _delivery_version()
     snapshot = Metadata(Snapshot(version=version, expires=_expiry("snapshot", expiry_days)))
     snapshot.signed.meta["targets.json"] = MetaFile(version=targets.signed.version)
     snapshot.sign(signer.signer)
@@ -202,10 +220,17 @@ class _StagedFetcher(FetcherInterface):
 
 def install_root(trust_dir: Path, root_json: bytes) -> Metadata[Root]:
     """Trust `root_json` from now on (the first root a device or console is given: trust on first install)."""
-    md = Metadata[Root].from_bytes(root_json)
+    try:
+        md = Metadata[Root].from_bytes(root_json)
+    except DeserializationError as exc:  # from an admin's request as well as a file: a clear refusal, not a crash
+        raise ReleaseTrustError(f"that file is not TUF root metadata ({exc.__cause__ or exc})"[:300]) from None
     if md.signed.type != Root.type:
         raise ReleaseTrustError("that file is not TUF root metadata")
-    md.verify_delegate(Root.type, md)  # signed by its own keys: at least not damaged
+    try:
+        md.verify_delegate(Root.type, md)  # signed by its own keys: at least not damaged
+    except tuf_errors.UnsignedMetadataError as exc:
+        raise ReleaseTrustError(f"that root.json is not signed by its own root keys ({exc}): damaged or "
+                                "altered") from None
     trust_dir.mkdir(parents=True, exist_ok=True)
     for name in ("timestamp.json", "snapshot.json", "targets.json"):
         (trust_dir / name).unlink(missing_ok=True)  # a new trust anchor starts a new history

@@ -4,7 +4,10 @@ There is no certificate authority on an air-gapped site: each agent and each con
 first start, and the two sides pin each other's certificate when they pair (see pairing_protocol.py). A pinned
 self-signed certificate is loaded as the only trust anchor of a connection, so TLS itself checks "this exact
 certificate, signed by its own key" and nothing else. Certificates are valid for decades on purpose: expiry
-cannot protect a pinned certificate, it could only lock a rarely visited site out of its devices.
+cannot protect a pinned certificate, it could only lock a rarely visited site out of its devices. For the same
+reason validity times are not checked at all on our connections: a device without a real-time clock comes back
+from a power cut days or years off, and would otherwise refuse its paired console (or be refused by it) until
+someone set its clock.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ from .errors import EdgeConsoleError
 KEY_FILE = "identity.key"
 CERT_FILE = "identity.crt"
 VALIDITY_DAYS = 50 * 365
+# Valid from long before any device's clock can say (a clock reset to its epoch after a power cut included).
+NOT_VALID_BEFORE = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+# OpenSSL's X509_V_FLAG_NO_CHECK_TIME (1.1.0+; Python names no constant for it): trust a pinned certificate
+# whatever the two clocks say.
+NO_CHECK_TIME = 0x200000
 SHORT_FINGERPRINT_CHARS = 16  # shown to people and put in mDNS TXT records: 64 bits, enough to tell devices apart
 
 
@@ -94,7 +102,7 @@ def _make(common_name: str, dns_names: list[str], passphrase: bytes | None) -> t
     now = datetime.datetime.now(datetime.UTC)
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(days=1))
+               .not_valid_before(NOT_VALID_BEFORE)
                .not_valid_after(now + datetime.timedelta(days=VALIDITY_DAYS))
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
@@ -137,6 +145,7 @@ def _tls13(protocol: int) -> ssl.SSLContext:
     # any public CA signed would then pass where only the pinned one may.
     ctx = ssl.SSLContext(protocol)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.verify_flags |= NO_CHECK_TIME  # only pinned certificates are ever trusted here (module docstring)
     return ctx
 
 

@@ -23,8 +23,11 @@ from edge_console.core.model_library import ModelLibrary
 from edge_console.core.paths import models_dir
 
 from ..net.addresses import EXAMPLE, DeviceAddress, parse_host_port
+from ..net.bound_session import DeviceBoundSession
+from ..net.device_access import CertificateChanged, NoLongerPaired, NotAnAgentAnswer, reach
+from ..trust_store import ConsoleTrust, PinStore, default_data_dir
 from ..untrusted_text import visible_text
-from .fetch import DeviceFetchError, DeviceFrame
+from .fetch import NOT_AN_AGENT, DeviceFetchError, DeviceFrame
 from .saved_frames import save_frame
 from .session import CompareSession
 
@@ -71,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=5, help="frames to compare (default 5)")
     parser.add_argument("--iou", type=float, default=0.5, help="IoU for two boxes to match (default 0.5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (per-frame and overall) last")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="the console's data folder, whose identity is paired with the device (default: the "
+                             "user's data directory; pair with `edge-console pair HOST:PORT`)")
     parser.add_argument("--save-frames", type=Path, metavar="DIR",
                         help="also save the compared frames exactly as the device sent them, to compare them again "
                              "later (the console's Compare panel replays such a folder)")
@@ -115,13 +121,40 @@ async def _compare(args: argparse.Namespace, library: ModelLibrary,
         say(_line(comparison))
 
     async with aiohttp.ClientSession() as http:
-        session = await CompareSession.open(http, args.device.base_url, library, args.model, iou=args.iou)
+        base_url, tls = await _reach_paired(http, args.device, args.data_dir)
+        session = await CompareSession.open(DeviceBoundSession(http, tls), base_url, library, args.model,
+                                            iou=args.iou)
         spec, info = session.detector.spec, session.info
         say(visible_text(f"device {info['name']} ({args.device}) runs {info['model']['name']} "
                          f"{info['model']['version']}; ", 300) +
             f"local: {spec.name} {spec.version} on {session.detector.provider}")
         await session.run(compared, count=args.frames, keep_image=False)
     return info, spec, frames
+
+
+async def _reach_paired(http: aiohttp.ClientSession, address, data_dir: Path | None):
+    """The device's base URL and pinned TLS context; DeviceFetchError when this console may not talk to it."""
+    folder = data_dir or default_data_dir()
+    trust = ConsoleTrust(folder)
+    database = folder / "console.sqlite"
+    if database.exists():
+        pins = PinStore(database)
+        trust.load(pins.all())
+        pins.close()
+    try:
+        access = await reach(http, address, trust.contexts, trust.pin_for)
+    except (CertificateChanged, NoLongerPaired) as exc:
+        raise DeviceFetchError(str(exc)) from None
+    except NotAnAgentAnswer as exc:
+        raise DeviceFetchError(f"{NOT_AN_AGENT}: {address} {exc}; the agent listens on 8470 unless configured "
+                               "otherwise") from None
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        raise DeviceFetchError(f"cannot reach the device at {address}: {exc or type(exc).__name__}. Is it powered, "
+                               "on this network, and is the address right?") from None
+    if access.role is None:
+        raise DeviceFetchError(f"{address} is not paired with this console: pair first with "
+                               f"`edge-console pair {address}` (the device shows the code: edge-agent pair)")
+    return access.base_url, access.tls
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from edge_console.core.model_library import ModelLibrary
 from edge_console.core.protocol import StreamHeader
 
 from ..device_state import DeviceState
+from ..fleet_trust import device_transport
 from ..runtime import ConsoleRuntime
 from .export_dialog import HardFrameExport
 from .hard_frames import HardFrames, file_stem
@@ -34,6 +35,7 @@ from .worker import CompareWorker, LibraryListing, SessionOpened
 
 RUN_WINDOW = 5000  # frames the run's totals pool over (image-less: a few kB each); older ones age out
 REFRESH_MS = 250  # run totals and the chart are redrawn at most this often, not once per frame
+TRUST_POLL_MS = 200  # while the device's session has not yet said how the device may be reached
 
 
 class ComparePanel(ComparePanelLayout):
@@ -64,13 +66,25 @@ class ComparePanel(ComparePanelLayout):
         self._refresh_timer.start()
         self._connect_controls()
 
-        address = state.address
         self.worker: CompareWorker | None = None
-        if address is None:
-            self.show_error("This device has no known address yet; compare it once it has been reached.")
-            self.describe_not_open(state.name, "no address yet")
+        self._library = library
+        self._closing = False
+        self._start_when_trust_known()
+
+    def _start_when_trust_known(self) -> None:
+        """Open the comparison once the device's session has said how it may be reached (pinned TLS, or lab mode);
+        a panel opened right after the device was added waits for that answer instead of calling it unpaired."""
+        state, runtime = self.state, self.runtime
+        if state.address is not None and not state.trust and state.status == "connecting" and not self._closing:
+            QTimer.singleShot(TRUST_POLL_MS, self, self._start_when_trust_known)
+            return
+        try:
+            base_url, tls = device_transport(runtime, state)
+        except LookupError as exc:  # no address yet, or not paired: nothing may be fetched from it
+            self.show_error(f"{exc}.")
+            self.describe_not_open(state.name, "not reachable yet" if state.address is None else "not paired")
         else:
-            self.worker = CompareWorker(address.base_url, library, self, runtime.tasks, runtime.http)
+            self.worker = CompareWorker(base_url, self._library, self, runtime.tasks, runtime.http, tls=tls)
             self._open(None)
 
     def _connect_controls(self) -> None:
@@ -326,6 +340,7 @@ class ComparePanel(ComparePanelLayout):
         """Stop continuous mode, release the device and the model, drop results still on their way; no waiting
         for an inference in flight (it finishes on its pool thread, and its result is dropped)."""
         self._refresh_timer.stop()
+        self._closing = True
         if self.worker is not None:
             self.worker.close()
         if self.export is not None and not self.export.done:

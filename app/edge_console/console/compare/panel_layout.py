@@ -48,6 +48,7 @@ from .worker import LibraryListing, SessionOpened
 DEFAULT_THRESHOLD = 0.9
 OPENING_TEXT = "Connecting to the device and loading the local model…"
 NO_MODEL_TEXT = "no local model loaded"
+RELEASE_PREFIX = "Release: "  # picker items that are the model inside an imported, verified release
 ERROR_STYLE = "background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-radius: 3px; padding: 4px;"
 NOTICE_STYLE = "background: #e8f4ea; color: #1e4620; border: 1px solid #b7dfbb; border-radius: 3px; padding: 4px;"
 
@@ -75,6 +76,7 @@ class ComparePanelLayout(QWidget):
         self.model_box.setToolTip("The model run on this laptop. Default: the library's copy of the device's own "
                                   "model; pick another to preview a candidate against what the device runs.")
         self.model_box.setPlaceholderText(NO_MODEL_TEXT)  # shown while no model is loaded: never a model not in use
+        self.release_models: dict[str, str] = {}  # model file -> release label (set_release_models)
         self.add_file_button = QToolButton(text="Add model file…")
         self.add_folder_button = QToolButton(text="Add model folder…", toolTip="A folder of .onnx files, e.g. a USB stick")
         self.setup_label = QLabel(wordWrap=True)
@@ -211,6 +213,31 @@ class ComparePanelLayout(QWidget):
 
     # -- what the behaviour half calls to show things -----------------------------------------------------------
 
+    def set_release_models(self, releases: dict[str, str]) -> None:
+        """The verified releases of the console's library, {model file: release label}: offered in the picker
+        after the library's models, so any imported release can be previewed on this device's frames."""
+        self.release_models = dict(releases)
+        self.model_box.blockSignals(True)
+        try:
+            self._add_release_items()
+        finally:
+            self.model_box.blockSignals(False)
+
+    def _add_release_items(self) -> None:
+        none_chosen = self.model_box.currentIndex() < 0  # adding to an empty picker would choose the first
+        for path, label in self.release_models.items():
+            if self.model_box.findData(path) < 0:
+                self.model_box.addItem(f"{RELEASE_PREFIX}{visible_text(label, 60)} — {Path(path).name}", path)
+                self.model_box.setItemData(self.model_box.count() - 1, f"verified release {label}: {path}",
+                                           Qt.ItemDataRole.ToolTipRole)
+        kept = set(self.release_models)
+        for i in reversed(range(self.model_box.count())):  # a release removed from the library goes too
+            if self.model_box.itemText(i).startswith(RELEASE_PREFIX) and self.model_box.itemData(i) not in kept \
+                    and i != self.model_box.currentIndex():
+                self.model_box.removeItem(i)
+        if none_chosen:
+            self.model_box.setCurrentIndex(-1)
+
     def set_models(self, listing: LibraryListing | None, selected: Path | None, device_copy: Path | None) -> None:
         """Fill the model picker (when `listing` is given) and select `selected`, without emitting a choice."""
         self.model_box.blockSignals(True)
@@ -224,6 +251,7 @@ class ComparePanelLayout(QWidget):
                 problems = "\n".join(f"{p.name}: {why}" for p, why in listing.problems.items())
                 self.add_folder_button.setToolTip("A folder of .onnx files, e.g. a USB stick"
                                                   + (f"\n\nSkipped files:\n{problems}" if problems else ""))
+            self._add_release_items()
             for i in range(self.model_box.count()):
                 text = self.model_box.itemText(i).removesuffix("  (the device's model)")
                 if device_copy is not None and self.model_box.itemData(i) == str(device_copy):

@@ -26,6 +26,7 @@ from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.model_library import LibraryModel, ModelLibrary
 from edge_console.core.protocol import StreamHeader
 
+from ..net.bound_session import DeviceBoundSession
 from ..tasks import Task, TaskCancelled, TaskManager
 from .fetch import DeviceFetchError, DeviceFrame
 from .saved_frames import load_saved_frames
@@ -66,8 +67,10 @@ class CompareListener(Protocol):
 
 class CompareWorker:
     def __init__(self, base_url: str, library: ModelLibrary, listener: CompareListener, tasks: TaskManager,
-                 http: Callable[[], aiohttp.ClientSession], *, iou: float = 0.5) -> None:
+                 http: Callable[[], aiohttp.ClientSession], *, iou: float = 0.5, tls=None) -> None:
+        """`base_url` and `tls`: how this device is reached (Fleet.transport: HTTPS with its pinned context)."""
         self.base_url = base_url
+        self.tls = tls
         self.library = library
         self.iou = iou
         self._listener = listener
@@ -187,7 +190,8 @@ class CompareWorker:
         self._model_path = model_path
         self._tell("on_library", await self._in_pool(self._listing))
         try:
-            session = await CompareSession.open(self._http(), self.base_url, self.library, model_path, iou=self.iou,
+            session = await CompareSession.open(DeviceBoundSession(self._http(), self.tls), self.base_url,
+                                                self.library, model_path, iou=self.iou,
                                                 executor=self._tasks.pool)
         except (EdgeConsoleError, OSError) as exc:  # unreachable device, bad or incompatible model
             self._tell("on_failed", run, str(exc))

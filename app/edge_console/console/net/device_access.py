@@ -58,19 +58,29 @@ class DeviceAccess:
         return self.info.get("caller_role") if self.pin else None
 
 
+class NotAnAgentAnswer(ValueError):
+    """Something answered at the address, but not as an edge agent does (a web server, a router's login page)."""
+
+
 async def _info(session: aiohttp.ClientSession, url: str, tls) -> dict:
-    async with session.get(url + "/v1/info", ssl=tls, timeout=TIMEOUT) as r:
+    async with session.get(url + "/v1/info", ssl=tls if tls is not None else True, timeout=TIMEOUT) as r:
+        if r.status in (401, 403, 404, 405):  # what a web server or a login page answers for a path it lacks
+            raise NotAnAgentAnswer(f"answered /v1/info with HTTP {r.status} {r.reason or ''}".rstrip()
+                                   + " (another program on this port?)")
         r.raise_for_status()
-        data = await r.json(content_type=None)
+        try:
+            data = await r.json(content_type=None)
+        except (ValueError, UnicodeDecodeError):
+            raise NotAnAgentAnswer(f"did not answer JSON on /v1/info ({r.content_type or 'no content type'})") from None
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-        raise ValueError("the answer to /v1/info is not an edge agent's")
+        raise NotAnAgentAnswer("answered /v1/info, but not as an edge agent does (no device id)")
     return data
 
 
 async def reach(session: aiohttp.ClientSession, address: DeviceAddress, contexts: TlsContexts,
                 pin_for) -> DeviceAccess:
-    """`pin_for(device_id) -> Pin | None` (the console's pin store). Raises CertificateChanged, or a network or
-    ValueError for an endpoint that is not an edge agent."""
+    """`pin_for(device_id) -> Pin | None` (the console's pin store). Raises CertificateChanged, NoLongerPaired,
+    NotAnAgentAnswer for an endpoint that is not an edge agent, or a network error."""
     https = f"https://{address}"
     try:
         public = await _info(session, https, contexts.unpinned())
@@ -78,10 +88,10 @@ async def reach(session: aiohttp.ClientSession, address: DeviceAddress, contexts
             ssl.SSLError) as tls_error:
         try:  # a device in insecure lab mode speaks plain HTTP
             plain = await _info(session, f"http://{address}", None)
-        except (aiohttp.ClientError, ValueError):
+        except aiohttp.ClientError:
             raise tls_error from None
         if not plain.get("insecure_lab_mode"):
-            raise ValueError("the endpoint speaks plain HTTP without saying it is in insecure lab mode") from None
+            raise NotAnAgentAnswer("speaks plain HTTP without saying it is in insecure lab mode") from None
         return DeviceAccess(f"http://{address}", None, plain, None)
     pin = pin_for(public["id"])
     if pin is None:

@@ -5,7 +5,7 @@ Two independent channels, each reconnecting by itself with backoff:
   every (re)connect a history fill from `/v1/telemetry/history` so charts have no hole the device could fill;
 - stream: `WS /v1/stream`, opened only while some view shows the device; each message is decoded on the decoder
   pool (never on the loop, never on the GUI thread) and handed on as a `DecodedFrame`.
-All results go to a `SessionListener` (called on the loop thread); no Qt here.
+All results go to a `session_terms.SessionListener` (called on the loop thread); no Qt here.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import os
-import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import aiohttp
 
@@ -27,11 +25,17 @@ from edge_console.core.protocol import ClockSample, ProtocolError
 from ..untrusted_text import visible_text
 from .addresses import DeviceAddress
 from .backoff import Backoff, reconnect_policy
+from .device_access import CertificateChanged, NoLongerPaired, NotAnAgentAnswer, reach
 from .device_clock import DeviceClock
 from .device_info import ProtocolMismatch, check_device_info, check_health, check_telemetry_sample
-
-if TYPE_CHECKING:  # the network layer never loads Qt: frames are decoded by a function handed in
-    from ..frames import DecodedFrame
+from .session_terms import (
+    Decoder,
+    DeviceRefused,
+    NotAnAgent,
+    SessionListener,
+    TrustProblem,
+    describe_error,
+)
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=3)
 TELEMETRY_SILENCE_S = 5.0  # the agent sends a sample every second; this long without one means it is gone
@@ -48,67 +52,20 @@ TELEMETRY_RETRY_S = 15.0
 REFUSED_STREAM_RETRY_S = 5.0
 
 
-class DeviceRefused(aiohttp.ClientError):
-    """The device answered but refused a channel (HTTP 503, e.g. "too many clients (limit 32)"): it is there."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class NotAnAgent(ProtocolError):
-    """Something answers at the address, but not an edge agent (a web server, a router's login page)."""
-
-
-class SessionListener(Protocol):
-    """What a session reports; every call happens on the network loop thread."""
-
-    def on_info(self, info: dict) -> None: ...
-    def on_connection(self, connected: bool, reason: str) -> None: ...
-    def on_health(self, health: dict) -> None: ...
-    def on_telemetry(self, samples: list[dict], from_history: bool) -> None: ...
-    def on_clock(self, offset_s: float, round_trip_s: float) -> None: ...
-    def on_stream_state(self, live: bool, reason: str) -> None: ...
-    def on_frame(self, frame: DecodedFrame) -> None: ...
-    def on_error(self, message: str) -> None: ...
-
-
-Decoder = Callable[[bytes, float], "DecodedFrame"]
-
-
-def describe_error(exc: BaseException) -> str:
-    """An exception in the words an engineer on site needs."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        if isinstance(exc.os_error, socket.gaierror):  # its errno is a resolver code: os.strerror has no text for it
-            return (f"unreachable: the name {exc.host!r} does not resolve (DNS: {exc.os_error.strerror or 'unknown'}); "
-                    "check the spelling, or use the device's IP address")
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return "unreachable: connection refused (the host answers, but nothing listens on that port)"
-        errno = getattr(exc.os_error, "errno", None)
-        return f"unreachable: {os.strerror(errno) if errno and errno > 0 else exc.os_error}"
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return "no answer in time"
-    if isinstance(exc, DeviceRefused):
-        return f"the device refused: {exc.reason}"
-    if isinstance(exc, aiohttp.WSServerHandshakeError):
-        return f"refused the WebSocket (HTTP {exc.status})"
-    if isinstance(exc, NotAnAgent):
-        return str(exc)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"HTTP {exc.status} {exc.message}"
-    if isinstance(exc, ProtocolError):
-        return f"bad data: {exc}"
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        return f"connection lost ({exc.__class__.__name__}: {exc})" if str(exc) else "connection lost"
-    return f"{exc.__class__.__name__}: {exc}"
+NOT_PAIRED_RECHECK_S = 30.0  # an unpaired device is asked again this often (pairing reconnects at once)
 
 
 class DeviceSession:
     def __init__(self, http: aiohttp.ClientSession, address: DeviceAddress, listener: SessionListener,
                  decoder: Decoder, decode_pool: concurrent.futures.Executor | None,
                  stream_params: dict[str, int] | None = None,
-                 backoff_policy: Callable[[], BackoffPolicy] = reconnect_policy) -> None:
+                 backoff_policy: Callable[[], BackoffPolicy] = reconnect_policy, trust=None) -> None:
+        """`trust`: the console's `trust_store.ConsoleTrust` (HTTPS, pinned devices); None: plain HTTP only."""
         self.address = address
+        self._trust = trust
+        self._base = address.base_url  # set on each connection by what the device turns out to be
+        self._tls = None
+        self._ready = asyncio.Event()  # the control channel has reached the device as it may be reached
         self._http = http
         self._listener = listener
         self._decoder = decoder
@@ -141,6 +98,7 @@ class DeviceSession:
         """The device moved (re-announced on another port or host): talk to the new address at once."""
         if address != self.address:
             self.address = address
+            self._ready.clear()
             self.reconnect_now()
 
     def reconnect_now(self) -> None:
@@ -177,13 +135,19 @@ class DeviceSession:
                 self._listener.on_connection(False, f"protocol mismatch: {exc}")
                 await self._control_backoff.sleep(30.0)  # a different API version will not change in seconds
                 continue
+            except TrustProblem as exc:
+                self._ready.clear()
+                self._listener.on_connection(False, str(exc))
+                await self._control_backoff.sleep(NOT_PAIRED_RECHECK_S)  # pairing wakes it at once
+                continue
             except (aiohttp.ClientError, OSError, TimeoutError, ProtocolError, ValueError) as exc:
                 reason = describe_error(exc)
+            self._ready.clear()
             self._listener.on_connection(False, reason)
             await self._control_backoff.sleep()
 
     async def _get_json(self, path: str, ok_statuses: tuple[int, ...] = (200,)) -> Any:
-        async with self._http.get(self.address.base_url + path, timeout=REQUEST_TIMEOUT) as resp:
+        async with self._http.get(self._base + path, ssl=self._ssl, timeout=REQUEST_TIMEOUT) as resp:
             if resp.status not in ok_statuses:
                 if path == "/v1/info" and resp.status in (401, 403, 404, 405):
                     raise NotAnAgent(f"this is not an edge agent: {self.address} answered /v1/info with HTTP "
@@ -198,13 +162,46 @@ class DeviceSession:
                                      f"({resp.content_type or 'no content type'})") from exc
                 raise ProtocolError(f"{path} did not answer JSON") from exc
 
+    @property
+    def _ssl(self):
+        """aiohttp's `ssl=`: the pinned context, or True (the default; nothing to verify over plain HTTP)."""
+        return self._tls if self._tls is not None else True
+
+    async def _reach(self) -> dict:
+        """Find out how this device may be reached (HTTPS pinned, not paired, changed, insecure) and return its
+        /v1/info; TrustProblem when it may not be talked to beyond that."""
+        if self._trust is None:
+            self._base, self._tls = self.address.base_url, None
+            return await self._get_json("/v1/info")
+        try:
+            access = await reach(self._http, self.address, self._trust.contexts, self._trust.pin_for)
+        except CertificateChanged as exc:
+            self._listener.on_trust("certificate changed", str(exc))
+            raise TrustProblem("certificate changed", f"certificate changed: {exc}") from None
+        except NoLongerPaired as exc:
+            self._listener.on_trust("no longer paired", str(exc))
+            raise TrustProblem("no longer paired", str(exc)) from None
+        except NotAnAgentAnswer as exc:
+            raise NotAnAgent(f"this is not an edge agent: {self.address} {exc}") from None
+        self._base, self._tls = access.base_url, access.tls
+        if access.info.get("insecure_lab_mode"):
+            self._listener.on_trust("insecure lab mode", "the device runs in insecure lab mode: plain HTTP, "
+                                                         "no pairing, every route open to anyone on its network")
+        elif access.pin is None:
+            self._listener.on_info(check_device_info(access.info))
+            self._listener.on_trust("not paired", "")
+            raise TrustProblem("not paired", "not paired: pair this console with the device (Pair…) to see it")
+        else:
+            self._listener.on_trust(str(access.role), "")
+        return access.info
+
     async def _refusal(self, path: str, handshake: aiohttp.WSServerHandshakeError) -> BaseException:
         """Why the device refused a WebSocket: the handshake error does not carry the body, so the same URL is
         asked again as a plain GET, which the agent refuses with the same JSON reason."""
         if handshake.status != 503:
             return handshake
         try:
-            async with self._http.get(self.address.base_url + path, timeout=REQUEST_TIMEOUT) as resp:
+            async with self._http.get(self._base + path, ssl=self._ssl, timeout=REQUEST_TIMEOUT) as resp:
                 data = await resp.json(content_type=None)
             reason = str(data.get("error") or "") if isinstance(data, dict) else ""
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError, UnicodeDecodeError):
@@ -214,14 +211,15 @@ class DeviceSession:
     async def _control_once(self) -> bool:
         """One connection of the control channel; True when it ended a round of polling a device that refused
         the telemetry WebSocket (no failure: the caller asks again at once)."""
-        info = check_device_info(await self._get_json("/v1/info"))
+        info = check_device_info(await self._reach())
         self._listener.on_info(info)
+        self._ready.set()
         await self._sync_clock()
         self._listener.on_health(check_health(await self._get_json("/v1/health", (200, 503))))
-        url = self.address.base_url + "/v1/telemetry"
+        url = self._base + "/v1/telemetry"
         try:
             ws_context = await self._http.ws_connect(
-                url, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5), heartbeat=None)
+                url, ssl=self._ssl, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5), heartbeat=None)
         except aiohttp.WSServerHandshakeError as exc:
             refusal = await self._refusal("/v1/telemetry", exc)
             if not isinstance(refusal, DeviceRefused):
@@ -366,9 +364,14 @@ class DeviceSession:
 
     async def _stream_once(self) -> None:
         query = "&".join(f"{k}={v}" for k, v in self._stream_params.items())
-        url = self.address.base_url + "/v1/stream" + (f"?{query}" if query else "")
+        if self._trust is not None:
+            # Only once the control channel knows how this device may be reached (pinned, or lab mode).
+            self._listener.on_stream_state(False, "waiting for the device's connection")
+            await self._ready.wait()
+        url = self._base + "/v1/stream" + (f"?{query}" if query else "")
         loop = asyncio.get_running_loop()
-        async with self._http.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5),
+        async with self._http.ws_connect(url, ssl=self._ssl, timeout=aiohttp.ClientWSTimeout(ws_receive=None,
+                                                                                             ws_close=0.5),
                                          heartbeat=5.0, max_msg_size=MAX_STREAM_MESSAGE) as ws:
             self._frame_problem = ""
             self._listener.on_stream_state(True, "")

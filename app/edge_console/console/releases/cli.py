@@ -5,6 +5,7 @@
     edge-console release list | inspect ID               what the library holds, and why a release cannot go
     edge-console release-key [--out FILE]                this console's delivery key (for edge-bundle --console-key)
     edge-console pair HOST:PORT [--code CODE]            pair with a device using the code it shows
+    edge-console pairings HOST:PORT [--revoke ID] [--json]   the consoles paired with a device; revoke one (admin)
     edge-console push --release ID --devices H:P,H:P [--canary N] [--batch N] [--max-failure-pct P] [--json]
     edge-console rollback --device HOST:PORT [--version V]
     edge-console audit export [--devices H:P,...] [--format json|csv] [--out FILE]
@@ -24,7 +25,6 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-import platformdirs
 
 from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.pairing_protocol import PairingFailed
@@ -32,15 +32,11 @@ from edge_console.core.pairing_protocol import PairingFailed
 from ..net.addresses import parse_host_port
 from ..net.device_access import CertificateChanged, NoLongerPaired, reach
 from ..net.pairing_client import pair
-from ..trust_store import PinStore, TlsContexts, console_identity
+from ..trust_store import PinStore, TlsContexts, console_identity, default_data_dir
 from .audit_merge import AuditHeads, MergedAudit, check, console_audit, fetch_device_log
 from .delivery import delivery_public_key, make_delivery
 from .library import ReleaseLibrary
 from .rollout import DeviceFacts, DeviceStep, Rollout, RolloutRunner, RolloutStore, ineligible
-
-
-def default_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir("edge-console", appauthor=False))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     pairing.add_argument("device", metavar="HOST:PORT")
     pairing.add_argument("--code", help="the 8-digit code (asked when not given)")
     pairing.add_argument("--name", default=socket.gethostname(), help="how the device lists this console")
+    pairings = sub.add_parser("pairings", help="list the consoles paired with a device, or revoke one (admin)")
+    pairings.add_argument("device", metavar="HOST:PORT")
+    pairings.add_argument("--revoke", metavar="ID", help="the pairing to revoke (an id from the listing)")
+    pairings.add_argument("--json", action="store_true")
     push = sub.add_parser("push", help="push a release to devices: canaries first, then batches")
     push.add_argument("--release", required=True, help="a release in the library (id, line:version) or a file")
     push.add_argument("--devices", required=True, help="HOST:PORT,HOST:PORT,...")
@@ -192,6 +192,32 @@ async def _pair(ctx: Context, args) -> int:
     return 0
 
 
+async def _pairings(ctx: Context, args) -> int:
+    address = parse_host_port(args.device)
+    async with aiohttp.ClientSession() as session:
+        facts, base, tls = await _facts(session, ctx, address)
+        if facts.role != "admin":
+            raise EdgeConsoleError(f"{address}: listing and revoking pairings needs the admin role; this console "
+                                   f"is paired as {facts.role or 'nothing'}")
+        if args.revoke:
+            async with session.delete(f"{base}/v1/pairings/{args.revoke}", ssl=tls) as r:
+                if r.status == 404:
+                    raise EdgeConsoleError(f"{address} has no pairing {args.revoke!r}; list them first")
+                r.raise_for_status()
+            ctx.log("pairing revoked", device=facts.device_id, pairing=args.revoke)
+            print(f"Revoked pairing {args.revoke} on {facts.name} ({address}).")
+            return 0
+        async with session.get(f"{base}/v1/pairings", ssl=tls) as r:
+            r.raise_for_status()
+            listing = (await r.json())["pairings"]
+    if args.json:
+        print(json.dumps(listing))
+    for p in [] if args.json else listing:
+        print(f"{p['id']}  {p['role']:<8} {p['fingerprint'][:16]}  {p['console_name']}"
+              + ("  (this console)" if p.get("this_console") else ""))
+    return 0
+
+
 def run(args) -> int:
     ctx = Context(args.data_dir or default_data_dir())
     if args.command == "release":
@@ -221,11 +247,12 @@ def run(args) -> int:
         data = delivery_public_key(ctx.data_dir)
         (args.out.write_bytes(data) if args.out else sys.stdout.write(data.decode() + "\n"))
         return 0
-    handler = {"push": _push, "rollback": _rollback, "audit": _audit, "pair": _pair}[args.command]
+    handler = {"push": _push, "rollback": _rollback, "audit": _audit, "pair": _pair,
+               "pairings": _pairings}[args.command]
     return asyncio.run(handler(ctx, args))
 
 
-COMMANDS = ("release", "release-key", "pair", "push", "rollback", "audit")
+COMMANDS = ("release", "release-key", "pair", "pairings", "push", "rollback", "audit")
 
 
 def main(argv: list[str] | None = None) -> int:

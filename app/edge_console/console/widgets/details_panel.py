@@ -9,9 +9,11 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
-from ..device_state import DeviceState
+from edge_console.core.tls_identity import short_fingerprint
+
+from ..device_state import TRUST_BLOCKED, DeviceState
 from ..untrusted_text import escaped, visible_text
-from .formatting import age_text, duration_text, input_text, provider_text
+from .formatting import age_text, duration_text, input_text, provider_text, trust_text
 
 REFRESH_MS = 1000  # uptime and telemetry change every second; redrawing faster helps nobody read it
 
@@ -33,6 +35,18 @@ def _section(title: str, rows: list[str]) -> str:
     return f"<h4 style='margin:8px 0 2px 0'>{html.escape(title)}</h4><table cellspacing=0>{''.join(rows)}</table>"
 
 
+def trust_rows(state: DeviceState) -> list[str]:
+    fingerprint = str(state.info.get("fingerprint") or state.txt.get("fp") or "")
+    rows = [_row("pairing", trust_text(state) or "not yet known")]
+    if fingerprint:
+        rows.append(_row("certificate", short_fingerprint(fingerprint) if len(fingerprint) == 64 else fingerprint))
+    if state.trust_detail:
+        rows.append(_row("warning" if state.trust in TRUST_BLOCKED else "note", state.trust_detail))
+    if state.trust == "not paired":
+        rows.append(_row("to pair", "on the device: edge-agent pair --role operator; then Pair… here"))
+    return rows
+
+
 def describe_device(state: DeviceState) -> str:
     """The panel's HTML; a pure function of the state, so it is easy to test and to copy from."""
     info = state.info
@@ -51,6 +65,7 @@ def describe_device(state: DeviceState) -> str:
         status += [_row("agent", f"{info.get('agent_version', '?')} (API {info.get('api_version')})"),
                    _row("uptime", duration_text(sample.get("uptime_s", info.get("uptime_s"))))]
     parts.append(_section("Status", status))
+    parts.append(_section("Trust", trust_rows(state)))
     reasons = state.health.get("reasons") or []
     parts.append(_section("Health", [_row("status", state.health.get("status", "?"))]
                           + [_row("reason", r) for r in reasons]))

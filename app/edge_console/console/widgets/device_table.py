@@ -30,7 +30,7 @@ from ..colors import STATUS_COLORS
 from ..device_state import DeviceState
 from ..fleet import Fleet
 from ..untrusted_text import plain_tooltip
-from .formatting import age_text, number_text
+from .formatting import age_text, number_text, trust_text
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 FLUSH_MS = 250  # telemetry for 20 devices arrives as 20 updates a second; repaint the table at most 4 times
@@ -47,14 +47,19 @@ def _health_text(state: DeviceState) -> str:
     return state.health.get("status", "?") + (f": {reasons[0]}" if reasons else "")
 
 
+STATUS_ORDER = ("certificate changed", "no longer paired", "failing", "degraded", "online", "not paired",
+                "connecting", "offline")
+
+
 # (header, display text, sort key). What a glance needs comes first (name, status, health, last seen), so it is
 # on screen at the dock's default width; the numbers follow, the table scrolls sideways to them.
 Column = tuple[str, Callable[[DeviceState], str], Callable[[DeviceState], Any]]
 COLUMNS: tuple[Column, ...] = (
     ("Name", lambda s: s.name, lambda s: s.name.lower()),
-    ("Status", lambda s: s.status, lambda s: ["failing", "degraded", "online", "connecting", "offline"].index(s.status)),
+    ("Status", lambda s: s.status, lambda s: STATUS_ORDER.index(s.status) if s.status in STATUS_ORDER else 99),
     ("Health", _health_text, _health_text),
     ("Last seen", lambda s: "now" if s.connected else age_text(s.last_seen), lambda s: s.last_seen or 0.0),
+    ("Trust", lambda s: trust_text(s), lambda s: trust_text(s)),
     ("Address", lambda s: str(s.address or ""), lambda s: str(s.address or "")),
     ("Model", lambda s: f"{s.model_name} {s.model_version}".strip(), lambda s: (s.model_name, s.model_version)),
     ("FPS", lambda s: number_text(_sample(s, "fps_inferred")), lambda s: _sample(s, "fps_inferred") or -1.0),
@@ -183,6 +188,7 @@ class DeviceTable(QWidget):
     activated = Signal(object)  # DeviceState: open its preview
     reconnect_requested = Signal(object)
     forget_requested = Signal(object)
+    pair_requested = Signal(object)
     help_requested = Signal()
 
     def __init__(self, fleet: Fleet, parent: QWidget | None = None) -> None:
@@ -214,8 +220,8 @@ class DeviceTable(QWidget):
         self.view.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.selected.emit(self._state(cur)))
         self.view.activated.connect(lambda index: self._emit_if_state(self.activated, index))
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        for text, signal in (("Open preview", self.activated), ("Reconnect now", self.reconnect_requested),
-                             ("Forget device", self.forget_requested)):
+        for text, signal in (("Open preview", self.activated), ("Pair…", self.pair_requested),
+                             ("Reconnect now", self.reconnect_requested), ("Forget device", self.forget_requested)):
             action = QAction(text, self.view)
             action.triggered.connect(lambda _checked=False, s=signal: self._emit_if_state(s, self.view.currentIndex()))
             self.view.addAction(action)

@@ -57,3 +57,10 @@ def input_text(spec: object) -> str:
         parts.append("letterboxed" if spec["letterbox"] else "stretched")
     text = ", ".join(parts)
     return text + (f" (tensor '{spec['name']}')" if spec.get("name") else "")
+
+
+def trust_text(state) -> str:
+    """What this console may do with the device (a DeviceState), in a word or two."""
+    if state.role and state.trust not in ("insecure lab mode", "plain http"):
+        return f"paired: {state.role}"
+    return {"insecure lab mode": "lab mode (no TLS)", "plain http": "plain HTTP"}.get(state.trust, state.trust)

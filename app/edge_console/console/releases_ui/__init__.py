@@ -1,0 +1,15 @@
+"""The release views (issue 13): the Releases tab and what it shows, on top of the Qt-free `console.releases`.
+
+    center.py         the views' shared state: the library, trust, imports, the console's audit log
+    rollouts.py       starting, following, cancelling, resuming and undoing rollouts; one device's rollback
+    versions.py       every device's GET /v1/models, polled while someone watches
+    db_lane.py        the rollout and audit-head tables, on the console database's own thread
+    facts.py          a device's facts for a release (compatibility, hardware kind, role)
+    library_view.py   Library: import, verify, facts, model card, golden set (golden_view.py)
+    versions_view.py  Fleet versions: the matrix, greyed devices with the reason, per-device rollback
+    push_dialog.py    Push…: devices, canaries, batches, when to halt
+    rollout_view.py   Rollouts: per-device progress, cancel, resume, undo
+    audit_view.py     Audit: the merged, verified logs (audit_source.py), filters, export
+    workspace.py      the tab holding the four pages; window_glue.py: how the main window carries it
+    demo_tour.py      the demo's first minute with releases, played and pictured (README screenshots)
+"""

@@ -1,0 +1,308 @@
+"""Rollouts from the GUI: start one, follow it, cancel it, resume it after a restart, undo it; roll back one device.
+
+The work is `releases.rollout.RolloutRunner` on the console's network loop, saved at every step in the console
+database (on the release lane's own thread, `db_lane.py`). The GUI sees snapshots: every change is copied on the
+loop and handed over through the task manager's `post`, so a view never reads an object the loop is changing.
+
+Closing the console cancels a runner where it waits and leaves its rollout "running" in the database: the next
+console finds it (`unfinished_found`) and offers to resume it; a push that was uploading resumes from the offset
+the device confirms, one that was installing follows the device's update. The file a rollout delivers is kept in
+<data>/deliveries/<rollout id>/ for that reason: a resumed upload must send the very same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from ..device_state import DeviceState
+from ..releases.delivery import make_delivery
+from ..releases.library import ReleaseEntry
+from ..releases.push import PushFailed, rollback
+from ..releases.rollout import DeviceStep, Rollout, RolloutRunner
+from ..tasks import Task, TaskCancelled
+
+if TYPE_CHECKING:
+    from .center import ReleaseCenter
+
+CHANGED_IN_A_ROLLOUT = ("active", "good")  # device states a rollout's undo returns from
+
+
+@dataclass(eq=False)  # hashed by identity: FleetVersions keeps watchers in a set
+class Running:
+    runner: RolloutRunner | None = None  # made on the loop
+    task: Task | None = None
+    cancel_requested: bool = False
+
+
+def something_to_undo(rollout: Rollout) -> bool:
+    return any(s.phase == "good" or s.record.get("state") in CHANGED_IN_A_ROLLOUT for s in rollout.steps)
+
+
+class RolloutControl(QObject):
+    changed = Signal(str)  # rollout id: its snapshot in `rollouts` was replaced
+    unfinished_found = Signal(list)  # [Rollout] left running by an earlier console
+    ended = Signal(str)  # rollout id: done, halted, cancelled, rolled back (see its status and reason)
+    message = Signal(str, str)  # text, kind
+
+    def __init__(self, center: ReleaseCenter, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.center = center
+        self.fleet = center.fleet
+        self.rollouts: dict[str, Rollout] = {}  # newest snapshot of every rollout, oldest first
+        self.delivery_sizes: dict[str, int] = {}  # rollout id -> bytes of the file it delivers
+        self.running: dict[str, Running] = {}
+        self.loaded = False
+        self._closed = False
+        self._resume_when_listed: list[str] = []  # asked before the library was read
+        center.entries_changed.connect(self._listed)
+        self.center.db.call(lambda db: db.rollouts().all(), self.fleet.runtime.post, self._loaded,
+                            self._unreadable)
+
+    def _unreadable(self, exc: BaseException) -> None:
+        # An unreadable database file is the console store's to report (once, with its "start a fresh one"
+        # action, which this notice must not replace): rollouts live in the same file.
+        if not isinstance(exc, sqlite3.DatabaseError):
+            self.message.emit(f"Cannot read the rollouts: {exc}", "error")
+
+    def _loaded(self, rollouts: list[Rollout]) -> None:
+        self.loaded = True
+        for rollout in rollouts:
+            self.rollouts.setdefault(rollout.id, rollout)
+            self.changed.emit(rollout.id)
+        unfinished = [r for r in rollouts if r.status == "running" and r.id not in self.running]
+        if unfinished:
+            self.unfinished_found.emit(unfinished)
+
+    def is_running(self, rollout_id: str) -> bool:
+        return rollout_id in self.running
+
+    # -- starting ----------------------------------------------------------------------------------------------------
+    def start(self, entry: ReleaseEntry, devices: list[DeviceState], canaries: list[DeviceState],
+              skipped: dict[DeviceState, str], batch: int = 1, max_failure_pct: float | None = None) -> Rollout:
+        """A new rollout of `entry`: `canaries` first (they must pass probation), then the rest `batch` at a time.
+        `skipped` devices are listed with their reason and never sent anything."""
+        steps = [DeviceStep(s.device_id or "", s.name, canary=s in canaries) for s in devices]
+        steps += [DeviceStep(s.device_id or "", s.name, phase="skipped", detail=why) for s, why in skipped.items()]
+        rollout = Rollout(uuid.uuid4().hex[:12], entry.id, entry.label, steps, batch=max(1, batch),
+                          max_failure_pct=max_failure_pct)
+        self.rollouts[rollout.id] = rollout
+        saved = Rollout.from_dict(rollout.to_dict())
+        self.center.db.submit(lambda db: db.rollouts().save(saved))  # resumable from the very start
+        self.changed.emit(rollout.id)
+        self._launch(rollout, entry)
+        return rollout
+
+    def _listed(self) -> None:
+        waiting, self._resume_when_listed = self._resume_when_listed, []
+        for rollout_id in waiting:
+            self.resume(rollout_id)
+
+    def resume(self, rollout_id: str) -> bool:
+        rollout = self.rollouts.get(rollout_id)
+        if rollout is None or rollout_id in self.running:
+            return False
+        if not self.center.loaded:
+            self._resume_when_listed.append(rollout_id)
+            return True
+        entry = self.center.entry(rollout.release_id)
+        if entry is None or not entry.verified:
+            why = entry.problem if entry else "it is no longer in the library"
+            self.message.emit(f"Cannot resume the rollout of {rollout.release_label}: {why}", "error")
+            return False
+        rollout.status, rollout.reason = "running", ""
+        self._launch(rollout, entry)
+        return True
+
+    def _targets(self, rollout: Rollout) -> dict[str, tuple[str, object] | str]:
+        """Device id -> (base URL, TLS context), or why the console cannot reach it; read on the GUI thread."""
+        targets: dict[str, tuple[str, object] | str] = {}
+        for step in rollout.steps:
+            state = self.fleet.find(device_id=step.device_id) if step.device_id else None
+            if state is None:
+                targets[step.device_id] = f"{step.name} is not known to this console now"
+                continue
+            try:
+                targets[step.device_id] = self.fleet.transport(state)
+            except LookupError as exc:
+                targets[step.device_id] = str(exc)
+        return targets
+
+    def _launch(self, rollout: Rollout, entry: ReleaseEntry) -> None:
+        running = self.running[rollout.id] = Running()
+        folder = self.center.data_dir / "deliveries" / rollout.id
+
+        def prepare(_task: Task) -> tuple[Path, int]:
+            kept = sorted(folder.glob("*.edgerelease")) if folder.is_dir() else []
+            if kept:
+                return kept[0], kept[0].stat().st_size  # resuming: the same bytes the device has part of
+            folder.mkdir(parents=True, exist_ok=True)
+            made = make_delivery(self.center.library_now(), entry, self.center.data_dir, folder)
+            if made.parent != folder:  # delivered as signed: keep a copy, the library may drop the release
+                made = Path(shutil.copyfile(made, folder / made.name))
+            return made, made.stat().st_size
+
+        self.center.tasks.run(prepare, lane="releases",
+                              on_done=lambda found: self._run(rollout, found[0], found[1], running),
+                              on_failed=lambda exc: self._not_started(rollout, f"cannot prepare the delivery: {exc}"))
+
+    def _not_started(self, rollout: Rollout, why: str) -> None:
+        self.running.pop(rollout.id, None)
+        self.message.emit(f"The rollout of {rollout.release_label} did not start: {why}", "error")
+
+    def _run(self, rollout: Rollout, delivery: Path, size: int, running: Running) -> None:
+        if self._closed:
+            return
+        if running.cancel_requested:  # cancelled before anything was sent
+            rollout.status, rollout.reason = "cancelled", "cancelled by the operator before anything was sent"
+            saved = Rollout.from_dict(rollout.to_dict())
+            self.center.db.submit(lambda db: db.rollouts().save(saved))
+            self._snapshot(rollout)
+            self._ended(rollout.id)
+            return
+        self.delivery_sizes[rollout.id] = size
+        targets = self._targets(rollout)
+        runtime, db, post = self.fleet.runtime, self.center.db, self.fleet.runtime.post
+
+        def resolve(device_id: str):
+            target = targets.get(device_id, "not part of this rollout")
+            if isinstance(target, str):
+                raise PushFailed(target)
+            return target
+
+        async def go(_task: Task) -> Rollout:
+            running.runner = RolloutRunner(rollout, delivery, runtime.http(), resolve, db.save_async,
+                                           changed=lambda r: post(self._snapshot, Rollout.from_dict(r.to_dict())),
+                                           audit=self.center.log)
+            try:
+                return await running.runner.run()
+            except asyncio.CancelledError:
+                if running.cancel_requested:  # the operator's cancel; a closing console leaves it resumable
+                    await self._mark_cancelled(rollout)
+                raise
+
+        running.task = runtime.tasks.run_async(go, on_done=lambda r: self._ended(r.id),
+                                               on_failed=lambda exc: self._failed(rollout, exc))
+        self.center.versions.watch(running, True)
+
+    async def _mark_cancelled(self, rollout: Rollout) -> None:
+        rollout.status = "cancelled"
+        rollout.reason = "cancelled by the operator"
+        for step in rollout.steps:
+            if step.phase == "pushing":
+                step.phase, step.detail = "failed", ("cancelled mid-push: the device may still finish installing "
+                                                     "what it had received; see Fleet versions")
+        self.center.log("rollout cancelled", rollout=rollout.id, release=rollout.release_label)
+        await self.center.db.save_async(rollout)
+        self.center.tasks.post(self._snapshot, Rollout.from_dict(rollout.to_dict()))
+
+    def _snapshot(self, rollout: Rollout) -> None:
+        if self._closed:
+            return
+        before = self.rollouts.get(rollout.id)
+        was = {s.device_id: s.record.get("state") for s in before.steps} if before else {}
+        self.rollouts[rollout.id] = rollout
+        # A device that has just switched is asked for its versions now, so its probation countdown starts at
+        # once rather than at the next poll.
+        switched = [s.device_id for s in rollout.steps if s.record.get("state") == "active"
+                    and was.get(s.device_id) != "active"]
+        states = [self.fleet.find(device_id=d) for d in switched if d]
+        if any(states):
+            self.center.versions.refresh([s for s in states if s is not None])
+        self.changed.emit(rollout.id)
+
+    def _ended(self, rollout_id: str) -> None:
+        running = self.running.pop(rollout_id, None)
+        if running is not None:
+            self.center.versions.watch(running, False)
+        self.center.versions.refresh()
+        self.ended.emit(rollout_id)
+
+    def _failed(self, rollout: Rollout, exc: BaseException) -> None:
+        if isinstance(exc, TaskCancelled):
+            self._ended(rollout.id)
+            return
+        self._ended(rollout.id)
+        self.message.emit(f"The rollout of {rollout.release_label} stopped unexpectedly ({exc}); it can be resumed.",
+                          "error")
+
+    # -- stopping and undoing -----------------------------------------------------------------------------------------
+    def cancel(self, rollout_id: str) -> None:
+        """Stop now: uploads in flight end, nothing more is sent. Devices already installing finish by themselves."""
+        running = self.running.get(rollout_id)
+        if running is None:
+            return
+        running.cancel_requested = True
+        if running.runner is not None:
+            running.runner.cancel()
+        if running.task is not None:
+            running.task.cancel()
+
+    def roll_back(self, rollout_id: str) -> None:
+        """Undo a rollout that is not running: every device it changed goes back to its previous model."""
+        rollout = self.rollouts.get(rollout_id)
+        if rollout is None or rollout_id in self.running:
+            return
+        rollout = Rollout.from_dict(rollout.to_dict())
+        targets = self._targets(rollout)
+        runtime, db, post = self.fleet.runtime, self.center.db, self.fleet.runtime.post
+        running = self.running[rollout_id] = Running()
+
+        def resolve(device_id: str):
+            target = targets.get(device_id)
+            if not isinstance(target, tuple):
+                raise OSError(target or "unknown device")  # roll_back reports it on the device's row
+            return target
+
+        async def go(_task: Task) -> Rollout:
+            runner = RolloutRunner(rollout, Path(), runtime.http(), resolve, db.save_async,
+                                   changed=lambda r: post(self._snapshot, Rollout.from_dict(r.to_dict())),
+                                   audit=self.center.log)
+            self.center.log("rollout undo requested", rollout=rollout.id, release=rollout.release_label)
+            return await runner.roll_back()
+
+        running.task = runtime.tasks.run_async(go, on_done=lambda r: self._ended(r.id),
+                                               on_failed=lambda exc: self._failed(rollout, exc))
+
+    def rollback_device(self, state: DeviceState, version: str | None = None) -> None:
+        """Return one device to its previous model, or to the retained `version`."""
+        try:
+            base, tls = self.fleet.transport(state)
+        except LookupError as exc:
+            self.message.emit(f"Cannot roll back {state.name}: {exc}", "error")
+            return
+        runtime, name, device_id = self.fleet.runtime, state.name, state.device_id
+
+        async def go(_task: Task) -> dict:
+            body = await rollback(runtime.http(), base, tls, version)
+            running = body.get("running") if isinstance(body.get("running"), dict) else {}
+            self.center.log("rollback", device=device_id, to=f"{running.get('line')} {running.get('version')}",
+                            requested=version or "previous")
+            return running
+
+        def done(running: dict) -> None:
+            self.message.emit(f"{name} rolled back to {running.get('line')} {running.get('version')}.", "info")
+            self.center.versions.refresh([state])
+
+        runtime.tasks.run_async(go, on_done=done, on_failed=lambda exc: self.message.emit(
+            f"{name} did not roll back: {exc}", "error"))
+
+    def close(self) -> None:
+        """Stop following every rollout (each stays as last saved: resumable) without waiting."""
+        self._closed = True
+        for running in self.running.values():
+            if running.task is not None:
+                running.task.abandon()  # not a cancel by the operator: nothing is marked
+        self.running.clear()
+
+
+def age_of(rollout: Rollout) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(rollout.created_at))

@@ -1,0 +1,278 @@
+"""Releases ▸ Fleet versions: every device and model line, from each device's own `GET /v1/models`.
+
+    Check release: [parts 2.0.0 ▾]                                      [Roll back ▾] [Refresh]
+    Device | Role | Model line | Running | Previous | Retained | Pending | Probation | Last check | parts 2.0.0
+    Line 1 | admin | parts     | 2.0.0 (probation) | …                 | 41 s left  | passed F1 1.00 · p95 15 ms | can take it
+    Old Pi | admin | parts-v1  | 1.0.0 | …                                                        | built for armv7l; …
+
+A device the chosen release cannot go to (architecture, agent version, providers, role) is greyed, with the
+reason in the last column and its tooltip, before anything is sent. The probation countdown ticks here between
+answers. Everything a device said is shown as plain text.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..device_state import DeviceState
+from ..releases.library import ReleaseEntry
+from ..untrusted_text import plain_tooltip, visible_text
+from .center import ReleaseCenter
+from .facts import role_of, why_not
+
+COLUMNS = ("Device", "Role", "Model line", "Running", "Previous", "Retained", "Pending", "Probation", "Last check",
+           "Release")
+PROBATION_COLUMN = COLUMNS.index("Probation")
+CHECK_COLUMN = COLUMNS.index("Last check")
+GREYED = QColor("#9ca3af")
+UNFINISHED = ("staged", "verified", "checked")
+
+
+def _model(d: object) -> dict:
+    return d if isinstance(d, dict) else {}
+
+
+def lines_of(models: dict) -> list[str]:
+    """The model lines a device has: the running one first, then those it keeps to return to."""
+    found = [str(_model(models.get("running")).get("line") or "")]
+    for m in [models.get("previous"), *(models.get("retained") or [])]:
+        found.append(str(_model(m).get("line") or ""))
+    return list(dict.fromkeys(x for x in found if x))
+
+
+def check_text(record: dict) -> str:
+    """An update's check result and its figures: 'passed · F1 1.000 · p95 14.6 ms' or why it was refused."""
+    golden = _model(_model(record.get("figures")).get("golden"))
+    figures = ""
+    if golden:
+        figures = f"F1 {golden.get('f1', 0):.3f} (≥ {golden.get('min_f1', '?')}) · p95 {golden.get('latency_p95_ms', '?')} ms"
+    state = str(record.get("state", "?"))
+    if state == "rejected":
+        return f"rejected {record.get('version', '')}: {record.get('reason', '')}" + (f" · {figures}" if figures else "")
+    verdict = "passed" if golden.get("passed") else state
+    return f"{verdict} {record.get('version', '')}" + (f" · {figures}" if figures else "")
+
+
+def describe_line(models: dict, line: str) -> dict[str, str]:
+    running, previous = _model(models.get("running")), _model(models.get("previous"))
+    updates = [u for u in models.get("updates") or [] if isinstance(u, dict) and u.get("line") == line]
+    pending = [u for u in updates if u.get("state") in UNFINISHED]
+    retained = [m for m in models.get("retained") or [] if _model(m).get("line") == line
+                and _model(m).get("version") != running.get("version")]
+    checked = [u for u in updates if _model(u.get("figures")).get("golden") or u.get("state") == "rejected"]
+    on = running.get("line") == line
+    return {
+        "Running": f"{running.get('version')} ({running.get('state', 'good')})" if on else "—",
+        "Previous": str(previous.get("version")) if previous.get("line") == line else "—",
+        "Retained": ", ".join(f"{m.get('version')}{' (factory)' if m.get('factory') else ''}" for m in retained) or "—",
+        "Pending": (f"{pending[-1].get('version') or pending[-1].get('release')} {pending[-1].get('state')}"
+                    if pending else ("busy" if models.get("busy") and on else "—")),
+        "Last check": check_text(checked[-1]) if checked else "—",
+    }
+
+
+def verdict(entry: ReleaseEntry | None, why: str | None, models: dict | None, line: str) -> str:
+    """The release column: why the release cannot go there, or whether this row already runs it."""
+    if entry is None:
+        return ""
+    if why:
+        return why
+    running = _model((models or {}).get("running"))
+    if line and line == entry.line and (running.get("line"), running.get("version")) == (entry.line, entry.version):
+        return "runs it"
+    return "can take it"
+
+
+class VersionsView(QWidget):
+    def __init__(self, center: ReleaseCenter, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.center = center
+        self.fleet = center.fleet
+        self.versions = center.versions
+        self.release_box = QComboBox(minimumContentsLength=24)
+        self.release_box.setToolTip("Grey out the devices this release cannot go to, with the reason")
+        self.rollback_button = QToolButton(text="Roll back ▾", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.rollback_button.setToolTip("Return the selected device to its previous model or a retained version")
+        self.rollback_menu = QMenu(self)
+        self.rollback_menu.aboutToShow.connect(self._fill_rollback_menu)
+        self.rollback_button.setMenu(self.rollback_menu)
+        self.refresh_button = QPushButton("Refresh")
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # The check's figures give way (elided, whole in the tooltip): the release's verdict must stay readable.
+        header.setSectionResizeMode(CHECK_COLUMN, QHeaderView.ResizeMode.Stretch)
+        self.note = QLabel(wordWrap=True)
+        self.note.setStyleSheet("color:#555")
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Check release:"))
+        bar.addWidget(self.release_box)
+        bar.addStretch(1)
+        bar.addWidget(self.rollback_button)
+        bar.addWidget(self.refresh_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(bar)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.note)
+        self.rows: list[tuple[DeviceState, str]] = []  # (device, model line) of each row
+        self._rebuild_soon = QTimer(self, singleShot=True, interval=100)
+        self._rebuild_soon.timeout.connect(self.rebuild)
+        self._tick = QTimer(self, interval=1000)  # the countdown between answers, while the page is shown
+        self._tick.timeout.connect(self._tick_probation)
+
+        self.refresh_button.clicked.connect(lambda: self.versions.refresh())
+        self.release_box.currentIndexChanged.connect(lambda _i: self.rebuild())
+        self.versions.changed.connect(self.rebuild)
+        center.entries_changed.connect(self._fill_releases)
+        self.fleet.device_added.connect(self._watch_device)
+        self.fleet.device_removed.connect(lambda _s: self.rebuild())
+        for state in self.fleet.states:
+            self._watch_device(state)
+        self._fill_releases()
+
+    def _watch_device(self, state: DeviceState) -> None:
+        state.changed.connect(self._rebuild_soon.start)  # many devices changing at once: one rebuild
+        self._rebuild_soon.start()
+
+    def _fill_releases(self) -> None:
+        chosen = self.release_box.currentData()
+        self.release_box.blockSignals(True)
+        self.release_box.clear()
+        self.release_box.addItem("(none)", None)
+        for entry in self.center.entries:
+            self.release_box.addItem(visible_text(entry.label, 60) + ("" if entry.verified else " (refused)"),
+                                     entry.id)
+        index = self.release_box.findData(chosen) if chosen else -1
+        verified = [e for e in self.center.entries if e.verified]
+        if index < 0 and verified:
+            index = self.release_box.findData(verified[-1].id)  # the newest verified one, as a start
+        self.release_box.setCurrentIndex(max(0, index))
+        self.release_box.blockSignals(False)
+        self.rebuild()
+
+    def choose_release(self, entry_id: str | None) -> None:
+        self.release_box.setCurrentIndex(max(0, self.release_box.findData(entry_id)))
+
+    def rebuild(self) -> None:
+        entry = self.center.entry(self.release_box.currentData() or "")
+        self.table.setHorizontalHeaderItem(len(COLUMNS) - 1, QTableWidgetItem(
+            visible_text(entry.label, 40) if entry else "Release"))
+        selected = self.selected()
+        self.rows = []
+        rows: list[list[str]] = []
+        reasons: list[str | None] = []
+        for state in self.fleet.states:
+            models = self.versions.models.get(state.device_id or "")
+            why = why_not(entry, state)
+            lines = lines_of(models) if models else [""]
+            for line in lines:
+                described = describe_line(models, line) if models else {}
+                error = self.versions.errors.get(state.device_id or "")
+                fill = "—" if models else (error or ("reading…" if state.connected else state.status))
+                rows.append([state.name, role_of(state) or "not paired", line or fill,
+                             *(described.get(c, "") for c in ("Running", "Previous", "Retained", "Pending")),
+                             "—", described.get("Last check", ""), verdict(entry, why, models, line)])
+                reasons.append(why)
+                self.rows.append((state, line))
+        self.table.setRowCount(len(rows))
+        italic = QFont(self.table.font())
+        italic.setItalic(True)
+        for r, (values, why) in enumerate(zip(rows, reasons)):
+            for c, value in enumerate(values):
+                item = QTableWidgetItem(visible_text(value, 300))
+                if why:
+                    item.setForeground(GREYED)
+                    item.setFont(italic)
+                    item.setToolTip(plain_tooltip([f"{self.rows[r][0].name} cannot take this release:", why]))
+                elif c == len(COLUMNS) - 1 and entry is not None:
+                    item.setForeground(QColor("#166534"))
+                elif c == CHECK_COLUMN and value not in ("", "—"):
+                    item.setToolTip(plain_tooltip([value]))
+                self.table.setItem(r, c, item)
+        self._tick_probation()
+        if selected is not None:
+            self.select(*selected)
+        greyed = sum(1 for w in reasons if w)
+        self.note.setText(f"{greyed} device row(s) greyed: {entry.label} cannot go there (reason in the last "
+                          "column)." if entry and greyed else "Versions as each device reports them "
+                          "(GET /v1/models), refreshed every few seconds while this page is open.")
+
+    def _tick_probation(self) -> None:
+        for r, (state, line) in enumerate(self.rows):
+            item = self.table.item(r, PROBATION_COLUMN)
+            models = self.versions.models.get(state.device_id or "") or {}
+            if item is None or _model(models.get("running")).get("line") != line:
+                continue
+            left = self.versions.probation_left(state.device_id or "")
+            item.setText("—" if left is None else f"{left:.0f} s left")
+
+    def selected(self) -> tuple[DeviceState, str] | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        return self.rows[rows[0].row()] if rows and rows[0].row() < len(self.rows) else None
+
+    def select(self, state: DeviceState, line: str = "") -> None:
+        for r, (shown, shown_line) in enumerate(self.rows):
+            if shown is state and (not line or shown_line == line):
+                self.table.selectRow(r)
+                return
+
+    def row_texts(self, state: DeviceState) -> list[list[str]]:
+        """What the table shows for a device, row by row (for tests and for copying)."""
+        return [[self.table.item(r, c).text() for c in range(len(COLUMNS))]
+                for r, (s, _l) in enumerate(self.rows) if s is state]
+
+    def _fill_rollback_menu(self) -> None:
+        self.rollback_menu.clear()
+        chosen = self.selected()
+        if chosen is None:
+            self.rollback_menu.addAction("Select a device first").setEnabled(False)
+            return
+        state, _line = chosen
+        models = self.versions.models.get(state.device_id or "") or {}
+        running = _model(models.get("running"))
+        previous = _model(models.get("previous"))
+        if previous:
+            self.rollback_menu.addAction(f"To the previous model: {visible_text(previous.get('line'), 40)} "
+                                         f"{visible_text(previous.get('version'), 20)}",
+                                         lambda: self.center.rollouts.rollback_device(state, None))
+        for m in models.get("retained") or []:
+            m = _model(m)
+            if (m.get("line"), m.get("version")) == (running.get("line"), running.get("version")):
+                continue
+            target = f"{m.get('line')}:{m.get('version')}"  # line and version: two lines may share a version
+            self.rollback_menu.addAction(f"To {visible_text(m.get('line'), 40)} {visible_text(m.get('version'), 20)}"
+                                         f"{' (factory)' if m.get('factory') else ''}",
+                                         lambda v=target: self.center.rollouts.rollback_device(state, v))
+        if self.rollback_menu.isEmpty():
+            self.rollback_menu.addAction("Nothing retained to return to").setEnabled(False)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.versions.watch(self, True)
+        self._tick.start()
+        super().showEvent(event)
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.versions.watch(self, False)
+        self._tick.stop()
+        super().hideEvent(event)
