@@ -46,3 +46,10 @@ console-app: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The field trial (tests/field_trial/, figures in benchmarks/FIELD_TRIAL.md): a simulated site in network namespaces
+# (root), scripted faults, a rollout under faults, the broken-release corpus and >100,000 fuzzed inputs; minutes.
+# Prints one JSON line last. SEED=N repeats a run. Needs nftables and faketime (apt-get install nftables faketime).
+.PHONY: field-trial
+field-trial: $(STAMP)
+	$(BIN)/python -m tests.field_trial.trial --long $(if $(SEED),--seed $(SEED))

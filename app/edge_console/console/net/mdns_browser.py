@@ -24,6 +24,7 @@ from .addresses import DeviceAddress, unusable_address_reason
 
 log = logging.getLogger(__name__)
 RESOLVE_TIMEOUT_MS = 3000
+RESOLVE_RETRY_PAUSES_S = (1.0, 5.0, 20.0)  # after a resolve that got no answer
 # An announcement is a hint from anyone on the network, never proof of identity: bound what is kept of it.
 MAX_TXT_VALUE_CHARS = 255  # one DNS-SD string; an agent never sends more
 MAX_TXT_KEY_CHARS = 64
@@ -113,18 +114,22 @@ class MdnsBrowser:
         task.add_done_callback(self._resolving.discard)
 
     async def _resolve(self, name: str) -> None:
-        if self._azc is None:
-            return
-        try:
-            info = AsyncServiceInfo(SERVICE_TYPE, name)
-            if not await info.async_request(self._azc.zeroconf, RESOLVE_TIMEOUT_MS):
-                log.info("mDNS service %r did not resolve", name)
+        """Resolve `name`; an answer lost on a busy LAN is asked for again a few times, since a device that keeps
+        announcing the same records raises no new event to try again on."""
+        for attempt, pause_s in enumerate((0.0, *RESOLVE_RETRY_PAUSES_S)):
+            await asyncio.sleep(pause_s)
+            if self._azc is None:
                 return
-        except (ZeroconfError, ValueError, OSError) as exc:  # zeroconf refuses a malformed name: one bad announcement, not a crash
-            log.info("mDNS service %r cannot be resolved: %s", name, exc)
-            return
-        self._on_found(service_from_announcement(name, info.port or 0, info.parsed_scoped_addresses(),
-                                                 info.properties or {}))
+            try:
+                info = AsyncServiceInfo(SERVICE_TYPE, name)
+                if await info.async_request(self._azc.zeroconf, RESOLVE_TIMEOUT_MS):
+                    self._on_found(service_from_announcement(name, info.port or 0, info.parsed_scoped_addresses(),
+                                                             info.properties or {}))
+                    return
+            except (ZeroconfError, ValueError, OSError) as exc:  # a malformed name: one bad announcement, no crash
+                log.info("mDNS service %r cannot be resolved: %s", name, exc)
+                return
+            log.info("mDNS service %r did not resolve (attempt %d)", name, attempt + 1)
 
     async def close(self) -> None:
         for task in list(self._resolving):

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tuf.api.metadata import Metadata, Root, Targets, Timestamp
+from tuf.api.serialization import DeserializationError
 
 from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.release_format import BundleError, manifest_summary
@@ -154,8 +155,12 @@ class ReleaseLibrary:
             entry.golden = [{"image": g.image, "detections": [d.to_dict() for d in g.detections]} for g in m.golden]
         entry.id = f"{entry.line or 'release'}-{entry.version or 'x'}-{staged.bundle_sha256[:12]}"
         metadata = work / "staged" / "metadata"
-        entry.signers = _signers(metadata)
-        entry.expires = _earliest_expiry(metadata) if metadata.exists() else ""
+        try:  # facts to show, read before verification: metadata that cannot even be parsed is refused here
+            entry.signers = _signers(metadata)
+            entry.expires = _earliest_expiry(metadata) if metadata.exists() else ""
+        except (DeserializationError, ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
+            entry.problem = f"its signed metadata cannot be read ({type(exc).__name__}: {str(exc)[:200]}); refused"
+            return entry
         if not self.trusted:
             entry.problem = ("the console trusts no release authority yet: give it the authority's root.json "
                              "(edge-console release trust root.json, or Releases > Trust…) and import again")

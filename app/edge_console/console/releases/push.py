@@ -61,6 +61,10 @@ async def _json(resp: aiohttp.ClientResponse) -> dict:
         return {}
 
 
+class _AskOffsetAgain(Exception):
+    """A PATCH answered 409: HEAD again for the offset the device has."""
+
+
 async def _upload(session: aiohttp.ClientSession, base: str, tls: ssl.SSLContext | None, release: Path,
                   state: PushState, on_state: Callable[[PushState], None],
                   on_progress: Callable[[PushProgress], None]) -> str:
@@ -89,6 +93,8 @@ async def _upload(session: aiohttp.ClientSession, base: str, tls: ssl.SSLContext
                     headers = {**TUS, "Upload-Offset": str(state.offset),
                                "Content-Type": "application/offset+octet-stream"}
                     async with session.patch(url, data=chunk, ssl=tls, headers=headers) as r:
+                        if r.status == 409:  # the device's offset differs (a request of ours on a dead link
+                            raise _AskOffsetAgain  # was superseded, or kept fewer bytes): ask it, go on from there
                         if r.status != 204:
                             body = await _json(r)
                             raise PushFailed(f"the device stopped the upload (HTTP {r.status}): {body.get('detail')}")
@@ -97,6 +103,10 @@ async def _upload(session: aiohttp.ClientSession, base: str, tls: ssl.SSLContext
                     elapsed = max(time.monotonic() - started, 1e-3)
                     on_progress(PushProgress("upload", state.offset, data_len, (state.offset - first_offset) / elapsed))
                 return state.upload_url.rsplit("/", 1)[1]
+            except _AskOffsetAgain:
+                if time.monotonic() > deadline:
+                    raise PushFailed("the device kept refusing the upload's offset; start the push again") from None
+                await asyncio.sleep(0.2)
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 if time.monotonic() > deadline:
                     raise PushFailed(f"the link to the device stayed down ({exc}); resume the push later") from exc
