@@ -24,4 +24,4 @@ def test_every_broken_release_is_refused_before_the_model_store_is_touched():
 def test_the_console_library_refuses_the_same_cases_without_crashing():
     result = run_console_corpus("short", seed=14)
     assert result["wrongly_verified"] == 0, result
-    assert result["crashes"] == result["known_crashes"], result  # D5 (test_defects.py) until fixed
+    assert result["crashes"] == 0, result  # D5 (test_defects_console.py) was the last cause
