@@ -376,9 +376,10 @@ async def _close_revoked_sockets(agent: Agent) -> None:
     on for as long as it keeps them, so they are closed here (the camera feed is the sensitive part)."""
     paired = {p.fingerprint for p in agent.trust.pairings()}
     revoked = [ws for ws, fp in list(agent.websockets.items()) if fp is not None and fp not in paired]
-    for ws in revoked:
-        log.warning("closed a socket of a console whose pairing was revoked")
-        await ws.close(code=4401, message=b"pairing revoked")
+    if revoked:
+        log.warning("closing %d socket(s) of a console whose pairing was revoked", len(revoked))
+        await asyncio.gather(*(ws.close(code=4401, message=b"pairing revoked") for ws in revoked),
+                             return_exceptions=True)
 
 
 # Every route and the role it needs (access.py); a route missing here is refused to everyone.

@@ -75,7 +75,9 @@ class ComparePanel(ComparePanelLayout):
         """Open the comparison once the device's session has said how it may be reached (pinned TLS, or lab mode);
         a panel opened right after the device was added waits for that answer instead of calling it unpaired."""
         state, runtime = self.state, self.runtime
-        if state.address is not None and not state.trust and state.status == "connecting" and not self._closing:
+        if self._closing:  # shut down while waiting: nothing to open
+            return
+        if state.address is not None and not state.trust and state.status == "connecting":
             QTimer.singleShot(TRUST_POLL_MS, self, self._start_when_trust_known)
             return
         try:
