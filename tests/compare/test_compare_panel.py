@@ -135,4 +135,6 @@ def test_panel_and_compare_json_report_the_same_numbers_for_the_same_frames(qtbo
     panel.refresh_stats()
     for key in ("precision", "recall", "f1", "mean_iou"):
         assert panel.agreement.values[(key, "run")].text() == f"{expected[key]:.3f}"
-    assert expected["precision"] < 0.85 and expected["recall"] > 0.8
+    # parts-v1 over-detects (card: P 0.446, R 0.865 against the truth over 500 scenes); 4 frames of ~9 parts
+    # each vary by several points, so only the shape is checked here: many extras, most parts found.
+    assert expected["precision"] < 0.85 and expected["recall"] > 0.65
