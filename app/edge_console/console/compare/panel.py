@@ -35,7 +35,6 @@ from .worker import CompareWorker, LibraryListing, SessionOpened
 
 RUN_WINDOW = 5000  # frames the run's totals pool over (image-less: a few kB each); older ones age out
 REFRESH_MS = 250  # run totals and the chart are redrawn at most this often, not once per frame
-TRUST_POLL_MS = 200  # while the device's session has not yet said how the device may be reached
 
 
 class ComparePanel(ComparePanelLayout):
@@ -69,17 +68,22 @@ class ComparePanel(ComparePanelLayout):
         self.worker: CompareWorker | None = None
         self._library = library
         self._closing = False
+        self._waiting_for_trust = False
         self._start_when_trust_known()
 
     def _start_when_trust_known(self) -> None:
         """Open the comparison once the device's session has said how it may be reached (pinned TLS, or lab mode);
-        a panel opened right after the device was added waits for that answer instead of calling it unpaired."""
+        a panel opened right after the device was added waits for that answer (the state's `changed`) instead of
+        calling it unpaired."""
         state, runtime = self.state, self.runtime
-        if self._closing:  # shut down while waiting: nothing to open
+        if self._closing or self.worker is not None:
             return
         if state.address is not None and not state.trust and state.status == "connecting":
-            QTimer.singleShot(TRUST_POLL_MS, self, self._start_when_trust_known)
+            if not self._waiting_for_trust:
+                self._waiting_for_trust = True
+                state.changed.connect(self._start_when_trust_known)
             return
+        self._stop_waiting_for_trust()
         try:
             base_url, tls = device_transport(runtime, state)
         except LookupError as exc:  # no address yet, or not paired: nothing may be fetched from it
@@ -88,6 +92,11 @@ class ComparePanel(ComparePanelLayout):
         else:
             self.worker = CompareWorker(base_url, self._library, self, runtime.tasks, runtime.http, tls=tls)
             self._open(None)
+
+    def _stop_waiting_for_trust(self) -> None:
+        if self._waiting_for_trust:
+            self._waiting_for_trust = False
+            self.state.changed.disconnect(self._start_when_trust_known)
 
     def _connect_controls(self) -> None:
         self.model_box.activated.connect(lambda i: self.choose_model(Path(self.model_box.itemData(i))))
@@ -343,6 +352,7 @@ class ComparePanel(ComparePanelLayout):
         for an inference in flight (it finishes on its pool thread, and its result is dropped)."""
         self._refresh_timer.stop()
         self._closing = True
+        self._stop_waiting_for_trust()
         if self.worker is not None:
             self.worker.close()
         if self.export is not None and not self.export.done:

@@ -10,6 +10,8 @@ import ssl
 
 import aiohttp
 
+from .device_access import ssl_arg
+
 
 class DeviceBoundSession:
     def __init__(self, session: aiohttp.ClientSession, tls: ssl.SSLContext | None) -> None:
@@ -17,4 +19,4 @@ class DeviceBoundSession:
         self.tls = tls
 
     def get(self, url: str, **kwargs):
-        return self._session.get(url, ssl=self.tls if self.tls is not None else True, **kwargs)
+        return self._session.get(url, ssl=ssl_arg(self.tls), **kwargs)

@@ -23,6 +23,12 @@ from .pairing_client import fetch_certificate
 TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 
 
+def ssl_arg(tls: ssl.SSLContext | None) -> ssl.SSLContext | bool:
+    """aiohttp's `ssl=`: the device's pinned context, or True (aiohttp's default, deprecated as None) for a device
+    in lab mode, reached over plain HTTP where there is nothing to verify."""
+    return tls if tls is not None else True
+
+
 class CertificateChanged(Exception):
     """The endpoint presents another certificate than the one pinned for this device."""
 
@@ -63,7 +69,7 @@ class NotAnAgentAnswer(ValueError):
 
 
 async def _info(session: aiohttp.ClientSession, url: str, tls) -> dict:
-    async with session.get(url + "/v1/info", ssl=tls if tls is not None else True, timeout=TIMEOUT) as r:
+    async with session.get(url + "/v1/info", ssl=ssl_arg(tls), timeout=TIMEOUT) as r:
         if r.status in (401, 403, 404, 405):  # what a web server or a login page answers for a path it lacks
             raise NotAnAgentAnswer(f"answered /v1/info with HTTP {r.status} {r.reason or ''}".rstrip()
                                    + " (another program on this port?)")

@@ -25,7 +25,7 @@ from edge_console.core.protocol import ClockSample, ProtocolError
 from ..untrusted_text import visible_text
 from .addresses import DeviceAddress
 from .backoff import Backoff, reconnect_policy
-from .device_access import CertificateChanged, NoLongerPaired, NotAnAgentAnswer, reach
+from .device_access import CertificateChanged, NoLongerPaired, NotAnAgentAnswer, reach, ssl_arg
 from .device_clock import DeviceClock
 from .device_info import ProtocolMismatch, check_device_info, check_health, check_telemetry_sample
 from .session_terms import (
@@ -147,7 +147,7 @@ class DeviceSession:
             await self._control_backoff.sleep()
 
     async def _get_json(self, path: str, ok_statuses: tuple[int, ...] = (200,)) -> Any:
-        async with self._http.get(self._base + path, ssl=self._ssl, timeout=REQUEST_TIMEOUT) as resp:
+        async with self._http.get(self._base + path, ssl=ssl_arg(self._tls), timeout=REQUEST_TIMEOUT) as resp:
             if resp.status not in ok_statuses:
                 if path == "/v1/info" and resp.status in (401, 403, 404, 405):
                     raise NotAnAgent(f"this is not an edge agent: {self.address} answered /v1/info with HTTP "
@@ -162,17 +162,14 @@ class DeviceSession:
                                      f"({resp.content_type or 'no content type'})") from exc
                 raise ProtocolError(f"{path} did not answer JSON") from exc
 
-    @property
-    def _ssl(self):
-        """aiohttp's `ssl=`: the pinned context, or True (the default; nothing to verify over plain HTTP)."""
-        return self._tls if self._tls is not None else True
-
-    async def _reach(self) -> dict:
-        """Find out how this device may be reached (HTTPS pinned, not paired, changed, insecure) and return its
-        /v1/info; TrustProblem when it may not be talked to beyond that."""
+    async def _reach(self) -> None:
+        """Find out how this device may be reached (HTTPS pinned, not paired, changed, insecure) and report its
+        checked /v1/info, then its trust: whoever sees the trust known also finds the device's identity known.
+        TrustProblem when it may not be talked to beyond that."""
         if self._trust is None:
             self._base, self._tls = self.address.base_url, None
-            return await self._get_json("/v1/info")
+            self._listener.on_info(check_device_info(await self._get_json("/v1/info")))
+            return
         try:
             access = await reach(self._http, self.address, self._trust.contexts, self._trust.pin_for)
         except CertificateChanged as exc:
@@ -184,16 +181,15 @@ class DeviceSession:
         except NotAnAgentAnswer as exc:
             raise NotAnAgent(f"this is not an edge agent: {self.address} {exc}") from None
         self._base, self._tls = access.base_url, access.tls
+        self._listener.on_info(check_device_info(access.info))
         if access.info.get("insecure_lab_mode"):
             self._listener.on_trust("insecure lab mode", "the device runs in insecure lab mode: plain HTTP, "
                                                          "no pairing, every route open to anyone on its network")
         elif access.pin is None:
-            self._listener.on_info(check_device_info(access.info))
             self._listener.on_trust("not paired", "")
             raise TrustProblem("not paired", "not paired: pair this console with the device (Pair…) to see it")
         else:
             self._listener.on_trust(str(access.role), "")
-        return access.info
 
     async def _refusal(self, path: str, handshake: aiohttp.WSServerHandshakeError) -> BaseException:
         """Why the device refused a WebSocket: the handshake error does not carry the body, so the same URL is
@@ -201,7 +197,7 @@ class DeviceSession:
         if handshake.status != 503:
             return handshake
         try:
-            async with self._http.get(self._base + path, ssl=self._ssl, timeout=REQUEST_TIMEOUT) as resp:
+            async with self._http.get(self._base + path, ssl=ssl_arg(self._tls), timeout=REQUEST_TIMEOUT) as resp:
                 data = await resp.json(content_type=None)
             reason = str(data.get("error") or "") if isinstance(data, dict) else ""
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError, UnicodeDecodeError):
@@ -211,15 +207,14 @@ class DeviceSession:
     async def _control_once(self) -> bool:
         """One connection of the control channel; True when it ended a round of polling a device that refused
         the telemetry WebSocket (no failure: the caller asks again at once)."""
-        info = check_device_info(await self._reach())
-        self._listener.on_info(info)
+        await self._reach()
         self._ready.set()
         await self._sync_clock()
         self._listener.on_health(check_health(await self._get_json("/v1/health", (200, 503))))
         url = self._base + "/v1/telemetry"
         try:
             ws_context = await self._http.ws_connect(
-                url, ssl=self._ssl, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5), heartbeat=None)
+                url, ssl=ssl_arg(self._tls), timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5), heartbeat=None)
         except aiohttp.WSServerHandshakeError as exc:
             refusal = await self._refusal("/v1/telemetry", exc)
             if not isinstance(refusal, DeviceRefused):
@@ -370,7 +365,7 @@ class DeviceSession:
             await self._ready.wait()
         url = self._base + "/v1/stream" + (f"?{query}" if query else "")
         loop = asyncio.get_running_loop()
-        async with self._http.ws_connect(url, ssl=self._ssl, timeout=aiohttp.ClientWSTimeout(ws_receive=None,
+        async with self._http.ws_connect(url, ssl=ssl_arg(self._tls), timeout=aiohttp.ClientWSTimeout(ws_receive=None,
                                                                                              ws_close=0.5),
                                          heartbeat=5.0, max_msg_size=MAX_STREAM_MESSAGE) as ws:
             self._frame_problem = ""
