@@ -81,11 +81,14 @@ def _push(site: FieldSite, release_id: str, devices, canary: int, batch: int, ch
                 and proc.poll() is None:
             time.sleep(0.05)
         chaos.thread.start()
+    # stdout is read here and stderr only by the reader (communicate() would read and close stderr under it)
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
     try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
+        out = proc.stdout.read()
+        proc.wait()
+    finally:
+        killer.cancel()
     reader.join(5)
     last = out.strip().splitlines()[-1] if out.strip() else ""
     try:
