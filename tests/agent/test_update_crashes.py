@@ -75,12 +75,16 @@ def test_kill_9_at_every_step_leaves_a_verified_model_running(tmp_path, kit, ste
             device.start()
             offset = device.run(lambda s, url: offset_of(s, url, upload_id))
             assert offset == sent  # exactly what was confirmed before the crash
+            assert not list((device.state / "uploads").glob(".staging-*")), "a dead follower's staging was left"
 
             async def finish(s, url):
                 await send_from(s, url, upload_id, data, offset)
                 return await wait_state(s, url, await install(s, url, upload_id), FINAL)
 
-            assert device.run(finish)["state"] == "good"
+            record = device.run(finish)
+            assert record["state"] == "good", record
+            # The follower that staged the release as it arrived died with the agent: staged from the file instead.
+            assert record["figures"]["verify_ms"]["staged_as_received"] is False
         elif step in ("verify", "check", "activate"):
             before = {"verify": ("staged",), "check": ("verified",), "activate": ("checked",)}[step]
             upload_id = device.run(lambda s, url: upload(s, url, release))

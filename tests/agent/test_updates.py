@@ -90,6 +90,10 @@ def test_a_signed_release_is_verified_checked_activated_and_marked_good(device, 
     assert states == ["staged", "verified", "checked", "active", "good"]
     golden = record["figures"]["golden"]
     assert golden["passed"] and golden["f1"] >= 0.95 and golden["frames"] == 8
+    # Unpacked, hashed and signature-checked while it arrived (agent/upload_follower.py), and nothing of that left.
+    assert record["figures"]["verify_ms"]["staged_as_received"] is True
+    assert record["figures"]["verify_ms"]["signatures_checked_as_received"] is True
+    assert not list((device.state / "uploads").glob(".*")), list((device.state / "uploads").iterdir())
     assert device.running_model()["name"] == "parts-v2"
     events = [e["event"] for e in device.audit()]
     for expected in ("release received", "release verified", "release checked", "model activated", "model good"):
@@ -239,6 +243,8 @@ def test_an_upload_cut_mid_way_resumes_from_the_confirmed_offset(device, kit):
     confirmed, after_cut, record = device.run(scenario)
     assert confirmed == len(data) // 3 and confirmed < after_cut < len(data)
     assert record["state"] == "good"
+    # Across three requests and a cut, the follower saw every byte in order: it staged the release as it came.
+    assert record["figures"]["verify_ms"]["staged_as_received"] is True
 
 
 async def _cut_body(data: bytes):

@@ -178,7 +178,7 @@ def test_a_disk_full_during_staging_still_reports_the_rejection(tmp_path, kit, m
     def write(fd, data):
         return no_space() if full["now"] else real_write(fd, data)
 
-    def stage(self, record):  # another writer takes the last free byte while the release is unpacked
+    def stage(self, record, follower=None):  # another writer takes the last free byte while the release is unpacked
         full["now"] = True
         no_space()
 

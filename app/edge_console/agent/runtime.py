@@ -101,7 +101,7 @@ class Agent:
         factory = factory_entry(str(factory_path), library_entry.name, library_entry.version, library_entry.sha256)
         lifecycle = ModelLifecycle(ModelStore(self.state_dir), self.audit, factory, self.config.probation_s)
         manager = UpdateManager(self.state_dir, lifecycle, self.audit, AGENT_VERSION, self)
-        self.uploads = UploadStore(self.state_dir)
+        self.uploads = UploadStore(self.state_dir, manager.trust_dir)
         return manager
 
     def swap_from_worker(self, detector: Detector) -> None:

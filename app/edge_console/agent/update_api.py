@@ -59,15 +59,19 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
         upload_id = str((await _json_body(request)).get("upload", ""))
         if updates.busy:
             return json_refusal(409, "busy", "another update is in progress on this device; wait for it")
-        path = uploads.complete(upload_id)
-        if path is None:
+        taken = uploads.complete(upload_id)
+        if taken is None:
             meta = uploads.meta(upload_id)
             detail = (f"upload {upload_id} has {meta['offset']} of {meta['length']} bytes; finish it first" if meta
                       else f"no finished upload {upload_id!r} (it expired, or was used)")
             return json_refusal(409 if meta else 404, "upload not ready", detail)
+        path, follower = taken
         try:
-            record = updates.submit_release(path, "upload", _actor(request), name=path.name.split("-", 2)[-1])
+            record = updates.submit_release(path, "upload", _actor(request), name=path.name.split("-", 2)[-1],
+                                            follower=follower)
         except UpdateRejected as exc:
+            if follower is not None:
+                follower.abandon()
             return json_refusal(409, "busy", str(exc))
         return web.json_response(record.to_dict(), status=202)
 

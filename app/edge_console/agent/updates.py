@@ -11,6 +11,7 @@ tus) or from a folder on the device (`edge-agent install PATH` drops them into <
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import json
 import logging
@@ -35,6 +36,7 @@ from edge_console.core.versions import version_key
 from .lifecycle import ModelLifecycle
 from .model_store import ModelStore, StoredModel
 from .update_records import UNFINISHED, UpdateEvents, UpdateRecord, UpdateRecords
+from .upload_follower import FollowAbandoned, UploadFollower
 
 log = logging.getLogger(__name__)
 SPACE_MARGIN = 64 * 2**20  # keep this much free besides what an update needs
@@ -135,15 +137,17 @@ class UpdateManager:
     def busy(self) -> bool:
         return self._busy is not None and not self._busy.done()
 
-    def submit_release(self, release_file: Path, source: str, actor: str, name: str | None = None) -> UpdateRecord:
-        """Start an update from a release file (a tar), moved into the update's folder."""
+    def submit_release(self, release_file: Path, source: str, actor: str, name: str | None = None,
+                       follower: UploadFollower | None = None) -> UpdateRecord:
+        """Start an update from a release file (a tar), moved into the update's folder; `follower` staged it as it
+        was uploaded (upload_follower.py)."""
         if self.busy:
             raise UpdateRejected("another update is in progress on this device; wait for it to finish")
         record = self.records.new(source, actor, name or release_file.name)
         work = self.records.work_dir(record)
         shutil.move(str(release_file), work / "release.tar")
         self.audit.append(actor, "release received", update=record.id, release=record.release, source=source)
-        self._busy = self._worker.submit(self._run_guarded, record)
+        self._busy = self._worker.submit(self._run_guarded, record, follower)
         self._busy.add_done_callback(_log_failure)
         return record
 
@@ -153,9 +157,9 @@ class UpdateManager:
         self._busy = self._worker.submit(job)
         return self._busy
 
-    def _run_guarded(self, record: UpdateRecord) -> None:
+    def _run_guarded(self, record: UpdateRecord, follower: UploadFollower | None = None) -> None:
         try:
-            self._run(record)
+            self._run(record, follower)
         except (UpdateRejected, ReleaseTrustError, BundleError, ValueError) as exc:
             self._reject(record, str(exc))
         except OSError as exc:
@@ -217,24 +221,35 @@ class UpdateManager:
     def has_unsaved(self) -> bool:
         return bool(self._unsaved or self._unsaved_audit)
 
-    def _stage(self, record: UpdateRecord) -> StagedRelease:
-        """Unpack and check the release in one pass over its bytes (core/release_stream.py)."""
+    def _stage(self, record: UpdateRecord, follower: UploadFollower | None) -> tuple[StagedRelease, bool]:
+        """Unpack and check the release in one pass over its bytes (core/release_stream.py): taken from the
+        follower that did it while the upload arrived (then True), or done now from the file."""
         work = self.records.work_dir(record)
+        if follower is not None:
+            try:
+                staged = follower.result()
+            except FollowAbandoned:
+                log.info("update %s: staging the release from its file (it was not followed to the end)", record.id)
+            else:
+                staged.folder.replace(work / "delivery")
+                return dataclasses.replace(staged, folder=work / "delivery"), True
         size = (work / "release.tar").stat().st_size
         if shutil.disk_usage(work).free < size + SPACE_MARGIN:
             raise OSError(errno.ENOSPC, "not enough free space to unpack the release")
         with open(work / "release.tar", "rb") as source:
-            return stage_release(source, work / "delivery")
+            return stage_release(source, work / "delivery"), False
 
-    def _run(self, record: UpdateRecord) -> None:
+    def _run(self, record: UpdateRecord, follower: UploadFollower | None) -> None:
         t0 = time.perf_counter()
-        staged = self._stage(record)
+        staged, as_received = self._stage(record, follower)
         t1 = time.perf_counter()
         verified = verify_staged(self.trust_dir, staged)
         t2 = time.perf_counter()
         manifest = staged.manifest
         record.figures["verify_ms"] = {"unpack_and_hashes": round((t1 - t0) * 1e3, 1),
-                                       "signatures": round((t2 - t1) * 1e3, 1)}
+                                       "signatures": round((t2 - t1) * 1e3, 1),
+                                       "staged_as_received": as_received,
+                                       "signatures_checked_as_received": verified.checked_on_arrival}
         record.line, record.version = manifest.model_line, manifest.version
         check_compatibility(manifest, self.agent_version)
         if not self.store.newer_than_highest(self.lifecycle.state, manifest.model_line, manifest.version):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import email.utils
 import errno
 import json
@@ -33,6 +34,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .model_store import write_atomic
+from .upload_follower import UploadFollower
 
 log = logging.getLogger(__name__)
 TUS_VERSION = "1.0.0"
@@ -41,6 +43,7 @@ MAX_UNFINISHED = 4
 EXPIRY_S = 24 * 3600.0
 SPACE_MARGIN = 64 * 2**20
 CHUNK = 1 << 20
+UPLOAD_TLS_READ = 256 * 1024  # asyncio's default: 4x fewer reads than serve.TLS_READ_BUFFER, a third less CPU
 READ_TIMEOUT_S = 20.0  # longer than TCP's retransmissions across a link flap of several seconds
 
 
@@ -53,13 +56,17 @@ def tus_error(status: int, error: str, detail: str, **headers: str) -> web.Respo
 
 
 class UploadStore:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, trust_dir: Path | None = None) -> None:
         self.folder = Path(state_dir) / "uploads"
+        self.trust_dir = trust_dir  # where release trust is kept: followers check signatures against a copy
         self.folder.mkdir(parents=True, exist_ok=True)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads")  # disk writes off the loop
         self._locks: dict[str, asyncio.Lock] = {}
         self._generation: dict[str, int] = {}  # upload id -> number of the newest PATCH for it
         self._writers: dict[str, asyncio.Task] = {}  # upload id -> the PATCH writing it now
+        self._followers: dict[str, UploadFollower] = {}  # upload id -> its release, staged as it arrives
+        for stale in self.folder.glob(".staging-*"):  # followers do not outlive the agent
+            shutil.rmtree(stale, ignore_errors=True)
 
     def _meta_path(self, upload_id: str) -> Path:
         return self.folder / f"{upload_id}.json"
@@ -88,16 +95,18 @@ class UploadStore:
         self._save(upload_id, meta)
         return upload_id, meta
 
-    def complete(self, upload_id: str) -> Path | None:
-        """The finished upload's file, taken out of the upload store (the caller now owns it)."""
+    def complete(self, upload_id: str) -> tuple[Path, UploadFollower | None] | None:
+        """The finished upload's file, taken out of the upload store (the caller now owns it), and the follower
+        that staged it as it arrived, if one did (upload_follower.py)."""
         meta = self.meta(upload_id)
         if meta is None or meta["offset"] != meta["length"]:
             return None
         target = self.folder / f".taken-{upload_id}-{meta['filename'] or 'release'}"
         self.part_path(upload_id).replace(target)
         self._meta_path(upload_id).unlink(missing_ok=True)
+        follower = self._followers.pop(upload_id, None)
         self._forget(upload_id)
-        return target
+        return target, follower
 
     def delete(self, upload_id: str) -> None:
         self.part_path(upload_id).unlink(missing_ok=True)
@@ -108,6 +117,18 @@ class UploadStore:
         # The upload is gone: a PATCH still waiting for its lock finds no meta and answers 404.
         self._locks.pop(upload_id, None)
         self._generation.pop(upload_id, None)
+        if (follower := self._followers.pop(upload_id, None)) is not None:
+            follower.abandon()
+
+    def _follower_for(self, upload_id: str, meta: dict, offset: int) -> UploadFollower | None:
+        """The follower of an upload that starts (a new one) or continues where its follower is."""
+        follower = self._followers.get(upload_id)
+        if offset == 0 and (follower is None or follower.fed != 0):
+            if follower is not None:
+                follower.abandon()
+            folder = self.folder / f".staging-{upload_id}-{uuid.uuid4().hex[:8]}"
+            follower = self._followers[upload_id] = UploadFollower(folder, meta["length"], self.trust_dir)
+        return follower
 
     def expire(self) -> int:
         now, gone = time.time(), 0
@@ -119,6 +140,9 @@ class UploadStore:
         for stale in self.folder.glob(".taken-*"):
             if now - stale.stat().st_mtime > EXPIRY_S:
                 stale.unlink(missing_ok=True)
+        for stale in self.folder.glob(".staging-*"):  # a follower's leftovers (see UploadFollower.abandon)
+            if now - stale.stat().st_mtime > EXPIRY_S:
+                shutil.rmtree(stale, ignore_errors=True)
         return gone
 
     def lock(self, upload_id: str) -> asyncio.Lock:
@@ -145,6 +169,7 @@ class UploadStore:
         task = asyncio.current_task()
         self._writers[upload_id] = task
         handle = error = None
+        follower = self._follower_for(upload_id, meta, offset)
         try:
             handle = await loop.run_in_executor(self._io, _open_at, path, offset)
             while True:
@@ -153,7 +178,7 @@ class UploadStore:
                 take = chunk[: meta["length"] - offset]
                 if not take:
                     break
-                await loop.run_in_executor(self._io, handle.write, take)
+                await loop.run_in_executor(self._io, _write_and_feed, handle, offset, take, follower)
                 offset += len(take)
         except (ConnectionError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the link was cut: what arrived is kept, the client resumes from the offset we confirm
@@ -179,6 +204,8 @@ class UploadStore:
         return offset, error
 
     def close(self) -> None:
+        for follower in self._followers.values():
+            follower.abandon()
         self._io.shutdown(wait=True)
 
 
@@ -191,6 +218,12 @@ def _open_at(path: Path, offset: int):
     handle.truncate(offset)  # bytes beyond the confirmed offset (written before a crash) are not trusted
     handle.seek(offset)
     return handle
+
+
+def _write_and_feed(handle, offset: int, data: bytes, follower: UploadFollower | None) -> None:
+    handle.write(data)
+    if follower is not None:
+        follower.feed_at(offset, data)
 
 
 def _sync_close(handle) -> None:
@@ -286,7 +319,8 @@ async def patch(request: web.Request) -> web.Response:
         if offset != meta["offset"]:
             return tus_error(409, "offset mismatch", f"the device has {meta['offset']} bytes; resume from there",
                              **{"Upload-Offset": str(meta["offset"])})
-        new_offset, error = await store.append(upload_id, meta, request.content, generation)
+        with _large_tls_reads(request):
+            new_offset, error = await store.append(upload_id, meta, request.content, generation)
     if isinstance(error, UploadSuperseded):
         return _superseded(meta)
     if error is not None:
@@ -297,6 +331,20 @@ async def patch(request: web.Request) -> web.Response:
         return tus_error(500, "write failed", str(error.strerror or error), **{"Upload-Offset": str(new_offset)})
     return web.Response(status=204, headers=tus_headers(**{"Upload-Offset": str(new_offset),
                                                            "Upload-Expires": _expires(meta)}))
+
+
+@contextlib.contextmanager
+def _large_tls_reads(request: web.Request):
+    """Read this connection's TLS records in large pieces while it uploads (see serve.TLS_READ_BUFFER)."""
+    protocol = getattr(request.transport, "_ssl_protocol", None)
+    if protocol is None or not hasattr(protocol, "max_size"):
+        yield
+        return
+    protocol.max_size = UPLOAD_TLS_READ
+    try:
+        yield
+    finally:
+        del protocol.max_size  # back to the small default: idle connections stay cheap
 
 
 def _superseded(meta: dict) -> web.Response:

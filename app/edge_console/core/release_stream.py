@@ -3,8 +3,9 @@
 A release file (see release_trust.py) is read as a stream: its TUF metadata is set aside, and its bundle is
 hashed as a whole (for TUF's target check) while its own members are unpacked and checked against its manifest
 (every size and sha256, nothing extra, nothing missing): one read of the file, one write of what it holds.
-(Following an upload as it arrives, in a thread of its own, was measured and dropped: on a 2-core device the
-follower's Python work contends with the upload's for the interpreter and made the upload twice as slow.)
+`ReleaseStager` is pushed the bytes (a device feeds it an upload as it arrives: agent/upload_follower.py);
+`stage_release` feeds it a file. Both walk the tars with core/tar_stream.py, which hands the bytes on without
+copying them: hashing and writing them is all the work there is.
 
 Nothing unpacked here is trusted yet: `verify_staged` runs TUF's client workflow over the metadata and compares
 the target's signed length and hash with the ones computed here, before anything reaches a model store.
@@ -14,17 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from . import bounded_json
-from .release_format import _MEMBER_NAME, MANIFEST, MAX_MANIFEST_BYTES, SUFFIX, BundleError, BundleManifest
+from .release_format import _MEMBER_NAME, MANIFEST, MAX_MANIFEST_BYTES, MAX_MEMBERS, SUFFIX, BundleError, BundleManifest
+from .release_preverify import PreVerified, commit
 from .release_trust import MAX_METADATA_BYTES, ReleaseTrustError, VerifiedTarget, verify_target
+from .tar_stream import MemberSink, TarFormatError, TarWalker
 
 MAX_RELEASE_BYTES = 4 * 1024 ** 3
-STREAM_BUFFER = 1 << 20  # tar reads 10 KB at a time by default: a thousand Python-level reads per 10 MB
+STREAM_BUFFER = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -35,119 +37,179 @@ class StagedRelease:
     bundle_sha256: str
     manifest: BundleManifest | None
     problem: str = ""  # what the bundle's own checks found; reported after TUF has had its say
-
+    preverified: PreVerified | None = None  # its signatures, checked as it arrived (release_preverify.py)
 
     @property
     def bundle_dir(self) -> Path:
         return self.folder / "bundle"
 
 
-class _Hashing:
-    """A read-only stream that hashes and counts what is read through it."""
+class _Collected:
+    """A small member kept in memory until it is complete (metadata, the manifest)."""
 
-    def __init__(self, raw) -> None:
-        self.raw = raw
+    def __init__(self, done) -> None:
+        self.data = bytearray()
+        self._done = done
+
+    def write(self, data: memoryview) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        self._done(bytes(self.data))
+
+
+class _CheckedFile:
+    """A bundle member written to its file while its sha256 is computed; checked against the manifest at its end."""
+
+    def __init__(self, target: Path, name: str, expected: dict) -> None:
+        self.name, self.expected = name, expected
+        self.digest = hashlib.sha256()
+        self.out = open(target, "wb", buffering=0)  # noqa: SIM115 - closed at the member's end (or abort)
+
+    def write(self, data: memoryview) -> None:
+        self.digest.update(data)
+        self.out.write(data)
+
+    def close(self) -> None:
+        self.out.close()
+        if self.digest.hexdigest() != self.expected["sha256"]:
+            raise BundleError(f"{self.name} does not match its sha256 in the manifest: the bundle was altered")
+
+    def abort(self) -> None:
+        self.out.close()
+
+
+class _BundleReader:
+    """The bundle member of a release: hashed whole, and unpacked with every member checked. A problem with its
+    own content is noted, not raised: whether these bytes are the signed bundle at all decides what to report."""
+
+    def __init__(self, name: str, dest: Path) -> None:
+        self.name, self.dest = name, dest
         self.digest = hashlib.sha256()
         self.length = 0
+        self.manifest: BundleManifest | None = None
+        self.problem = ""
+        self._seen: set[str] = set()
+        self._open: _CheckedFile | None = None
+        self._walker = TarWalker(self._member)
+        dest.mkdir(parents=True)
 
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
+    def write(self, data: memoryview) -> None:
         self.digest.update(data)
         self.length += len(data)
-        return data
+        if not self.problem:
+            self._guarded(self._walker.feed, data)
 
-    def drain(self) -> None:
-        while self.read(1 << 20):
-            pass
+    def close(self) -> None:
+        if not self.problem:
+            self._guarded(self._finish)
+
+    def _guarded(self, step, *args) -> None:
+        try:
+            step(*args)
+        except TarFormatError as exc:
+            self._fail(f"not a readable bundle: {exc}")
+        except (BundleError, ValueError) as exc:
+            self._fail(str(exc))
+
+    def _fail(self, problem: str) -> None:
+        self.problem = problem
+        if self._open is not None:
+            self._open.abort()
+
+    def _member(self, name: str, size: int) -> MemberSink:
+        if len(self._seen) > MAX_MEMBERS:
+            raise BundleError(f"the bundle holds more than {MAX_MEMBERS} members")
+        if name in self._seen:
+            raise BundleError(f"the bundle holds {name!r} twice")
+        self._seen.add(name)
+        if self.manifest is None:
+            if name != MANIFEST or size > MAX_MANIFEST_BYTES:
+                raise BundleError("the bundle does not start with its manifest.json")
+            return _Collected(self._take_manifest)
+        expected = self.manifest.members.get(name)
+        if expected is None or not _MEMBER_NAME.match(name):
+            raise BundleError(f"the bundle holds {name!r}, which its manifest does not list")
+        if size != expected["size"]:
+            raise BundleError(f"{name} is {size} bytes; the manifest says {expected['size']}")
+        target = self.dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._open = _CheckedFile(target, name, expected)
+        return self._open
+
+    def _take_manifest(self, data: bytes) -> None:
+        self.manifest = BundleManifest.from_dict(bounded_json.loads(data))
+        (self.dest / MANIFEST).write_text(json.dumps(self.manifest.to_dict()))  # no indent: json's fast encoder
+
+    def _finish(self) -> None:
+        self._walker.finish()
+        if self.manifest is None:
+            raise BundleError("the bundle is empty")
+        missing = set(self.manifest.members) - self._seen
+        if missing:
+            raise BundleError(f"the bundle lacks members its manifest lists: {sorted(missing)[:3]}")
 
 
-def _copy_checked(src, target: Path, expected: dict, name: str) -> None:
-    digest, size = hashlib.sha256(), 0
-    with open(target, "wb") as out:
-        while chunk := src.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    if size != expected["size"]:
-        raise BundleError(f"{name} is {size} bytes; the manifest says {expected['size']}")
-    if digest.hexdigest() != expected["sha256"]:
-        raise BundleError(f"{name} does not match its sha256 in the manifest: the bundle was altered")
+class ReleaseStager:
+    """One release file, pushed in order (`feed`) into `folder`; `finish` at its end gives the StagedRelease.
+    ReleaseTrustError says what is wrong with the release itself."""
 
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        (folder / "metadata").mkdir(parents=True)
+        self._total = 0
+        self._bundle: _BundleReader | None = None
+        self._walker = TarWalker(self._member)
 
-def _unpack_bundle(stream: _Hashing, dest: Path) -> BundleManifest:
-    dest.mkdir(parents=True)
-    seen: set[str] = set()
-    manifest: BundleManifest | None = None
-    with tarfile.open(fileobj=stream, mode="r|", bufsize=STREAM_BUFFER) as inner:
-        for info in inner:
-            if not info.isfile() or info.name in seen:
-                raise BundleError(f"the bundle holds {info.name!r}, which is not a plain file of a bundle")
-            seen.add(info.name)
-            src = inner.extractfile(info)
-            if manifest is None:
-                if info.name != MANIFEST or info.size > MAX_MANIFEST_BYTES:
-                    raise BundleError("the bundle does not start with its manifest.json")
-                manifest = BundleManifest.from_dict(bounded_json.loads(src.read()))
-                (dest / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=1))
-                continue
-            expected = manifest.members.get(info.name)
-            if expected is None or not _MEMBER_NAME.match(info.name):
-                raise BundleError(f"the bundle holds {info.name!r}, which its manifest does not list")
-            target = dest / info.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _copy_checked(src, target, expected, info.name)
-    stream.drain()  # the tar's end blocks belong to the bundle's bytes (and its hash) too
-    if manifest is None:
-        raise BundleError("the bundle is empty")
-    missing = set(manifest.members) - seen
-    if missing:
-        raise BundleError(f"the bundle lacks members its manifest lists: {sorted(missing)[:3]}")
-    return manifest
+    def feed(self, data: bytes | memoryview) -> None:
+        try:
+            self._walker.feed(data)
+        except TarFormatError as exc:
+            raise ReleaseTrustError(f"not a readable release file: {exc}") from None
+
+    def finish(self) -> StagedRelease:
+        try:
+            self._walker.finish()
+        except TarFormatError as exc:
+            raise ReleaseTrustError(f"not a readable release file: {exc}") from None
+        bundle = self._bundle
+        if bundle is None:
+            raise ReleaseTrustError("the release file holds no bundle")
+        return StagedRelease(self.folder, bundle.name, bundle.length, bundle.digest.hexdigest(), bundle.manifest,
+                             bundle.problem or ("" if bundle.manifest else "the bundle has no manifest"))
+
+    def _member(self, name: str, size: int) -> MemberSink:
+        parts = Path(name).parts
+        if not (len(parts) == 2 and parts[0] in ("metadata", "targets") and not parts[1].startswith(".")
+                and len(parts[1]) <= 120 and "/".join(parts) == name):
+            raise ReleaseTrustError(f"the release file holds {name!r}, which a release may not hold")
+        self._total += size
+        if self._total > MAX_RELEASE_BYTES:
+            raise ReleaseTrustError(f"the release file is larger than {MAX_RELEASE_BYTES // 2**20} MB")
+        if parts[0] == "metadata":
+            if size > MAX_METADATA_BYTES:
+                raise ReleaseTrustError(f"{name} is {size} bytes: far too large for metadata")
+            return _Collected((self.folder / name).write_bytes)
+        if self._bundle is not None or not parts[1].endswith(SUFFIX):
+            raise ReleaseTrustError("a release file holds exactly one bundle (targets/*.edgebundle)")
+        self._bundle = _BundleReader(parts[1], self.folder / "bundle")
+        return self._bundle
 
 
 def stage_release(source: BinaryIO, folder: Path) -> StagedRelease:
     """Read a release file from `source` (sequentially, once) into `folder`; ReleaseTrustError/BundleError say
     what is wrong with it."""
-    bundle: tuple[str, int, str, BundleManifest] | None = None
-    total = 0
-    (folder / "metadata").mkdir(parents=True)
-    try:
-        with tarfile.open(fileobj=source, mode="r|", bufsize=STREAM_BUFFER) as outer:
-            for info in outer:
-                parts = Path(info.name).parts
-                if not (info.isfile() and len(parts) == 2 and parts[0] in ("metadata", "targets")
-                        and not parts[1].startswith(".") and len(parts[1]) <= 120):
-                    raise ReleaseTrustError(f"the release file holds {info.name!r}, which a release may not hold")
-                total += info.size
-                if total > MAX_RELEASE_BYTES:
-                    raise ReleaseTrustError(f"the release file is larger than {MAX_RELEASE_BYTES // 2**20} MB")
-                src = outer.extractfile(info)
-                if parts[0] == "metadata":
-                    if info.size > MAX_METADATA_BYTES:
-                        raise ReleaseTrustError(f"{info.name} is {info.size} bytes: far too large for metadata")
-                    (folder / info.name).write_bytes(src.read())
-                    continue
-                if bundle is not None or not parts[1].endswith(SUFFIX):
-                    raise ReleaseTrustError("a release file holds exactly one bundle (targets/*.edgebundle)")
-                hashing = _Hashing(src)
-                try:
-                    manifest, problem = _unpack_bundle(hashing, folder / "bundle"), ""
-                except (BundleError, tarfile.TarError, ValueError) as exc:
-                    # Keep reading: whether these bytes are the signed bundle at all decides what to report.
-                    manifest, problem = None, str(exc)
-                    hashing.drain()
-                bundle = (parts[1], hashing.length, hashing.digest.hexdigest(), manifest, problem)
-    except tarfile.TarError as exc:
-        raise ReleaseTrustError(f"not a readable release file: {exc}") from None
-    if bundle is None:
-        raise ReleaseTrustError("the release file holds no bundle")
-    return StagedRelease(folder, *bundle)
+    stager = ReleaseStager(folder)
+    while chunk := source.read(STREAM_BUFFER):
+        stager.feed(chunk)
+    return stager.finish()
 
 
 def verify_staged(trust_dir: Path, staged: StagedRelease) -> VerifiedTarget:
     """TUF's workflow over the staged metadata; the bundle's signed length and sha256 must be the ones read.
     A signed bundle whose own manifest does not hold (a bad build that was signed) fails after that."""
-    verified = verify_target(trust_dir, staged.folder, staged.bundle_name, staged.bundle_length, staged.bundle_sha256)
+    verified = commit(trust_dir, staged.preverified, staged.bundle_dir) or verify_target(
+        trust_dir, staged.folder, staged.bundle_name, staged.bundle_length, staged.bundle_sha256)
     if staged.problem or staged.manifest is None:
         raise BundleError(staged.problem or "the bundle has no manifest")
     return verified

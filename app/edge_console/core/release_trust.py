@@ -251,6 +251,7 @@ class VerifiedTarget:
     sha256: str
     custom: dict
     targets_version: int
+    checked_on_arrival: bool = False  # by the upload's follower, against a copy of the trust (release_preverify.py)
 
 
 def clock_problem(now: datetime.datetime | None = None) -> str | None:
