@@ -171,17 +171,24 @@ def disk_full(site: FieldSite, rng: random.Random, trials: int, queue,
             filler = fill_disk(device.state)
             staging.notes.setdefault("filled_at", []).append(staged["state"] if staged else None)
             record, error = result_of(future, follow_timeout)
-            records = [r for r in device.records() if r["created_at"] >= since - 1]
-            final = records[-1]["state"] if records else None
-            store_same = device.store_snapshot() == before or final == "good"
-            staging.trial(final in ("rejected", "good") and store_same and error is None,
-                          f"{device.name}: disk filled at {staged and staged['state']}: the update ended "
-                          f"{final!r} (the console's push: {error!r} / {(record or {}).get('state')}); store "
-                          f"{'unchanged' if store_same else 'CHANGED'}",
+            told = (record or {}).get("state")  # the device's verdict, as its API gave it to the console's push
+            store_same = device.store_snapshot() == before or told == "good"
+            staging.trial(told in ("rejected", "good") and store_same and error is None,
+                          f"{device.name}: disk filled at {staged and staged['state']}: the console's push got "
+                          f"{error!r} / {told!r}; store {'unchanged' if store_same else 'CHANGED'}",
                           lost=device.expected_model_sha() not in device.verified_models())
         finally:
             if filler is not None:
                 filler.unlink(missing_ok=True)
+        # A verdict the full disk could not take is told at once and written when there is room (D3): the filler
+        # may keep even the room the update's clean-up frees, so the record on disk is judged once it is gone.
+        def written(since: float = since) -> str | None:
+            mine = [r for r in device.records() if r["created_at"] >= since - 1]
+            return mine[-1]["state"] if mine and mine[-1]["state"] in ("rejected", "good") else None
+        on_disk = wait_for(written, 15, 0.5)
+        staging.trial(on_disk is not None and (told is None or on_disk == told),
+                      f"{device.name}: the verdict {told!r} was not on disk 15 s after the disk was freed "
+                      f"(records: {[r['state'] for r in device.records() if r['created_at'] >= since - 1]})")
         ok, why, lost = check_device(site, device, timeout=15)
         staging.trial(ok, f"after the disk was freed: {why}", lost)
         if stuck_records(site, device):  # what an operator would do: restart it (the record becomes interrupted)
