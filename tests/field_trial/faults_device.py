@@ -97,12 +97,18 @@ def _kill_at(site: FieldSite, device: Device, step: str, rng: random.Random, que
         ok, why, lost = check_device(site, device)
         good = record is not None and record.get("state") == "good"
         return ok and good, f"{why}; push ended {error or (record or {}).get('state')}", lost, extra
-    reached = wait_record(device, (step,) if step != "active" else ("active",), since, 60)
+    if step == "staged":
+        # A release is staged as it arrives (agent/upload_follower.py): its record is "staged" only for the few
+        # milliseconds from the install request to the verdict on its signatures, too short to see on disk.
+        # So the kill follows the device's answer to the install request, as closely as the trial can.
+        reached = wait_for(lambda: state.update_id, 60, 0.0005)
+    else:
+        reached = wait_record(device, (step,) if step != "active" else ("active",), since, 60)
     if reached is None:
         states = [r["state"] for r in device.records() if r["created_at"] >= since - 1]
         result_of(future, 60)
         return False, f"{version} never reached {step} ({states})", False, extra
-    time.sleep(rng.uniform(0.0, 0.03))
+    time.sleep(rng.uniform(0.0, 0.003 if step == "staged" else 0.03))
     _restart(device)
     record, error = result_of(future, 120)
     if step == "active":  # probation resumes after the restart and must pass
