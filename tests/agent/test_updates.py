@@ -8,7 +8,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,16 @@ from edge_console.core.paths import demo_model
 from edge_console.core.release_trust import install_root
 from tests.support.agents import ROOT, AgentProcess, agent_args
 from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
-from tests.support.updates import build, info, install, rewrite_bundle, signed_release, upload, wait_state
+from tests.support.updates import (
+    build,
+    flip_bundle_byte,
+    info,
+    install,
+    rewrite_bundle,
+    signed_release,
+    upload,
+    wait_state,
+)
 
 FINAL = ("good", "rejected", "interrupted", "rolled_back")
 
@@ -103,27 +111,15 @@ def test_a_signed_release_is_verified_checked_activated_and_marked_good(device, 
     assert verify.returncode == 0 and json.loads(verify.stdout)["ok"]
 
 
-def _flip_bundle_byte(release: Path, out: Path) -> Path:
-    with tarfile.open(release) as tar:
-        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
-    with tarfile.open(out, "w") as tar:
-        for m, data in members:
-            if m.name.startswith("targets/"):
-                data = bytearray(data)
-                data[len(data) // 2] ^= 0xFF
-                data = bytes(data)
-            m.size = len(data)
-            tar.addfile(m, __import__("io").BytesIO(data))
-    return out
-
-
 def _cases(kit: dict) -> dict:
     """Each bad release, made fresh (signing changes the authority's targets version)."""
     base, authority, golden = kit["base"], kit["authority"], kit["golden"]
     v1 = demo_model("parts-v1")
 
     def altered_after_signing():
-        return _flip_bundle_byte(signed_release(authority, kit["good"], base / "a.edgerelease"), base / "a2.tar")
+        altered = base / "a2.tar"
+        altered.write_bytes(flip_bundle_byte(signed_release(authority, kit["good"], base / "a.edgerelease").read_bytes()))
+        return altered
 
     def manifest_lies():  # a bundle built wrong (or edited) and then signed: its own hashes must still hold
         model = bytearray(demo_model("parts-v2").read_bytes())

@@ -38,6 +38,14 @@ def rewrite_bundle(bundle: Path, out: Path, *, replace: dict[str, bytes] | None 
     return out
 
 
+def flip_bundle_byte(release: bytes) -> bytes:
+    """A release file with one byte in the middle of its bundle flipped: altered after signing."""
+    with tarfile.open(fileobj=io.BytesIO(release)) as tar:
+        bundle = next(m for m in tar.getmembers() if m.name.startswith("targets/"))
+        at = bundle.offset_data + bundle.size // 2
+    return release[:at] + bytes([release[at] ^ 0xFF]) + release[at + 1:]
+
+
 def signed_release(authority: ReleaseAuthority, bundle: Path, out: Path, *, expiry_days: int | None = None) -> Path:
     """Sign like `edge-bundle sign`, optionally with delivery metadata that expires `expiry_days` from now."""
     if expiry_days is None:

@@ -4,7 +4,6 @@ lets a release through that the check at install would refuse (real signed relea
 from __future__ import annotations
 
 import io
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from edge_console.core.release_format import BundleError
 from edge_console.core.release_preverify import commit, preverify
 from edge_console.core.release_stream import ReleaseStager, stage_release, verify_staged
 from edge_console.core.release_trust import ReleaseTrustError, install_root
-from tests.support.updates import build, rewrite_bundle, signed_release
+from tests.support.updates import build, flip_bundle_byte, rewrite_bundle, signed_release
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +35,9 @@ def kit(tmp_path_factory):
         "manifest lies": signed_release(authority, lies, base / "lies.edgerelease").read_bytes(),
         "cut short": release[: len(release) // 2],
         "not a tar": b"\x89PNG\r\n" + bytes(2000),
-        "altered": _flip_bundle_byte(release),
+        "altered": flip_bundle_byte(release),
     }
     return {"base": base, "authority": authority, "good": good, "variants": variants}
-
-
-def _flip_bundle_byte(release: bytes) -> bytes:
-    with tarfile.open(fileobj=io.BytesIO(release)) as tar:
-        bundle = next(m for m in tar.getmembers() if m.name.startswith("targets/"))
-        at = bundle.offset_data + bundle.size // 2
-    return release[:at] + bytes([release[at] ^ 0xFF]) + release[at + 1:]
 
 
 def _outcome(stage) -> tuple:
