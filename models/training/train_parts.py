@@ -461,7 +461,7 @@ def export(model: UltralyticsLayout, args: argparse.Namespace) -> None:
     stamp = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible builds: a fixed date gives a byte-identical file
     when = datetime.fromtimestamp(int(stamp), UTC) if stamp else datetime.now(UTC)
     metadata = {
-        "description": f"Edge Console demo detector parts-{args.version}: metal parts on a conveyor (synthetic)",
+        "description": f"Edge Console demo detector parts (parts-{args.version}): metal parts on a conveyor (synthetic)",
         "author": "Edge Console",
         "date": when.replace(tzinfo=None).isoformat(),
         "version": recipe.semver,
@@ -470,7 +470,7 @@ def export(model: UltralyticsLayout, args: argparse.Namespace) -> None:
         "batch": "1",
         "imgsz": str([args.imgsz, args.imgsz]),
         "names": str(dict(enumerate(CLASS_NAMES))),
-        "model_name": f"parts-{args.version}",
+        "model_name": "parts",  # one model line: parts-v1.onnx is parts 1.0.0, parts-v2.onnx parts 2.0.0
     }
     del proto.metadata_props[:]
     for key, value in metadata.items():

@@ -43,7 +43,7 @@ def test_info_describes_device_model_and_source(agent, parts_v2):
     assert hw["arch"] and hw["cpu_count"] >= 1 and hw["memory_mb"] > 0
     assert hw["provider"] in hw["providers_available"]
     model = info["model"]
-    assert model["name"] == "parts-v2" and model["classes"] == ["bolt", "nut", "washer", "bracket"]
+    assert model["name"] == "parts" and model["version"] == "2.0.0" and model["classes"] == ["bolt", "nut", "washer", "bracket"]
     assert len(model["sha256"]) == 64 and model["layout"] == "yolov8"
     # The size frames are actually fed at (issue 16): parts-v2 has a fixed square input.
     wait_until(lambda: "used_width" in json.loads(run(get(agent.url + "/v1/info"))[2])["model"]["input"],

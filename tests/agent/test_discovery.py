@@ -59,7 +59,7 @@ def test_simulated_fleet_is_discovered_and_unregisters_on_stop(browser, tmp_path
         for d in found:
             assert set(d["txt"]) >= {"id", "name", "api", "model", "model_version", "arch"}
             assert d["txt"]["api"] == "1" and d["addresses"] == ["127.0.0.1"]
-        assert {d["txt"]["model"] for d in found} == {"parts-v1", "parts-v2"}  # the fleet mixes model versions
+        assert {d["txt"]["model_version"] for d in found} == {"1.0.0", "2.0.0"}  # the fleet mixes model versions
     finally:
         rc = fleet.stop(signal.SIGTERM)
     assert rc == 0

@@ -74,9 +74,9 @@ def test_model_swap_keeps_capture_and_stream_clients_and_updates_mdns(parts_v1, 
         zc.close()
     assert {h.model_version for h in before} == {"1.0.0"}
     assert after[-1].model_version == "2.0.0" and after[-1].seq > before[-1].seq
-    assert info["model"]["name"] == "parts-v2"
-    assert (txt_before["model"], txt_before["model_version"]) == ("parts-v1", "1.0.0")
-    assert (txt_after["model"], txt_after["model_version"]) == ("parts-v2", "2.0.0")
+    assert info["model"]["version"] == "2.0.0"
+    assert (txt_before["model"], txt_before["model_version"]) == ("parts", "1.0.0")
+    assert (txt_after["model"], txt_after["model_version"]) == ("parts", "2.0.0")
 
 
 def test_each_frame_is_encoded_once_per_distinct_setting(parts_v2, tmp_path):

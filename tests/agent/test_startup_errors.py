@@ -17,7 +17,7 @@ def run_agent(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("content,expected", [
     (None, "model file not found"),
-    (b"garbage", "could not be loaded as an ONNX model"),
+    (b"garbage", "is not an ONNX model"),
 ])
 def test_bad_model_exits_with_a_clear_error(tmp_path, content, expected):
     model = tmp_path / "m.onnx"

@@ -122,7 +122,7 @@ def test_pairing_by_code_then_roles_revocation_and_no_secrets_out(parts_v2, tmp_
 
         out = asyncio.run(paired())
         assert out["/v1/health"] == 200 and out["/v1/pipeline/restart"] == 200 and out["/v1/pairings"] == 403
-        assert out["info"]["caller_role"] == "operator" and out["info"]["model"]["name"] == "parts-v2"
+        assert out["info"]["caller_role"] == "operator" and out["info"]["model"]["version"] == "2.0.0"
         # The code is single-use.
         with pytest.raises(PairingFailed, match="no pairing code open"):
             asyncio.run(pair(address, code, console_identity(tmp_path / "other"), "other"))
@@ -155,8 +155,9 @@ def test_wrong_codes_are_limited_burnt_and_codes_expire(parts_v2, tmp_path):
             messages.append(str(err.value))
             time.sleep(1.05)  # the device takes one attempt a second
         assert "code does not match" in messages[0] and "4 attempts left" in messages[0]
-        # Burnt after five failures: even the right code no longer works.
-        with pytest.raises(PairingFailed, match="no pairing code open"):
+        # Five failures from this address: it may not try this code again, even with the right one (others may:
+        # tests/agent/test_pairing_attacks.py).
+        with pytest.raises(PairingFailed, match="may not try this code again"):
             asyncio.run(pair(address, code, me, "too late"))
         # Expiry: a code whose ten minutes are over is refused.
         _code(state, "admin")

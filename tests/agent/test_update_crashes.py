@@ -116,8 +116,8 @@ def test_kill_9_at_every_step_leaves_a_verified_model_running(tmp_path, kit, ste
         if step == "probation":
             rollbacks = [e for e in device.audit() if e["event"] == "rollback"]
             if repeat == 0:
-                assert model["name"] == "parts-v2" and not rollbacks  # resumed, then passed
+                assert model["version"] == "2.0.0" and not rollbacks  # resumed, then passed
             else:
-                assert model["name"] == "parts-v1" and "crash loop" in rollbacks[-1]["details"]["reason"]
+                assert model["version"] == "1.0.0" and "crash loop" in rollbacks[-1]["details"]["reason"]
     finally:
         device.stop()

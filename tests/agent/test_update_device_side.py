@@ -32,16 +32,16 @@ def test_install_from_a_usb_folder_then_versions_and_rollback_on_the_device(tmp_
         done = _cli("install", str(stick), "--state-dir", str(device.state))
         assert done.returncode == 0, done.stdout + done.stderr
         assert "checked" in done.stdout and "active" in done.stdout
-        assert device.running_model()["name"] == "parts-v2"
+        assert device.running_model()["version"] == "2.0.0"
         time.sleep(3)  # probation passes
-        versions = json.loads(_cli("versions", "--state-dir", str(device.state)).stdout)
+        versions = json.loads(_cli("versions", "--json", "--state-dir", str(device.state)).stdout)
         assert versions["active"]["version"] == "2.0.0" and versions["state"] == "good"
         assert versions["previous"]["factory"]
         assert _cli("rollback", "--state-dir", str(device.state)).returncode == 0
         deadline = time.monotonic() + 20
-        while device.running_model()["name"] != "parts-v1" and time.monotonic() < deadline:
+        while device.running_model()["version"] != "1.0.0" and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert device.running_model()["name"] == "parts-v1"
+        assert device.running_model()["version"] == "1.0.0"
         refused = _cli("rollback", "7.7.7", "--state-dir", str(device.state))
         assert refused.returncode == 0  # handed over; the agent refuses it and says why in its events
     finally:
@@ -73,7 +73,7 @@ def test_a_full_disk_rejects_the_update_and_keeps_the_model_store(tmp_path, kit)
 
             status, body = device.run(attempt)
             assert status == 507 and "disk space" in body["error"], body
-            assert device.running_model()["name"] == "parts-v1"
+            assert device.running_model()["version"] == "1.0.0"
             assert not list((small / "state" / "models" / "store").iterdir())
         finally:
             device.stop()

@@ -102,7 +102,7 @@ def test_a_signed_release_is_verified_checked_activated_and_marked_good(device, 
     assert record["figures"]["verify_ms"]["staged_as_received"] is True
     assert record["figures"]["verify_ms"]["signatures_checked_as_received"] is True
     assert not list((device.state / "uploads").glob(".*")), list((device.state / "uploads").iterdir())
-    assert device.running_model()["name"] == "parts-v2"
+    assert device.running_model()["version"] == "2.0.0"
     events = [e["event"] for e in device.audit()]
     for expected in ("release received", "release verified", "release checked", "model activated", "model good"):
         assert expected in events
@@ -167,7 +167,7 @@ def test_bad_releases_are_rejected_and_change_nothing(device, kit, case):
     store_before = sorted(p.relative_to(device.state) for p in (device.state / "models").rglob("*"))
     record = device.deliver(make())
     assert record["state"] == "rejected" and reason in record["reason"], record
-    assert device.running_model()["name"] == "parts-v1"  # still the verified factory model
+    assert device.running_model()["version"] == "1.0.0"  # still the verified factory model
     assert sorted(p.relative_to(device.state) for p in (device.state / "models").rglob("*")) == store_before
     rejected = [e for e in device.audit() if e["event"] == "update rejected"]
     assert rejected and reason in rejected[-1]["details"]["reason"]
@@ -183,7 +183,7 @@ def test_older_versions_and_replayed_metadata_are_refused_rollback_is_not(device
     assert record["state"] == "rejected" and "older than installed" in record["reason"]
     record = device.deliver(first)  # its timestamp and snapshot are older than what the device has seen
     assert record["state"] == "rejected" and "replayed or old release metadata" in record["reason"]
-    assert device.running_model()["version"] == "2.0.0" and device.running_model()["name"] == "parts-v2"
+    assert device.running_model()["version"] == "2.0.0" and device.running_model()["version"] == "2.0.0"
 
     async def rollback(s, url):
         async with s.post(url + "/v1/models/rollback", json={}) as r:
@@ -191,7 +191,7 @@ def test_older_versions_and_replayed_metadata_are_refused_rollback_is_not(device
 
     status, body = device.run(rollback)
     assert status == 200 and body["running"]["factory"]  # back to what ran before: parts-v1
-    assert device.running_model()["name"] == "parts-v1"
+    assert device.running_model()["version"] == "1.0.0"
     assert any(e["event"] == "rollback" and not e["details"]["automatic"] for e in device.audit())
 
 
@@ -208,7 +208,7 @@ def test_a_revoked_targets_key_is_refused_after_the_new_root_arrives(tmp_path, k
         forged = build(demo_model("parts-v1"), "parts", "3.0.0", kit["golden"], tmp_path)
         record = device.deliver(signed_release(authority, forged, tmp_path / "forged.edgerelease"))
         assert record["state"] == "rejected" and "not signed by a trusted key" in record["reason"]
-        assert device.running_model()["name"] == "parts-v2"
+        assert device.running_model()["version"] == "2.0.0"
     finally:
         device.stop()
 

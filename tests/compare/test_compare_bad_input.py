@@ -33,7 +33,7 @@ def shows_error(panel: ComparePanel, *fragments: str) -> bool:
 def frame_app(frame_body: bytes, content_type: str = FRAME_CONTENT_TYPE) -> web.Application:
     """A device that answers /v1/info like an agent running parts-v2 and /v1/frame with the given bytes."""
     info = device_info("broken-frames")
-    info["model"] = {"name": "parts-v2", "version": "2.0.0", "sha256": file_sha256(demo_model("parts-v2")),
+    info["model"] = {"name": "parts", "version": "2.0.0", "sha256": file_sha256(demo_model("parts-v2")),
                      "classes": PARTS}
 
     async def get_info(_request: web.Request) -> web.Response:
@@ -87,23 +87,42 @@ def test_device_whose_frame_endpoint_fails_and_unreachable_device(qtbot, open_pa
 def test_unusable_local_models_are_messages_and_the_panel_recovers(qtbot, open_panel, v2_device, tmp_path):
     panel = open_panel(v2_device.address)
     wait_for_frames(qtbot, panel, 1)
+    working = panel.opened.model_path
+    said: list[str] = []
+    show_error = panel.show_error
+    panel.show_error = lambda text: (said.append(text), show_error(text))
+
+    # Issue 22 (8): a model that does not load is refused once, in words, and the one in use stays.
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x80\x02}q\x00(X\x05\x00\x00\x00torch")  # a PyTorch checkpoint renamed .onnx
+    panel.add_model_file(junk)
+    qtbot.waitUntil(lambda: shows_error(panel, "junk.onnx is not an ONNX model", f"Still comparing against "
+                                        f"{working.name}"), timeout=LONG)
+    qtbot.wait(500)  # nothing more is said about it afterwards
+    assert len([t for t in said if "junk.onnx" in t]) == 1 and "ONNXRuntimeError" not in "".join(said)
+    assert panel.opened.model_path == working and panel.model_box.findData(str(junk)) < 0
+    before = panel.run_count
+    panel.compare_now()
+    qtbot.waitUntil(lambda: panel.run_count > before, timeout=LONG)  # still comparing with the working model
 
     classifier = constant_output_model(tmp_path / "classifier.onnx", {"logits": np.zeros((1, 1000), np.float32)})
     panel.add_model_file(classifier)
     qtbot.waitUntil(lambda: shows_error(panel, "classifier.onnx", "layout not recognised", "logits [1, 1000]"),
                     timeout=LONG)
+    assert panel.opened.model_path == working
 
     people = constant_output_model(tmp_path / "people.onnx", {"output0": np.zeros((1, 6, 84), np.float32)},
                                    metadata=ultralytics_metadata(["person", "bolt"]))
     panel.add_model_file(people)
     qtbot.waitUntil(lambda: shows_error(panel, "only on the device: nut, washer, bracket",
                                         "only in the local model: person"), timeout=LONG)
-    assert panel.run_count == 0 and panel.opened is None
+    assert panel.opened.model_path == working
 
-    # Both were added to the library (so they can be picked again), and a good model brings the panel back.
+    # The ONNX files were added to the library (they can be picked again), and comparing goes on.
     qtbot.waitUntil(lambda: panel.model_box.findData(str(people)) >= 0, timeout=LONG)
-    panel.choose_model(demo_model("parts-v2"))
-    wait_for_frames(qtbot, panel, 1)
+    before = panel.run_count
+    panel.compare_now()
+    qtbot.waitUntil(lambda: panel.run_count > before, timeout=LONG)
     assert not panel.message_label.isVisible()
 
     # A folder that holds no saved frames, or a file in it that is not one, is a message too.

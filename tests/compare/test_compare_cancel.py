@@ -37,7 +37,7 @@ class HoldingDevice:
 
     async def info(self, _request: web.Request) -> web.Response:
         info = device_info("holding")
-        info["model"] = {"name": "parts-v2", "version": "2.0.0", "sha256": file_sha256(demo_model("parts-v2")),
+        info["model"] = {"name": "parts", "version": "2.0.0", "sha256": file_sha256(demo_model("parts-v2")),
                          "classes": ["bolt", "nut", "washer", "bracket"]}
         return web.json_response(info)
 

@@ -36,7 +36,7 @@ def test_same_model_on_the_same_pixels_agrees_exactly(v1_device):
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     s = result["summary"]
-    assert result["local_model"]["name"] == "parts-v1"  # found in the library by sha256
+    assert result["local_model"]["version"] == "1.0.0"  # found in the library by sha256
     assert s["frames"] == 4 and s["matched"] > 0
     assert s["f1"] == 1.0 and s["mean_iou"] > 0.99 and s["disagreeing_frames"] == 0
     seqs = [f["seq"] for f in result["frames"]]
@@ -77,7 +77,7 @@ def test_bad_local_model_and_bad_arguments(v1_device, tmp_path):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"nope")
     r = compare("--device", device(v1_device), "--model", str(junk))
-    assert r.returncode == 2 and "could not be loaded as an ONNX model" in r.stderr
+    assert r.returncode == 2 and "junk.onnx is not an ONNX model" in r.stderr
     r = compare("--device", "no-port-here")
     assert r.returncode == 2 and "HOST:PORT" in r.stderr
 

@@ -66,12 +66,12 @@ def test_model_library_finds_by_sha_then_name_and_skips_broken_files(parts_v1, p
     (stick / "broken.onnx").write_bytes(b"not a model")
     lib = ModelLibrary([stick])
     models = lib.models()
-    assert [m.name for m in models] == ["parts-v2"] and stick / "broken.onnx" in lib.problems
+    assert [m.label for m in models] == ["parts 2.0.0"] and stick / "broken.onnx" in lib.problems
     v2 = models[0]
     assert lib.find("anything", "else", v2.sha256).path == stick / "renamed.onnx"
-    assert lib.find("parts-v2", "2.0.0").sha256 == v2.sha256
-    assert lib.find("parts-v1", "1.0.0") is None
-    assert lib.add_file(parts_v1).version == "1.0.0" and lib.find("parts-v1", "1.0.0") is not None
+    assert lib.find("parts", "2.0.0").sha256 == v2.sha256
+    assert lib.find("parts", "1.0.0") is None
+    assert lib.add_file(parts_v1).version == "1.0.0" and lib.find("parts", "1.0.0") is not None
     with pytest.raises(FileNotFoundError, match="model folder not found"):
         lib.add_folder(tmp_path / "absent")
 

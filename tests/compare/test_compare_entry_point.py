@@ -27,7 +27,7 @@ def test_compare_subcommand_runs_headless_without_qt():
 def test_console_flags_still_parse_and_help_names_the_subcommand():
     run = subprocess.run([sys.executable, "-m", "edge_console.console.cli", "--help"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
-    assert run.returncode == 0 and "--demo" in run.stdout and "edge-console compare --device" in run.stdout
+    assert run.returncode == 0 and "--demo" in run.stdout and "\n  compare --device" in run.stdout
     run = subprocess.run([sys.executable, "-m", "edge_console.console.cli", "compare", "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "--save-frames" in run.stdout and "--json" in run.stdout

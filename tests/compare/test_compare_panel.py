@@ -26,7 +26,7 @@ AGREEMENT_KEYS = ("matched", "only_device", "only_local", "class_mismatches", "p
 def test_same_model_on_both_sides_agrees_exactly(qtbot, open_panel, v2_device):
     panel = open_panel(v2_device.address, "Press line 1")
     wait_for_frames(qtbot, panel, 1)  # opening compares one frame by itself
-    assert panel.opened.model["name"] == "parts-v2" and panel.opened.device_copy == demo_model("parts-v2")
+    assert panel.opened.model["version"] == "2.0.0" and panel.opened.device_copy == demo_model("parts-v2")
     assert "the same model" in panel.setup_label.text()
     assert "(the device's model)" in panel.model_box.currentText()
 
@@ -56,9 +56,9 @@ def test_same_model_on_both_sides_agrees_exactly(qtbot, open_panel, v2_device):
 def test_candidate_v2_shows_what_the_model_card_says_about_v1(qtbot, open_panel, v1_device, tmp_path):
     panel = open_panel(v1_device.address, "Packing line 2")
     wait_for_frames(qtbot, panel, 1)
-    assert panel.opened.model["name"] == "parts-v1"  # by default: the library's copy of the device's model
+    assert panel.opened.model["version"] == "1.0.0"  # by default: the library's copy of the device's model
     panel.choose_model(demo_model("parts-v2"))
-    qtbot.waitUntil(lambda: panel.opened is not None and panel.opened.model["name"] == "parts-v2", timeout=LONG)
+    qtbot.waitUntil(lambda: panel.opened is not None and panel.opened.model["version"] == "2.0.0", timeout=LONG)
     assert "previewing a candidate" in panel.setup_label.text()
     panel.every_box.setValue(2)
     panel.set_continuous(True)
@@ -122,7 +122,7 @@ def test_panel_and_compare_json_report_the_same_numbers_for_the_same_frames(qtbo
 
     panel = open_panel(v1_device.address, "Packing line 2")
     panel.choose_model(demo_model("parts-v2"))
-    qtbot.waitUntil(lambda: panel.opened is not None and panel.opened.model["name"] == "parts-v2", timeout=LONG)
+    qtbot.waitUntil(lambda: panel.opened is not None and panel.opened.model["version"] == "2.0.0", timeout=LONG)
     panel.replay(saved)
     wait_for_frames(qtbot, panel, 4)
     qtbot.wait(200)  # nothing more may arrive: a replay is exactly the saved frames

@@ -109,7 +109,7 @@ class FakeDeviceServer:
 def parts_v2_info(device_id: str, name: str) -> dict:
     """What an agent running the shipped parts-v2 says about itself (the console's library has that model)."""
     return {"id": device_id, "name": name, "agent_version": "0.0.0", "api_version": 1, "hardware": {"arch": "x86_64"},
-            "model": {"name": "parts-v2", "version": "2.0.0", "classes": ["bolt", "nut", "washer", "bracket"]},
+            "model": {"name": "parts", "version": "2.0.0", "classes": ["bolt", "nut", "washer", "bracket"]},
             "source": {"kind": "synthetic"}, "uptime_s": 1.0, "started_at": time.time(),
             "insecure_lab_mode": True}  # plain HTTP, as an agent in insecure lab mode
 

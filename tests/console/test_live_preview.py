@@ -31,7 +31,7 @@ def test_preview_of_a_real_device_draws_its_detections_and_filters_them(qtbot, f
         frame = canvas.frame  # ...and no "offline"/"connecting" banner dimming the picture
         return frame is not None and bool(settings.split(frame.header.detections)[0]) and not canvas._banner()
 
-    qtbot.waitUntil(showing_detections, timeout=LONG)
+    qtbot.waitUntil(lambda: showing_detections() and bool(canvas.paint_latencies_ms), timeout=LONG)  # painted live
     canvas.set_paused(True)  # hold this frame: its detections are what the pixels must show
     frame = canvas.frame
     shown, _ = settings.split(frame.header.detections)

@@ -17,6 +17,7 @@ from edge_console.console.frames import decode_stream_message
 from edge_console.console.main_window import MainWindow
 from edge_console.console.net.addresses import DeviceAddress
 from edge_console.console.widgets.grid_view import DeviceGrid
+from edge_console.console.widgets.overlay import OverlaySettings
 from edge_console.console.widgets.preview_panel import PreviewPanel
 from edge_console.core.detection import Detection
 
@@ -211,3 +212,52 @@ def test_a_degraded_device_with_a_live_picture_says_why_on_its_tile(qtbot):
     orange = np.array([0xEF, 0x8F, 0x00])  # STATUS_COLORS["degraded"]
     assert (np.abs(plate - orange).sum(axis=2) < 60).mean() > 0.3, "no degraded plate on the tile"
     grid.detach()
+
+
+def test_a_paused_preview_stands_still_says_so_and_its_button_says_resume(qtbot, fleet_factory, shared_agents):
+    """Issue 22 (5): while paused, capture-to-paint and the overlay's age kept counting up, and the Pause button's
+    label did not change."""
+    fleet = fleet_factory(discover=False)
+    state = fleet.add_manual(shared_agents[0].address)
+    panel = PreviewPanel(state)
+    qtbot.addWidget(panel)
+    panel.resize(800, 640)
+    panel.show()
+    canvas, button = panel.canvas, panel.controls.pause_button
+    qtbot.waitUntil(lambda: state.frames_received >= 3 and canvas.frame is not None
+                    and state.clock_offset is not None, timeout=LONG)
+    assert canvas.settings.show_info and button.text() == "Pause"
+    button.click()
+    assert canvas.paused and button.text() == "Resume" and "Resume" in button.toolTip()
+    first = canvas.grab().toImage()
+    qtbot.wait(1500)  # frames and telemetry keep arriving; the paused picture and its figures do not move
+    assert canvas.grab().toImage() == first
+    button.click()
+    assert not canvas.paused and button.text() == "Pause"
+    qtbot.wait(1200)
+    assert canvas.grab().toImage() != first  # live again
+    panel.detach()
+
+
+def test_unpaired_and_paused_before_any_frame_say_so_instead_of_waiting(qtbot, fleet_factory, agent_factory,
+                                                                       tmp_path):
+    agent = agent_factory("Line 8", advertise=False, enrol=False).start()
+    fleet = fleet_factory(discover=False, trusted=False, data_dir=tmp_path / "console")
+    grid = DeviceGrid(OverlaySettings())
+    qtbot.addWidget(grid)
+    grid.show()
+    state = fleet.add_manual(agent.address)
+    grid.add_device(state)
+    qtbot.waitUntil(lambda: state.status == "not paired", timeout=LONG)
+    tile = grid.tiles[state]
+    assert tile._banner().startswith("not paired") and "Pair… (Ctrl+Alt+P)" in tile._banner()
+    assert "retrying" not in tile._banner()
+
+    never = DeviceState(DeviceAddress("127.0.0.1", 9))  # nothing listens there: no frame will ever come
+    panel = PreviewPanel(never)
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.controls.pause_button.click()
+    assert panel.canvas._banner().startswith("paused before the first frame")
+    grid.detach()
+    panel.detach()

@@ -148,8 +148,8 @@ def test_details_read_cleanly_and_the_table_shows_health_and_last_seen(qtbot, fl
     assert broken_words(window.details.browser.document()) == []
     header = window.table.view.model()
     columns = [c for c in range(header.columnCount()) if header.headerData(c, Qt.Orientation.Horizontal)
-               in ("Name", "Status", "Health", "Last seen")]
-    assert len(columns) == 4 and hidden_columns(window.table.view, columns) == []
+               in ("Name", "Status", "Health", "Last seen", "Trust")]  # "Tr" was issue 22's (10)
+    assert len(columns) == 5 and hidden_columns(window.table.view, columns) == []
     window.close()
 
 

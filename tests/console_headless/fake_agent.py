@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from aiohttp import web
 from edge_console.console.net.addresses import DeviceAddress
 from edge_console.core.protocol import API_VERSION, StreamHeader, encode_frame_message, header_bytes
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HISTORY_PAGE_CAP = 600  # like the agent: at most this many samples per page, whatever the client asks
 CAPTURE_AGE_S = 0.25  # each streamed frame says it was captured this long (device clock) before it was sent
 
@@ -39,6 +41,9 @@ class FakeAgent:
     history_requests: list[HistoryRequest] = field(default_factory=list)
     sent_at: dict[int, float] = field(default_factory=dict)  # stream seq -> console-clock time it was sent
     address: DeviceAddress | None = None
+    # path -> handler answering instead of the fake's own (a hostile device); read at each request, so a test can
+    # make the device misbehave, or behave again, while a session talks to it
+    scripted: dict[str, Handler] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _sockets: set[web.WebSocketResponse] = field(default_factory=set)
 
@@ -109,12 +114,10 @@ class FakeAgent:
 
     async def start(self, port: int = 0) -> FakeAgent:
         app = web.Application()
-        app.router.add_get("/v1/info", self.info)
-        app.router.add_get("/v1/time", self.clock)
-        app.router.add_get("/v1/health", self.health)
-        app.router.add_get("/v1/telemetry/history", self.history)
-        app.router.add_get("/v1/telemetry", self.telemetry)
-        app.router.add_get("/v1/stream", self.stream)
+        for path, handler in (("/v1/info", self.info), ("/v1/time", self.clock), ("/v1/health", self.health),
+                              ("/v1/telemetry/history", self.history), ("/v1/telemetry", self.telemetry),
+                              ("/v1/stream", self.stream)):
+            app.router.add_get(path, self._unless_scripted(path, handler))
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -122,6 +125,11 @@ class FakeAgent:
         bound = site._server.sockets[0].getsockname()[1]  # aiohttp keeps the bound port only there
         self.address = DeviceAddress("127.0.0.1", bound)
         return self
+
+    def _unless_scripted(self, path: str, own: Handler) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self.scripted.get(path, own)(request)
+        return handle
 
     async def stop(self) -> None:
         """Go away like a device that lost power: close every socket, stop listening."""

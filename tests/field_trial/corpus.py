@@ -4,7 +4,10 @@ Every member of a release that a device reads is bit-flipped at several offsets 
 bundle, and each member inside the bundle: manifest, model, card, golden frames, and tar headers); the release is
 truncated at many lengths; members are swapped with other releases'; it is signed by an untrusted authority, by
 revoked keys, with expired and with replayed metadata; it holds an older version or an oversized manifest or
-metadata; it carries links, traversing names, duplicates, no bundle or two. Each case must be rejected, and the
+metadata; it carries links, traversing names, duplicates, no bundle or two. And what issue 21 found accepted: a
+targets.json signed by a revoked key beside the real snapshot and timestamp of a later release (for a device still
+on the old root), snapshot and timestamp that bind no hashes, a root listing one key under two key ids, 20,000
+metadata members, data after the tar's end, a signed model that is not ONNX. Each case must be rejected, and the
 device's model store must be exactly as it was (byte for byte) with nothing activated.
 
 The device is `agent/updates.py`'s UpdateManager (what `edge-agent run` uses), in-process, on a real state folder
@@ -20,6 +23,7 @@ so changing them changes nothing (the corpus's deliveries carry root v2 and v3, 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import random
 import shutil
@@ -29,13 +33,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from securesystemslib.signer import Signature, SSlibKey
 from tuf.api.metadata import Metadata, Targets
 
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.build import build_bundle
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
-from edge_console.core.release_trust import SigningKey
+from edge_console.core.release_trust import SigningKey, rotate_root
 from edge_console.core.tls_identity import write_private
 from tests.support.updates import rewrite_bundle
 
@@ -44,6 +49,7 @@ from .corpus_parts import (
     Signer,
     bundle_member,
     flip,
+    make_tar,
     members,
     read_members,
     replace_members,
@@ -100,7 +106,14 @@ def _releases(base: Path):
     # Root v2 revokes the first targets key, v3 the first delivery key; every later delivery carries both, so a
     # device that trusts v1 reads 2.root.json and 3.root.json from each of them.
     k1, d1 = keys["targets"], keys["delivery"]
+    roots_v1 = authority.roots()
     keys["targets"] = authority.replace_targets_key()
+    # Signed under root v2 (k1 revoked, d1 still the delivery key): its real snapshot and timestamp are reused
+    # later beside a targets.json that k1 signs, for a device still on root v1 (issue 21).
+    b250 = version("2.5.0")
+    t = t_250 = signer.targets(t, b250, [keys["targets"]])
+    meta_250 = signer.delivery_metadata(t_250, keys["delivery"])
+    r250 = signer.delivery(t_250, None, b250, reuse=meta_250)
     d2 = SigningKey.generate()
 
     def swap_delivery(root):
@@ -238,6 +251,7 @@ def build_corpus(base: Path, mode: str, seed: int) -> tuple[dict, list[Case]]:
         replace_members(r300, {bundle_name: replace_members(bundle, order=lambda items: items[1:] + items[:1])}))
     add("structure", "empty file", b"")
     add("structure", "random bytes", rng.randbytes(len(r300)))
+    _issue_21_cases(g, add, rng)
     g["benign"] = benign
     if mode == "short":  # every category, a sample of the large ones
         by_category: dict[str, list[Case]] = {}
@@ -245,6 +259,44 @@ def build_corpus(base: Path, mode: str, seed: int) -> tuple[dict, list[Case]]:
             by_category.setdefault(case.category, []).append(case)
         cases = [c for group in by_category.values() for c in (rng.sample(group, 6) if len(group) > 6 else group)]
     return g, cases
+
+
+def _issue_21_cases(g: dict, add, rng: random.Random) -> None:
+    """What an attacker and an independent TUF review found accepted (issue 21, items 9 and 11)."""
+    signer, keys, r300, t_300, b300 = g["signer"], g["keys"], g["r300"], g["t_300"], g["b300"]
+    authority = g["authority"]
+    # A targets.json signed by the revoked key k1, versioned as the real one signed under root v2, beside that
+    # delivery's real snapshot and timestamp (d1, still trusted by root v1), without the newer roots: a device on
+    # root v1 took it while snapshot and timestamp bound no hashes.
+    forged = signer.targets(g["t_200"], b300, [g["k1"]])
+    assert forged.signed.version == g["t_250"].signed.version
+    add("reused_metadata", "the real snapshot and timestamp of a post-rotation release, beside a targets.json "
+        "signed by the revoked targets key, without the newer roots",
+        signer.delivery(forged, None, b300, roots=g["roots_v1"], reuse=g["meta_250"]))
+    add("unbound_metadata", "snapshot and timestamp that list no length or sha256 (older tooling)",
+        signer.delivery(t_300, keys["delivery"], b300, hashes=False))
+    # A root that lists the targets key under a second key id, with a targets threshold of 2, and targets metadata
+    # signed once but listed under both ids.
+    alias_id = hashlib.sha256(b"the same key, again").hexdigest()
+    public = keys["targets"].public
+
+    def list_twice(root) -> None:
+        root.add_key(SSlibKey(alias_id, public.keytype, public.scheme, dict(public.keyval)), "targets")
+        root.roles["targets"].threshold = 2
+
+    root_key = authority.key("root")
+    twice = rotate_root(authority.roots()[-1], [root_key], list_twice, [root_key])
+    doubled = signer.targets(t_300, g["b301"], [keys["targets"]])
+    doubled.signatures[alias_id] = Signature(alias_id, doubled.signatures[keys["targets"].keyid].signature)
+    add("duplicate_keyids", "root v4 lists the targets key twice (threshold 2), targets signed once under both ids",
+        signer.delivery(doubled, keys["delivery"], g["b301"], roots=[*authority.roots(), twice]))
+    many = make_tar(list(read_members(r300)) + [(f"metadata/x{i}.json", b"") for i in range(20_000)])
+    add("member_count", "20,000 metadata members", many)
+    add("trailing_data", "1 MiB after the tar's end", r300 + rng.randbytes(1 << 20))
+    text = rewrite_bundle(b300, g["signer"].folder / "not-onnx.edgebundle", replace={"model.onnx": b"not a model\n"},
+                          manifest_edit=lambda m: m.update(version="3.0.3"))
+    add("not_onnx", "a signed bundle whose model.onnx is text",
+        signer.delivery(signer.targets(t_300, text, [keys["targets"]]), keys["delivery"], text))
 
 
 @contextlib.contextmanager

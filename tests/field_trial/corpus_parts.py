@@ -118,20 +118,33 @@ class Signer:
         self.version += 1
         return self.version
 
-    def delivery(self, targets: Metadata[Targets], signer: SigningKey, bundle: Path, *, roots=None,
-                 snapshot_days: int | None = None, timestamp_days: int | None = None,
-                 version: int | None = None) -> bytes:
+    def delivery_metadata(self, targets: Metadata[Targets], signer: SigningKey, *,
+                          snapshot_days: int | None = None, timestamp_days: int | None = None,
+                          version: int | None = None, hashes: bool = True) -> tuple[Metadata, Metadata]:
+        """A snapshot and timestamp for `targets` signed by `signer`, with the length and sha256 of what they vouch
+        for unless `hashes` is False (as release tooling before issue 21 signed them)."""
         from tuf.api.metadata import MetaFile, Snapshot
 
-        from edge_console.core.release_trust import _expiry
+        from edge_console.core.release_trust import _SERIALIZER, _expiry, _metafile
 
         v = version or self.next_version()
+
+        def meta(version: int, data: bytes) -> MetaFile:
+            return _metafile(version, data) if hashes else MetaFile(version=version)
+
         snapshot = Metadata(Snapshot(version=v, expires=_expiry("snapshot", snapshot_days)))
-        snapshot.signed.meta["targets.json"] = MetaFile(version=targets.signed.version)
+        snapshot.signed.meta["targets.json"] = meta(targets.signed.version, targets.to_bytes(_SERIALIZER))
         snapshot.sign(signer.signer)
         timestamp = Metadata(Timestamp(version=v, expires=_expiry("timestamp", timestamp_days)))
-        timestamp.signed.snapshot_meta = MetaFile(version=v)
+        timestamp.signed.snapshot_meta = meta(v, snapshot.to_bytes(_SERIALIZER))
         timestamp.sign(signer.signer)
+        return snapshot, timestamp
+
+    def delivery(self, targets: Metadata[Targets], signer: SigningKey | None, bundle: Path, *, roots=None,
+                 reuse: tuple[Metadata, Metadata] | None = None, **options) -> bytes:
+        """A release file: the root chain (`roots`, else the authority's), `targets`, and a snapshot and timestamp
+        signed by `signer` (see delivery_metadata for `options`) or `reuse`d from another delivery; the bundle."""
+        snapshot, timestamp = reuse or self.delivery_metadata(targets, signer, **options)
         with tempfile.TemporaryDirectory(dir=self.folder) as tmp:
             named = Path(tmp) / "named"
             named.mkdir()

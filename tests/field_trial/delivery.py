@@ -97,6 +97,14 @@ async def delete_upload(base_url: str, tls, upload_id: str) -> int:
         return r.status
 
 
+async def create_upload(base_url: str, tls, length: int) -> tuple[int, str, dict]:
+    """A tus upload announced and never sent: (status, its id or "", the refusal's JSON)."""
+    async with aiohttp.ClientSession() as session, \
+            session.post(f"{base_url}/v1/uploads", ssl=tls, headers={**TUS, "Upload-Length": str(length)}) as r:
+        body = {} if r.status == 201 else await r.json(content_type=None)
+        return r.status, r.headers.get("Location", "").rsplit("/", 1)[-1], body
+
+
 async def get_json(base_url: str, tls, path: str, timeout: float = 10.0):
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session, \
             session.get(base_url + path, ssl=tls) as r:

@@ -147,6 +147,11 @@ class Device:
                 out.append(json.loads(path.read_text()))
         return out
 
+    def audit_entries(self) -> list[dict]:
+        from edge_console.core.audit_log import AuditLog
+
+        return AuditLog(self.state / "audit.log").entries()
+
     def store_snapshot(self) -> dict[str, tuple[int, str]]:
         """Every file under models/ (the store and lifecycle.json) with its size and sha256."""
         out = {}

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from .checks import check_device, general
 from .faults_device import clock_skew, disk_full, kill_9_at_steps
+from .faults_hostile import hostile_clients
 from .faults_network import (
     connection_reset_upload,
     discovery,
+    greedy_console,
     link_flap_activation,
     link_flap_streaming,
     link_flap_upload,
@@ -27,4 +29,4 @@ from .faults_network import (
 
 __all__ = ["check_device", "general", "discovery", "multicast_blocked", "not_an_agent", "link_flap_streaming",
            "link_flap_upload", "connection_reset_upload", "link_flap_activation", "kill_9_at_steps", "disk_full",
-           "clock_skew"]
+           "clock_skew", "greedy_console", "hostile_clients"]

@@ -11,7 +11,17 @@ import time
 from pathlib import Path
 
 from .checks import UNFINISHED, check_device, general, result_of, stuck_records, submit, wait_record
-from .delivery import PushState, get_json, part_file, post_json, push_release, upload_meta, wait_for
+from .delivery import (
+    PushState,
+    create_upload,
+    delete_upload,
+    get_json,
+    part_file,
+    post_json,
+    push_release,
+    upload_meta,
+    wait_for,
+)
 from .devices import Device
 from .results import FaultResult
 from .site import FieldSite
@@ -202,13 +212,24 @@ def disk_full(site: FieldSite, rng: random.Random, trials: int, queue,
                 "restarted_to_clear_a_stuck_update", 0) + 1
             device.kill()
             device.start()
-        # 2. the disk fills while the agent writes telemetry history every second
+        # 2. the disk fills while the agent writes telemetry history every second (an upload was announced
+        # before: it holds its space, and deleting it at zero bytes is still written in the audit log)
+        _, announced, _ = site.console.loop.call(create_upload(device.base_url, tls, 1000), timeout=15)
         filler = fill_disk(device.state)
         try:
             full = wait_for(lambda: any("disk full" in r for r in _health(site, device).get("reasons", [])), 15, 0.5)
             alive = _health(site, device).get("status") in ("ok", "degraded")
             history.trial(bool(full) and alive, f"{device.name}: disk full not reported in health within 15 s "
                                                 f"(health {_health(site, device)})")
+            status, _, refusal = site.console.loop.call(create_upload(device.base_url, tls, 1000), timeout=15)
+            history.trial(status == 507 and "disk" in refusal.get("error", ""),
+                          f"{device.name}: a new upload at zero bytes free got HTTP {status} {refusal}")
+            if announced:
+                deleted = site.console.loop.call(delete_upload(device.base_url, tls, announced), timeout=15)
+                audited = any(e["event"] == "upload deleted" and e["details"].get("upload") == announced
+                              for e in device.audit_entries())
+                history.trial(deleted == 204 and audited, f"{device.name}: deleting an upload at zero bytes free: "
+                                                          f"HTTP {deleted}, in the audit log: {audited}")
         finally:
             filler.unlink(missing_ok=True)
         t_free = time.time()

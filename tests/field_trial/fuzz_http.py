@@ -67,6 +67,20 @@ class FuzzAgent:
             self.rss_samples.append(round(self.rss_mb(), 1))
         return self._run(go())
 
+    def cut_short(self, path: str, body: bytes, missing: int) -> None:
+        """A POST whose body stops `missing` bytes short of its Content-Length: the client goes away mid-body."""
+        import socket
+
+        from edge_console.core.tls_identity import client_context
+
+        context = client_context(self.console, (self.state / "tls" / "identity.crt").read_bytes())
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body) + missing}\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", self.proc.agents[0]["port"]), timeout=10) as raw, \
+                context.wrap_socket(raw) as tls:
+            tls.sendall(head + body)
+        self.requests += 1
+
     def unhandled(self) -> list[str]:
         return [line for line in self.proc.stderr if "unhandled error" in line]
 
@@ -105,6 +119,9 @@ def http_target(agent: FuzzAgent):
             "console_cert": json_values, "console_name": json_values, "message": st.one_of(
                 json_values, st.binary(max_size=40).map(bytes.hex))}).map(_json_bytes), st.none()),
         st.tuples(st.just("POST"), st.just("/v1/pairing-codes"), bodies, st.none()),
+        st.tuples(st.just("CUT"), st.sampled_from(["/v1/pair/start", "/v1/pair/finish", "/v1/updates",
+                                                   "/v1/models/rollback", "/v1/pairing-codes", "/v1/nowhere"]),
+                  st.binary(max_size=64), st.integers(1, 16000)),
         st.tuples(st.just("PUT"), st.just("/v1/release-trust/root"), bodies, st.none()),
         st.tuples(st.just("POST"), st.just("/v1/uploads"), st.none(), st.fixed_dictionaries({}, optional={
             "Tus-Resumable": headers_values, "Upload-Length": headers_values, "Upload-Metadata": st.text(max_size=60)})),
@@ -112,11 +129,19 @@ def http_target(agent: FuzzAgent):
                   st.binary(max_size=64), st.fixed_dictionaries({}, optional={
                       "Tus-Resumable": headers_values, "Upload-Offset": headers_values,
                       "Content-Type": st.sampled_from(["application/offset+octet-stream", "text/plain", "x"])})),
+        # Ids percent-encoded into paths on the admin's DELETE (issue 21): whatever they are, nothing but a real
+        # pairing id (or a 16+ character fingerprint prefix) may revoke a pairing, and no file may go.
+        st.tuples(st.just("DELETE"), ids.map(lambda i: f"/v1/pairings/{quote(i, safe='')}"), st.none(), st.none()),
     )
     created: list[str] = []
+    kept = ("pairings.json", "tls/identity.key", "tls/identity.crt", "device_id")
 
     def check(req) -> None:
         method, path, body, headers = req
+        if method == "CUT":  # a body that never arrives in full (issue 21): nothing unhandled, and it goes on
+            agent.cut_short(path, body, headers)
+            assert not agent.unhandled(), agent.unhandled()[-1]
+            return
         if path == "/v1/pair/start" and agent.trust.open_code() is None:
             agent.trust.issue_code("viewer")  # on the device's terminal: the body is read only while a code is open
         # Header values a client library can send at all (aiohttp refuses control characters itself).
@@ -129,5 +154,8 @@ def http_target(agent: FuzzAgent):
             json.loads(payload)
         if status == 201 and path == "/v1/uploads":
             created.append(path)
+        gone = [name for name in kept if not (agent.state / name).is_file()]
+        assert not gone, f"{method} {path} removed {gone}"
+        assert agent.trust.by_fingerprint(agent.console.fingerprint) is not None, f"{method} {path} revoked the admin"
 
     return requests, check

@@ -8,6 +8,14 @@
 Every request is appended to LOG as one JSON line {port, method, path}.
 
     python -m tests.field_trial.rogue ADDR STATE_DIR CLAIMED_ID CLAIMED_NAME
+
+With `flood`, the same host is a hostile client of a device (issue 21) instead: TLS connections without a
+certificate that send a `POST /v1/pair/finish` head declaring 16,000 bytes and one byte (bodies that never arrive),
+then raw TCP connections that never finish a TLS handshake (a third never start one, a third stop inside their
+ClientHello, a third never answer the device's reply); it prints one JSON line: how many of each went out, and how
+long the device let each body connection live.
+
+    python -m tests.field_trial.rogue flood DEVICE_ADDR PORT BODIES HALF_OPEN
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import sys
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -70,5 +80,78 @@ async def main(addr: str, state: Path, claimed_id: str, claimed_name: str) -> No
             await runner.cleanup()
 
 
+PAIR_FINISH_HEAD = ("POST /v1/pair/finish HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 16000\r\n\r\n{{")  # and nothing more of the 16,000 bytes
+
+
+def _client_hello() -> bytes:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    outgoing = ssl.MemoryBIO()
+    try:
+        ctx.wrap_bio(ssl.MemoryBIO(), outgoing).do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+async def _closed_by_peer(reader: asyncio.StreamReader, limit_s: float) -> bool:
+    """Read until the other side closes (True) or limit_s passes (False)."""
+    try:
+        while await asyncio.wait_for(reader.read(65536), limit_s):
+            pass
+    except TimeoutError:
+        return False
+    except OSError:  # reset
+        pass
+    return True
+
+
+async def flood(addr: str, port: int, bodies: int, half_open: int) -> dict:
+    no_certificate = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    no_certificate.check_hostname, no_certificate.verify_mode = False, ssl.CERT_NONE
+    handshakes, connecting = asyncio.Semaphore(8), asyncio.Semaphore(64)
+    held: list[float] = []
+    figures = {"bodies_sent": 0, "half_open_sent": 0, "half_open_closed_by_device": 0}
+
+    async def body() -> None:
+        async with handshakes:
+            try:
+                reader, writer = await asyncio.open_connection(addr, port, ssl=no_certificate)
+                writer.write(PAIR_FINISH_HEAD.format(addr=addr).encode())
+                await writer.drain()
+            except OSError:
+                return
+        figures["bodies_sent"] += 1
+        sent = time.monotonic()
+        await _closed_by_peer(reader, 60)
+        held.append(round(time.monotonic() - sent, 2))
+        writer.transport.abort()
+
+    async def never_finished(first_bytes: bytes) -> None:
+        async with connecting:
+            try:
+                reader, writer = await asyncio.open_connection(addr, port)
+                writer.write(first_bytes)
+            except OSError:
+                return
+        figures["half_open_sent"] += 1
+        closed = await _closed_by_peer(reader, 30)
+        figures["half_open_closed_by_device"] += closed
+        writer.transport.abort()
+
+    hello = _client_hello()
+    holders = [asyncio.create_task(body()) for _ in range(bodies)]
+    await asyncio.sleep(1.0)  # the bodies' handshakes first: the flood below pushes out this host's own
+    floods = [asyncio.create_task(never_finished((b"", hello[:40], hello)[i % 3])) for i in range(half_open)]
+    await asyncio.gather(*holders, *floods)
+    return {**figures, "held_s": sorted(held)}
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]))
+    if sys.argv[1] == "flood":
+        print("rogue ready", flush=True)
+        print(json.dumps(asyncio.run(flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))),
+              flush=True)
+    else:
+        asyncio.run(main(sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]))

@@ -31,14 +31,14 @@ pytestmark = pytest.mark.timeout(120)
 
 def _sign_at(kit: ReleaseKit, version: str, frozen_now: float, monkeypatch) -> bytes:
     """A release signed by the kit's authority with the clock stopped at `frozen_now`."""
-    import edge_console.core.release_trust as release_trust
+    import edge_console.core.release_versions as release_versions  # where signers take their versions from
 
     class FrozenClock:
         @staticmethod
         def time() -> float:
             return frozen_now
 
-    monkeypatch.setattr(release_trust, "time", FrozenClock)
+    monkeypatch.setattr(release_versions, "time", FrozenClock)
     try:
         path = kit.authority.sign(kit.bundle(version), kit.folder / f"frozen-{version}.edgerelease")
     finally:

@@ -91,6 +91,14 @@ def test_a_disk_full_during_history_writes_is_reported_and_recovered(trial):
     _survived(trial, "disk_full_telemetry")
 
 
+def test_a_greedy_console_gets_its_own_socket_limit_and_is_cut_off_when_revoked(trial):
+    _survived(trial, "greedy_console")
+
+
+def test_bodies_that_never_arrive_and_half_open_handshakes_leave_the_device_serving(trial):
+    _survived(trial, "hostile_clients")
+
+
 def test_devices_with_their_clock_hours_off_are_measured_and_updated(trial):
     _survived(trial, "clock_skew")
 

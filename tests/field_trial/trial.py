@@ -3,6 +3,7 @@ the broken-release corpus and the parser fuzzing, reported as one JSON line (the
 
     python -m tests.field_trial.trial --long [--seed N]       # `make field-trial` (minutes; root)
     python -m tests.field_trial.trial --short                 # the few-trials version the test suite runs
+    python -m tests.field_trial.trial --long --only mdns      # the mDNS faults alone (mdns_trial.py)
 
 Only the parts that need no network (corpus, fuzzing) run when the machine cannot host the site (not root): the
 JSON then says why the site was skipped.
@@ -45,11 +46,13 @@ class Plan:
 
 SHORT = Plan("short", 10, {"discovery": 1, "multicast_blocked": 3, "not_an_agent": 1, "link_flap_streaming": 1,
                            "link_flap_upload": 1, "connection_reset_upload": 1, "link_flap_activation": 1,
-                           "disk_full": 1, "clock_skew": 1}, kill_steps_trials=1, corpus="short", fuzz_inputs=3000,
+                           "disk_full": 1, "clock_skew": 1, "greedy_console": 1,
+                           "hostile_clients": 1}, kill_steps_trials=1, corpus="short", fuzz_inputs=3000,
              patch_releases=16, resume_timeout=10.0, follow_timeout=8.0, rollout_batch=5)
 LONG = Plan("long", 12, {"discovery": 5, "multicast_blocked": 12, "not_an_agent": 3, "link_flap_streaming": 12,
                          "link_flap_upload": 8, "connection_reset_upload": 6, "link_flap_activation": 6,
-                         "disk_full": 3, "clock_skew": 3}, kill_steps_trials=4, corpus="long", fuzz_inputs=120_000,
+                         "disk_full": 3, "clock_skew": 3, "greedy_console": 3,
+                         "hostile_clients": 3}, kill_steps_trials=4, corpus="long", fuzz_inputs=120_000,
             rollouts=("3.0.0", "4.0.0"), qt_console=True, patch_releases=60)
 
 
@@ -120,7 +123,8 @@ def run_site(plan: Plan, seed: int, report: Report, log=print, site_holder: list
         queue = ReleaseQueue(site.kit, plan.patch_releases, plan.rollouts)
         groups = pools(site)
         seeds = {name: rng.randrange(2**32) for name in ("discovery", "multicast", "rogue", "stream", "upload",
-                                                          "reset", "activation", "kill", "disk", "clock", "rollout")}
+                                                          "reset", "activation", "kill", "disk", "clock", "rollout",
+                                                          "greedy", "hostile")}
         r = {k: random.Random(v) for k, v in seeds.items()}
         t = plan.trials
 
@@ -164,6 +168,12 @@ def run_site(plan: Plan, seed: int, report: Report, log=print, site_holder: list
             for _name, future in futures.items():
                 out = future.result()
                 record(*(out if isinstance(out, tuple) else (out,)), t0=t0)
+        # A console that takes every socket it can, alone: the devices it picks are busy with nothing else.
+        t0 = time.monotonic()
+        record(faults.greedy_console(site, r["greedy"], t.get("greedy_console", 1)), t0=t0)
+        # The rogue host as a hostile client (bodies that never arrive, half-open handshakes) of one device, alone.
+        t0 = time.monotonic()
+        record(faults.hostile_clients(site, r["hostile"], t.get("hostile_clients", 1), pool=groups["stream"]), t0=t0)
         # 3. whole rollouts while links flap and agents are killed
         for version in plan.rollouts:
             t0 = time.monotonic()
@@ -196,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--short", action="store_true", help="a few trials of each (the test suite's version)")
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--skip", action="append", default=[], choices=("site", "corpus", "fuzz"))
+    parser.add_argument("--only", choices=("mdns",), help="only the site's mDNS faults (discovery, multicast "
+                                                         "blocked): no other fault, rollout, corpus or fuzzing")
     args = parser.parse_args(argv)
+    if args.only:
+        args.skip += ["corpus", "fuzz"]
     plan = LONG if args.long else SHORT
     report = Report(plan, args.seed)
 
@@ -211,7 +225,12 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"  site skipped: {reason}")
             else:
                 try:
-                    run_site(plan, args.seed, report, log)
+                    if args.only == "mdns":
+                        from .mdns_trial import run_mdns_site
+
+                        run_mdns_site(plan, args.seed, report, log)
+                    else:
+                        run_site(plan, args.seed, report, log)
                 except SiteUnavailable as exc:
                     report.site["skipped"] = str(exc)
         if "corpus" not in args.skip:

@@ -88,7 +88,7 @@ def test_the_agent_installs_from_the_kit_and_serves(unpacked_kit, tmp_path):
             info = json.load(r)
     finally:
         agent.stop()
-    assert info["model"]["name"] == "parts-v2" and info["agent_version"] == "0.1.0"
+    assert info["model"]["version"] == "2.0.0" and info["agent_version"] == "0.1.0"
 
     # installing again (an upgrade from a newer kit) replaces the venv and keeps a working agent
     again = subprocess.run(["sh", str(unpacked_kit / "install-agent.sh"), "--prefix", str(prefix)],

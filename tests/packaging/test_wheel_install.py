@@ -83,7 +83,7 @@ def test_installed_wheel_runs_the_agent_and_the_demo_from_outside_the_checkout(w
             info = json.load(r)
     finally:
         agent.stop()
-    assert info["model"]["name"] == "parts-v2" and info["model"]["file"] == "parts-v2.onnx"
+    assert info["model"]["version"] == "2.0.0" and info["model"]["file"] == "parts-v2.onnx"
     assert info["agent_version"] == "0.1.0"
 
     shot = tmp_path / "demo.png"

@@ -69,6 +69,10 @@ def test_a_tampered_device_log_is_shown_loudly(qtbot, agent_factory, fleet_facto
                       if audit.table.item(r, 1).text() == "Line 2" and audit.table.item(r, 2).text() == "2")
     assert audit.table.item(broken_row, 0).background().color() == BROKEN_ROW
     assert '"role": "admin"' in audit.table.item(broken_row, COLUMNS.index("Details")).text()
+    # Issue 22 (10): an entry's details are longer than their cell: the tooltip and the detail view hold them whole.
+    assert "night shift" in audit.table.item(broken_row, COLUMNS.index("Details")).toolTip()
+    audit.table.setCurrentCell(broken_row, 0)
+    assert '"console": "night shift"' in audit.detail.toPlainText() and "Line 2" in audit.detail.toPlainText()
     assert any(r[4] == "release trust installed" for r in by_source["console"])
 
     # Filters: one device, an event, any text.
@@ -92,4 +96,37 @@ def test_a_tampered_device_log_is_shown_loudly(qtbot, agent_factory, fleet_facto
     audit.export(tmp_path / "audit.csv", "csv")
     qtbot.waitUntil(lambda: "audit.csv" in audit.status.text(), timeout=LONG)
     assert (tmp_path / "audit.csv").read_text().splitlines()[0].startswith("at,source,device_id,seq")
+    window.close()
+
+
+def test_pairing_in_the_window_and_the_release_centre_keep_one_console_chain(qtbot, agent_factory, fleet_factory,
+                                                                             tmp_path):
+    """Issue 21 (7): the Pair dialog wrote the console's log through a second writer (two entries #1, two #8) and
+    the Audit page then showed a red banner after ordinary use."""
+    from tests.console.trust_setup import pairing_code
+
+    site = make_site(tmp_path)
+    agent = agent_factory("Line 7", advertise=False, enrol=False).start()
+    data_dir = tmp_path / "console-data"
+    fleet = fleet_factory(discover=False, trusted=False, data_dir=data_dir)
+    window = open_window(fleet, tmp_path, qtbot)
+    window.releases.trust_root(site.root)  # the release centre writes the console's log first (entry #1)
+    qtbot.waitUntil(lambda: window.releases.trusted_root == 1, timeout=LONG)
+    state = fleet.add_manual(agent.address)
+    qtbot.waitUntil(lambda: state.status == "not paired", timeout=LONG)
+    dialog = window.pair_with(state)
+    dialog.code.setText(pairing_code(agent.state_dir, "admin"))
+    dialog.start()
+    qtbot.waitUntil(lambda: state.trust == "admin" and state.connected, timeout=LONG)
+    window.releases.trust_root(site.root)  # and again after the dialog wrote its entry
+    console_log = AuditLog(fleet.database.parent / "audit.log")  # the console's one log, beside its database
+    qtbot.waitUntil(lambda: len(console_log.entries()) >= 3, timeout=LONG)
+
+    entries = console_log.entries()
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    assert [e["event"] for e in entries][:2] == ["release trust installed", "paired"]
+    audit = window.open_releases(AUDIT).audit
+    qtbot.waitUntil(lambda: audit.merged is not None and audit.refresh_button.isEnabled(), timeout=LONG)
+    assert {(log.source, log.report.ok) for log in audit.merged.logs} == {("console", True), ("Line 7", True)}
+    assert not audit.broken_banner.isVisible()
     window.close()

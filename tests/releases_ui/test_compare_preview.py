@@ -35,7 +35,7 @@ def test_preview_an_imported_release_on_a_devices_frames(qtbot, agent_factory, f
     qtbot.waitUntil(lambda: compare.latest is not None and compare.run == run and compare.run_count > 0,
                     timeout=LONG)
     assert compare.latest.local, "the release's model found the parts in the device's frame"
-    assert running(agent) == ("parts-v1", "1.0.0"), "a preview sends nothing to the device"
+    assert running(agent) == ("parts", "1.0.0"), "a preview sends nothing to the device"
     window.close()
 
 

@@ -18,7 +18,7 @@ def test_the_demo_lets_a_new_user_push_watch_probation_and_roll_back():
                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert tour.returncode == 0, tour.stdout[-3000:] + tour.stderr[-3000:]
     said = tour.stdout
-    for step in ("parts 2.0.0 is in the library, verified: True", "Packing line 2 runs parts-v1 1.0.0",
-                 "Packing line 2 switched to parts 2.0.0: on probation", "offered: Roll back what was done",
-                 "rolled back: Packing line 2 runs parts-v1 1.0.0"):
+    for step in ("parts 2.0.0 is in the library, verified: True", "Packing line 2 runs parts 1.0.0",
+                 "Packing line 2 switched to parts 2.0.0: on probation", "offered: Undo rollout",
+                 "rolled back: Packing line 2 runs parts 1.0.0"):
         assert step in said, said

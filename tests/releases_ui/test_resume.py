@@ -9,9 +9,10 @@ from edge_console.console.releases.rollout import RolloutStore
 from edge_console.console.releases_ui.workspace import VERSIONS
 from edge_console.core.audit_log import AuditLog
 
+from .boxes import confirmed
 from .support import LONG, add_and_wait, device_api, make_site, open_window, releases_ready, running, trusting_agent
 
-FACTORY = ("parts-v1", "1.0.0")
+FACTORY = ("parts", "1.0.0")  # parts-v1.onnx: the factory model, version 1.0.0 of line parts
 
 
 def test_a_rollout_cut_by_closing_the_console_is_resumed_by_the_next(qtbot, agent_factory, fleet_factory, tmp_path):
@@ -26,13 +27,15 @@ def test_a_rollout_cut_by_closing_the_console_is_resumed_by_the_next(qtbot, agen
     add_and_wait(fleet, agents, qtbot)
     center = releases_ready(window, site, [release], qtbot).center
     dialog = window.release_views.tab.open_push(center.entries[0])
+    qtbot.waitUntil(lambda: len(dialog.plan().devices) == 2, timeout=LONG)  # both known able to take it
     dialog.no_canary.setChecked(True)  # one at a time, in the table's order
     dialog.start_button.click()
     rollout_id = window.release_views.tab.rollouts.shown.id
     qtbot.waitUntil(lambda: center.rollouts.rollouts[rollout_id].steps[0].record.get("state") == "active",
                     timeout=LONG)
 
-    window.close()  # the console goes away mid-rollout...
+    said = confirmed(True, window.close)  # the console goes away mid-rollout (asked first)...
+    assert "can resume it later" in said
     fleet.close()
     store = RolloutStore(database)
     saved = store.get(rollout_id)
@@ -71,9 +74,10 @@ def test_a_rollout_cut_by_closing_the_console_is_resumed_by_the_next(qtbot, agen
     versions.select(states[1], "parts")
     versions.rollback_menu.aboutToShow.emit()
     actions = {a.text(): a for a in versions.rollback_menu.actions()}
-    assert "To the previous model: parts-v1 1.0.0" in actions, list(actions)
-    actions["To the previous model: parts-v1 1.0.0"].trigger()
-    qtbot.waitUntil(lambda: any(row[2] == "parts-v1" and row[3] == "1.0.0 (good)"
+    assert "To the previous model: parts 1.0.0" in actions, list(actions)
+    said = confirmed(True, actions["To the previous model: parts 1.0.0"].trigger)
+    assert "Roll Line 2 back to parts 1.0.0?" in said
+    qtbot.waitUntil(lambda: any(row[2] == "parts" and row[3] == "1.0.0 (good)"
                                 for row in versions.row_texts(states[1])), timeout=LONG)
     assert running(agents[1]) == FACTORY and running(agents[0]) == ("parts", "2.0.0")
     qtbot.waitUntil(lambda: any(e["event"] == "rollback" for e in console_log.entries()), timeout=LONG)

@@ -34,7 +34,7 @@ def test_devices_a_release_cannot_go_to_are_greyed_with_the_reason(qtbot, agent_
 
     versions.choose_release(by_label["parts 2.0.0"].id)
     [row] = versions.row_texts(line1)
-    assert row[:6] == ["Line 1", "admin", "parts-v1", "1.0.0 (good)", "—", "—"] and row[RELEASE] == "can take it"
+    assert row[:6] == ["Line 1", "admin", "parts", "1.0.0 (good)", "—", "—"] and row[RELEASE] == "can take it"
     [row] = versions.row_texts(watched)
     assert row[1] == "viewer" and row[RELEASE] == "this console is not paired with it as an operator"
     assert _row_colours(versions, line1) == {"#166534"} | _plain(versions, line1), "only the verdict is coloured"
@@ -63,7 +63,7 @@ def test_devices_a_release_cannot_go_to_are_greyed_with_the_reason(qtbot, agent_
     assert not dialog.start_button.isEnabled(), "no device can take a release built for another architecture"
     assert "at least one device" in dialog.summary.text()
     dialog.reject()
-    assert running(operator) == running(viewer) == ("parts-v1", "1.0.0"), "nothing was sent"
+    assert running(operator) == running(viewer) == ("parts", "1.0.0"), "nothing was sent"
     window.close()
 
 

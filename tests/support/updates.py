@@ -13,8 +13,8 @@ import aiohttp
 
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.build import build_bundle
-from edge_console.core.release_format import MANIFEST, sha256_bytes
-from edge_console.core.release_trust import delivery_metadata, pack, write_delivery
+from edge_console.core.release_format import MANIFEST, read_manifest, sha256_bytes
+from edge_console.core.release_trust import SigningKey, add_target, delivery_metadata, pack, write_delivery
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -60,6 +60,24 @@ def signed_release(authority: ReleaseAuthority, bundle: Path, out: Path, *, expi
         (folder / member.name).write_bytes(tar.extractfile(member).read())
     release.unlink()
     return pack(folder, out)
+
+
+def sign_unchecked(authority: ReleaseAuthority, bundle: Path, out: Path, *, targets_key: SigningKey | None = None,
+                   targets_expiry_days: int | None = None) -> Path:
+    """Sign as `edge-bundle sign` does, without its checks of the bundle (as older tooling, or someone holding the
+    keys, could): a model that is not ONNX, targets metadata that expires `targets_expiry_days` from now."""
+    manifest = read_manifest(bundle)
+    folder = out.parent / f"{out.stem}-unchecked"
+    named = folder / "named" / f"{manifest.model_line}-{manifest.version}.edgebundle"
+    named.parent.mkdir(parents=True)
+    named.symlink_to(bundle.resolve())
+    targets = add_target(authority.targets(), named, [targets_key or authority.key("targets")],
+                         {"model_line": manifest.model_line, "version": manifest.version}, targets_expiry_days)
+    (authority.metadata_dir / "targets.json").write_bytes(targets.to_bytes())
+    snapshot, timestamp = delivery_metadata(targets, authority.key("delivery"),
+                                            version=authority.versions.next())
+    write_delivery(folder / "release", authority.roots(), targets, snapshot, timestamp, [named])
+    return pack(folder / "release", out)
 
 
 def build(model: Path, line: str, version: str, golden: Path, out_dir: Path, **options) -> Path:
@@ -118,3 +136,72 @@ async def wait_state(session: aiohttp.ClientSession, base: str, update_id: str, 
 async def info(session: aiohttp.ClientSession, base: str) -> dict:
     async with session.get(base + "/v1/info") as r:
         return await r.json()
+
+
+def release_members(release: Path) -> dict[str, bytes]:
+    with tarfile.open(release) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def release_from(members: dict[str, bytes], out: Path) -> Path:
+    """A release file holding exactly `members` (name -> bytes), as an attacker would assemble one."""
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+class TrustingDevice:
+    """A real agent on 127.0.0.1 (TLS and pairing on) running parts-v1 and trusting `authority`'s root, with a
+    console enrolled as admin (it may install release trust as well as deliver)."""
+
+    def __init__(self, folder: Path, authority: ReleaseAuthority, probation_s: float = 1.0) -> None:
+        from edge_console.core.paths import demo_model
+        from edge_console.core.release_trust import install_root
+        from tests.support.agents import AgentProcess, agent_args
+        from tests.support.trust import console_identity, enrol
+
+        self.state = folder / "state"
+        install_root(self.state / "release-trust", authority.root_json())
+        self.console = console_identity(folder / "console")
+        enrol(self.state, self.console, "admin")
+        config = folder / "agent.toml"
+        config.write_text(f"probation_s = {probation_s}\n")
+        self.proc = AgentProcess(agent_args(demo_model("parts-v1"), self.state, "--config", str(config),
+                                            "--no-advertise", "--fps", "10", secure=True))
+        self.url = self.proc.url
+
+    def run(self, scenario):
+        from tests.support.trust import device_certificate, pinned_session
+
+        async def go():
+            async with pinned_session(self.console, device_certificate(self.state)) as s:
+                return await scenario(s, self.url)
+        return asyncio.run(go())
+
+    def deliver(self, release: Path) -> dict:
+        async def scenario(s, url):
+            return await wait_state(s, url, await install(s, url, await upload(s, url, release)),
+                                    ("good", "rejected", "interrupted", "rolled_back"))
+        return self.run(scenario)
+
+    def release_trust(self) -> dict:
+        async def scenario(s, url):
+            async with s.get(url + "/v1/release-trust") as r:
+                assert r.status == 200
+                return await r.json()
+        return self.run(scenario)
+
+    def put_root(self, root_json: bytes) -> tuple[int, dict]:
+        async def scenario(s, url):
+            async with s.put(url + "/v1/release-trust/root", data=root_json) as r:
+                return r.status, await r.json()
+        return self.run(scenario)
+
+    def model(self) -> dict:
+        return self.run(lambda s, url: info(s, url))["model"]
+
+    def stop(self) -> None:
+        self.proc.stop()

@@ -31,7 +31,7 @@ def test_folder_instead_of_file(tmp_path):
 def test_file_that_is_not_onnx(tmp_path, content):
     path = tmp_path / "model.onnx"
     path.write_bytes(content)
-    with pytest.raises(NotAnOnnxModelError, match=r"model.onnx could not be loaded as an ONNX model.*\.pt checkpoint"):
+    with pytest.raises(NotAnOnnxModelError, match=r"model.onnx is not an ONNX model .*PyTorch checkpoint"):
         Detector(path)
 
 

@@ -4,6 +4,7 @@ lets a release through that the check at install would refuse (real signed relea
 from __future__ import annotations
 
 import io
+import random
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from edge_console.core.release_format import BundleError
 from edge_console.core.release_preverify import commit, preverify
 from edge_console.core.release_stream import ReleaseStager, stage_release, verify_staged
 from edge_console.core.release_trust import ReleaseTrustError, install_root
-from tests.support.updates import build, flip_bundle_byte, rewrite_bundle, signed_release
+from tests.support.updates import build, flip_bundle_byte, rewrite_bundle, sign_unchecked, signed_release
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +31,16 @@ def kit(tmp_path_factory):
     model[len(model) // 2] ^= 1
     lies = rewrite_bundle(good, base / "lies.edgebundle", replace={"model.onnx": bytes(model)}, rehash=False)
     release = signed_release(authority, good, base / "good.edgerelease").read_bytes()
+    text = rewrite_bundle(good, base / "text.edgebundle", replace={"model.onnx": b"not a model\n"})
     variants = {
         "good": release,
         "manifest lies": signed_release(authority, lies, base / "lies.edgerelease").read_bytes(),
         "cut short": release[: len(release) // 2],
         "not a tar": b"\x89PNG\r\n" + bytes(2000),
         "altered": flip_bundle_byte(release),
+        "padded": release + bytes(20 * 512),  # a tar writer's padding after the end: nothing carried along
+        "carries more": release + random.Random(3).randbytes(200_000),  # something appended after the end
+        "not onnx": sign_unchecked(authority, text, base / "text.edgerelease").read_bytes(),
     }
     return {"base": base, "authority": authority, "good": good, "variants": variants}
 
@@ -52,7 +57,8 @@ def _outcome(stage) -> tuple:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(variant=st.sampled_from(["good", "manifest lies", "cut short", "not a tar", "altered"]),
+@given(variant=st.sampled_from(["good", "manifest lies", "cut short", "not a tar", "altered", "padded",
+                                "carries more", "not onnx"]),
        cuts=st.lists(st.integers(1, 1 << 22), max_size=10))
 def test_pushed_in_any_chunking_a_release_stages_as_its_file_does(kit, tmp_path_factory, variant, cuts):
     data = kit["variants"][variant]
@@ -117,3 +123,17 @@ def test_a_stale_or_failed_early_check_is_not_taken(tmp_path, kit, monkeypatch):
     assert preverify(trust, staged.folder, staged.bundle_name, staged.bundle_length, "0" * 64) is None
     assert preverify(tmp_path / "no-trust", staged.folder, staged.bundle_name, staged.bundle_length,
                      staged.bundle_sha256) is None
+
+
+def test_what_follows_a_release_and_a_model_that_is_not_onnx_are_judged_as_staged(kit, tmp_path):
+    """Padding after the tar's end is a release file as written; more is refused while it streams; a model that is
+    not ONNX is a problem of the bundle, reported (after the signatures) with its name."""
+    def stage(name):
+        return stage_release(io.BytesIO(kit["variants"][name]), tmp_path / name)
+
+    padded = stage("padded")
+    assert padded.problem == "" and padded.bundle_sha256 == stage("good").bundle_sha256
+    with pytest.raises(ReleaseTrustError, match="goes on after its end"):
+        stage("carries more")
+    staged = stage("not onnx")
+    assert staged.problem.startswith("model.onnx of parts 2.0.0 is not an ONNX model")

@@ -26,6 +26,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="API port (default 8470; 0 picks a free one and prints it)")
     p.add_argument("--interface", dest="interfaces", action="append", metavar="ADDR",
                    help="IPv4 address to listen on and advertise; repeatable (default: all interfaces)")
+    p.add_argument("--allow-host", dest="allowed_hosts", action="append", metavar="NAME_OR_ADDR",
+                   help="a host name or address consoles reach this device by besides its own (behind a NAT or a "
+                        "container's published port); repeatable")
     p.add_argument("--instance", help="this agent's name among several on one host (default 'default'); each "
                    "instance keeps its own identity and history under the state root")
     p.add_argument("--state-dir", help="where the device id and telemetry history are kept (default: "

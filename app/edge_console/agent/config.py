@@ -33,6 +33,9 @@ class AgentConfig:
     instance: str = "default"
     port: int = 8470
     interfaces: list[str] = field(default_factory=list)  # empty: listen on and advertise every interface
+    # Names and addresses consoles may reach this device by besides its own (a NAT or a container's published
+    # port): the Host header must name one of them, its own .local name, or the address a request arrived on.
+    allowed_hosts: list[str] = field(default_factory=list)
     state_dir: str = ""
     fps: float = 15.0  # synthetic and file sources
     width: int = 640  # synthetic source
@@ -126,7 +129,7 @@ def load_toml(path: Path) -> dict:
     unknown = sorted(set(section) - known)
     if unknown:
         raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    for key in ("interfaces", "model_dirs"):
+    for key in ("interfaces", "model_dirs", "allowed_hosts"):
         if isinstance(section.get(key), str):
             section[key] = [section[key]]
     check_types(section, f"config file {path}")

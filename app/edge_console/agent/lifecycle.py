@@ -14,6 +14,7 @@ import time
 from dataclasses import replace
 
 from edge_console.core.audit_log import AuditLog
+from edge_console.core.versions import version_key
 
 from .model_store import Lifecycle, ModelStore, StoredModel
 
@@ -91,6 +92,19 @@ class ModelLifecycle:
         self.errors_at_activation = model_errors
         self.store.save(lc)
 
+    def highest(self) -> dict[str, str]:
+        """The highest version of each line this device has run: every release activated, and the factory model
+        (a device shipped with parts 2.0.0 has parts 2.0.0: a release parts 2.0.0 is not newer)."""
+        highest = dict(self.state.highest)
+        line, version = self.factory.line, self.factory.version
+        if line not in highest or version_key(version) > version_key(highest[line]):
+            highest[line] = version
+        return highest
+
+    def is_newer(self, line: str, version: str) -> bool:
+        known = self.highest().get(line)
+        return known is None or version_key(version) > version_key(known)
+
     def mark_good(self) -> StoredModel | None:
         lc = self.state
         if lc.state != "probation" or lc.active is None:
@@ -148,7 +162,7 @@ class ModelLifecycle:
             "previous": lc.previous.__dict__ if lc.previous else None,
             "retained": [m.__dict__ for m in lc.retained] + [self.factory.__dict__],
             "probation_s_left": max(0.0, round(until - time.time(), 1)) if until and lc.state == "probation" else None,
-            "highest": dict(lc.highest),
+            "highest": self.highest(),
         }
 
 

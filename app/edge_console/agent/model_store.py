@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edge_console.core.disk_reserve import essential
 from edge_console.core.versions import version_key
 
 RETAINED = 3  # installed versions kept to return to (besides the factory model)
@@ -76,6 +77,11 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically and durably; an essential write (core/disk_reserve.py)."""
+    essential(lambda: _write_atomic(path, data))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb") as f:

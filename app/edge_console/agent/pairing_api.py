@@ -9,6 +9,7 @@ POST /v1/pairing-codes                  admin: open a code for another console, 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import time
 import uuid
@@ -22,11 +23,11 @@ from edge_console.core.pairing_protocol import ROLES, DeviceExchange, PairingFai
 from edge_console.core.tls_identity import certificate_fingerprint, trust_client
 
 from .access import ACCESS, CALLER_PAIRING, OPEN, Access, json_refusal
+from .pairing_guard import PairingGuard
 
 log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
 MAX_BODY_DEPTH = 4  # the pairing messages are flat objects
-START_INTERVAL_S = 1.0  # at most one exchange started per second: guesses are slow even before the code burns
 EXCHANGE_TTL_S = 60.0
 MAX_PENDING = 4
 
@@ -38,10 +39,12 @@ class _Pending:
     certificate: bytes
     role: str
     started: float
+    code: str  # the code this exchange guessed at: it must still be the open one when it finishes
+    source: str
 
 
 PENDING = web.AppKey("pending_pairings", dict)
-LAST_START = web.AppKey("last_pairing_start", list)
+GUARD = web.AppKey("pairing_guard", PairingGuard)
 
 
 def _flat_json(text: str):
@@ -86,20 +89,24 @@ async def pair_start(request: web.Request) -> web.Response:
     now = time.monotonic()
     for key in [k for k, p in pending.items() if now - p.started > EXCHANGE_TTL_S]:
         del pending[key]
-    code = access.trust.open_code()  # whether one is open is public (/v1/info says so): no need to slow this
+    code = access.trust.open_code()
     if code is None:
         return json_refusal(409, "no pairing code open", "run `edge-agent pair --role operator` on the device (or "
                                                          "ask an admin console for a code), then try again")
-    last = request.app[LAST_START]
-    if now - last[0] < START_INTERVAL_S:
-        return web.json_response({"error": "too many pairing attempts", "detail": "wait a second and try again"},
-                                 status=429, headers={"Retry-After": "1"})
-    last[0] = now
+    source = request.remote or "?"
+    guard = request.app[GUARD]
+    refused = guard.refusal((code.code, code.expires_at), source)
+    if refused is not None:
+        status, detail = refused
+        return web.json_response({"error": "too many pairing attempts", "detail": detail}, status=status,
+                                 headers={"Retry-After": "1"})
     data = await _json_body(request)
     certificate = _certificate(data.get("console_cert"))
     name = str(data.get("console_name") or "console")[:80]
     message = _hex(data, "message")
-    attempts_left = await asyncio.to_thread(access.trust.note_failure)  # counted now; a success consumes the code
+    # Counted now, as a guess (a success uses the code up): per source here, in all in the code's file.
+    attempts_left = guard.failed(source)
+    await asyncio.to_thread(access.trust.note_failure)
     exchange = DeviceExchange(code.code, certificate_fingerprint(certificate), access.identity.fingerprint)
     try:
         reply, confirmation = exchange.respond(message)
@@ -108,7 +115,7 @@ async def pair_start(request: web.Request) -> web.Response:
     pairing_id = uuid.uuid4().hex
     while len(pending) >= MAX_PENDING:  # a console whose code was wrong never finishes: the oldest go first
         del pending[min(pending, key=lambda k: pending[k].started)]
-    pending[pairing_id] = _Pending(exchange, name, certificate, code.role, now)
+    pending[pairing_id] = _Pending(exchange, name, certificate, code.role, now, code.code, source)
     return web.json_response({"pairing_id": pairing_id, "message": reply.hex(), "confirmation": confirmation.hex(),
                               "attempts_left": attempts_left})
 
@@ -124,8 +131,11 @@ async def pair_finish(request: web.Request) -> web.Response:
         log.warning("pairing attempt from %s failed: wrong code or a certificate swapped in the middle",
                     request.remote)
         return json_refusal(403, "pairing failed", "the code did not match (or the connection was intercepted)")
+    if not await asyncio.to_thread(access.trust.consume_code, pending.code):  # one code pairs one console
+        return json_refusal(409, "code already used", "another console paired with this code a moment ago, or it "
+                                                      "expired; open a new code on the device")
+    request.app[GUARD].succeeded(pending.source)
     pairing = await asyncio.to_thread(access.trust.enrol, pending.console_name, pending.certificate, pending.role)
-    await asyncio.to_thread(access.trust.consume_code)
     if access.ssl_context is not None:
         trust_client(access.ssl_context, pending.certificate)
     log.warning("paired console %r as %s (pairing %s)", pairing.console_name, pairing.role, pairing.id)
@@ -163,13 +173,23 @@ async def open_code(request: web.Request) -> web.Response:
     role = data.get("role")
     if role not in ROLES:
         return json_refusal(400, "bad role", f"role must be one of {', '.join(ROLES)}")
-    code = await asyncio.to_thread(access.trust.issue_code, role)
+    me = request.get(CALLER_PAIRING)
+    try:
+        code = await asyncio.to_thread(access.trust.issue_code, role)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        return json_refusal(507, "disk full", "the device's disk is full, so a code cannot be stored; free space "
+                                              "on the device and try again")
+    if access.audit is not None:
+        await asyncio.to_thread(access.audit.append, me.console_name if me else "admin", "pairing code issued",
+                                role=code.role, expires_at=round(code.expires_at))
     return web.json_response({"code": code.code, "role": code.role, "expires_at": code.expires_at})
 
 
 def add_pairing_routes(app: web.Application, roles: dict[str, str]) -> None:
     app[PENDING] = {}
-    app[LAST_START] = [0.0]
+    app[GUARD] = PairingGuard()
     for method, path, handler, role in (
         ("POST", "/v1/pair/start", pair_start, OPEN),
         ("POST", "/v1/pair/finish", pair_finish, OPEN),

@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from edge_console.core.audit_anchor import SignedHead, sign_head
 from edge_console.core.audit_log import AuditLog
 from edge_console.core.detector import Detector
+from edge_console.core.disk_reserve import DiskReserve
 from edge_console.core.model_library import ModelLibrary, read_model
 from edge_console.core.paths import shipped_models_dir
 from edge_console.core.protocol import API_VERSION
@@ -34,6 +36,7 @@ from .latest_slot import LatestSlot
 from .lifecycle import ModelLifecycle, factory_entry
 from .model_store import ModelStore
 from .pipeline import InferenceLoop, InferredFrame
+from .socket_registry import SocketRegistry
 from .sources import SourceSpec
 from .stats import PipelineStats
 from .supervisor import BackgroundLoops
@@ -59,6 +62,7 @@ class Agent:
             self.trust = TrustStore(self.state_dir)
             self.identity = None if config.insecure_lab_mode else device_identity(self.state_dir, self.id)
             self.model_library = ModelLibrary([shipped_models_dir(), *map(Path, config.model_dirs)])
+            self.disk_reserve = DiskReserve(self.state_dir)  # room for essential writes on a full disk
             self.audit = AuditLog(self.state_dir / "audit.log")
             self.updates = self._update_manager(self.model_library.resolve(config.model))
             self.detector = self.load_detector(self.updates.running.path)
@@ -77,9 +81,9 @@ class Agent:
         self.encode_pool = ThreadPoolExecutor(max_workers=ENCODE_THREADS, thread_name_prefix="jpeg-encode")
         self.history = HistoryService(self.state_dir / "telemetry.sqlite3")
         self.loops = BackgroundLoops()
-        # Open sockets -> the fingerprint of the console that opened it (None in insecure lab mode); added on open,
-        # removed in `finally` (never by the GC), closed when that console's pairing is revoked.
-        self.websockets: dict = {}
+        # Every long-lived socket (stream, telemetry, update events): added on open, removed in `finally` (never by
+        # the GC), closed when its console's pairing is revoked.
+        self.sockets = SocketRegistry()
         self.started_at = time.time()
         self._started_monotonic = time.monotonic()
         self._window = SnapshotWindow()
@@ -124,6 +128,8 @@ class Agent:
         self.updates.watch(self.recent_inferred_fps(), snap.model_errors, snap.model_error is not None,
                            snap.source_error is None)
         await asyncio.to_thread(self.uploads.expire)
+        if not self.disk_reserve.held:
+            await asyncio.to_thread(self.disk_reserve.make)  # again, once the disk has room
 
     # ---- facts the API serves -------------------------------------------------------------------------------
     @property
@@ -134,6 +140,8 @@ class Agent:
         return {
             **self.public_info(),
             "agent_version": AGENT_VERSION,
+            # Only for paired consoles: a stranger is not told when a code is open to guess at.
+            "pairing_code_open": self.trust.open_code() is not None,
             "hardware": {**self._hardware, "provider": self.detector.provider},
             "model": self.detector.describe(self._frame_size()),
             "source": self.source_spec.describe(),
@@ -142,15 +150,22 @@ class Agent:
         }
 
     def public_info(self) -> dict:
-        """What anyone may learn before pairing: who the device is and how to pair with it."""
+        """What anyone may learn before pairing: who the device is (as its mDNS announcement says, less the model),
+        its certificate's fingerprint to compare by eye, and nothing of its pairing state."""
         return {
             "id": self.id,
             "name": self.name,
             "api_version": API_VERSION,
             "fingerprint": self.identity.fingerprint if self.identity else None,
             "insecure_lab_mode": self.config.insecure_lab_mode,
-            "pairing_code_open": self.trust.open_code() is not None,
         }
+
+    def signed_audit_head(self) -> SignedHead | None:
+        """The audit chain's head signed with this device's identity key (core/audit_anchor.py)."""
+        if self.identity is None:
+            return None
+        seq, head = self.audit.last()
+        return sign_head(self.identity.key_path.read_bytes(), self.id, seq, head, self.identity.passphrase)
 
     def _frame_size(self) -> tuple[int, int] | None:
         """The camera's frame size as last seen (the model's input size used depends on it)."""
@@ -159,7 +174,13 @@ class Agent:
 
     def health(self) -> Health:
         return assess(self.stats.snapshot(), self._window.oldest(), self._started_monotonic, self.temperature_c,
-                      self.loops.problems(), self.history.notices())
+                      self.loops.problems(), self.history.notices() + self._disk_notices())
+
+    def _disk_notices(self) -> list[str]:
+        if self.disk_reserve.released_at_least_once and not self.disk_reserve.held:
+            return ["disk full: the reserve kept for pairings, update records and the audit log is in use; free "
+                    "space on the device"]
+        return []
 
     def txt_record(self) -> dict[str, str]:
         spec = self.detector.spec
@@ -173,10 +194,13 @@ class Agent:
 
     # ---- services: aiohttp cleanup_ctx generators, started in this order and stopped in reverse --------------
     async def state_service(self, app) -> AsyncIterator[None]:
-        """Holds the state folder's lock until everything else has stopped."""
+        """Holds the state folder's lock until everything else has stopped, and the disk reserve meanwhile."""
+        await asyncio.to_thread(self.disk_reserve.make)
+        self.disk_reserve.register()
         try:
             yield
         finally:
+            self.disk_reserve.unregister()
             self._state_lock.close()
 
     async def pipeline_service(self, app) -> AsyncIterator[None]:
@@ -217,10 +241,7 @@ class Agent:
         if self.advertiser:
             with contextlib.suppress(Exception):
                 await self.advertiser.stop()  # unregister first: consoles learn at once that we are going
-        closing = [ws.close(code=1001, message=b"agent shutting down") for ws in list(self.websockets)]
-        if closing:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=2.0)
+        await self.sockets.close_all()
 
     async def advertise(self, addresses: list[str], port: int) -> None:
         """Announce the device once its sockets listen (the port is known only then)."""
@@ -251,6 +272,9 @@ class Agent:
         self._recent.append(snapshot)
         process = await asyncio.to_thread(self._sampler.process_figures)
         sample = self._sampler.sample(snapshot, self.health(), self.temperature_c, self.uptime_s, process)
+        # Which model gave these figures: a console sees a switch (a rollout, a rollback, a USB install, the
+        # watchdog) within a second, and reads /v1/info again.
+        sample["model_sha256"] = self.detector.spec.sha256
         self.telemetry.publish(sample)
         await self.history.add(sample)
         sd_notify.watchdog()  # the loop is alive: a hung event loop stops these and systemd restarts the agent

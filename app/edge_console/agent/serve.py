@@ -4,7 +4,6 @@ it until SIGTERM/SIGINT (or until its parent process is gone). Tests use `servin
 from __future__ import annotations
 
 import asyncio
-import asyncio.sslproto
 import contextlib
 import errno
 import logging
@@ -17,9 +16,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from edge_console.core.errors import EdgeConsoleError
-from edge_console.core.tls_identity import server_context
+from edge_console.core.tls_identity import certificate_fingerprint, peer_certificate, server_context
 
 from . import sd_notify
+from .access import Access
 from .config import AgentConfig
 from .connections import ConnectionGuard, GuardedAppRunner
 from .discovery import host_ipv4_addresses
@@ -64,33 +64,32 @@ def _bind_error(host: str, port: int, exc: OSError) -> BindError:
     return BindError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
-# asyncio's TLS layer gives every connection a read buffer of SSLProtocol.max_size (256 KiB) up front: 200 idle
-# connections would cost 54 MB of a small device's memory. Smaller reads cost CPU on a large upload (a third more for
-# the agent's side of one), so an upload's connection reads 256 KiB at a time while it uploads (uploads.py).
-TLS_READ_BUFFER = 64 * 1024
-
-
-def _smaller_tls_buffers() -> None:
-    if getattr(asyncio.sslproto.SSLProtocol, "max_size", 0) > TLS_READ_BUFFER:
-        asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+def _paired_console(access: Access):
+    """Whether a TLS connection's client certificate is a paired console's (the guard keeps the others apart)."""
+    def paired(transport: asyncio.BaseTransport) -> bool:
+        cert = peer_certificate(transport.get_extra_info("ssl_object"))
+        return cert is not None and access.trust.by_fingerprint(certificate_fingerprint(cert)) is not None
+    return paired
 
 
 @contextlib.asynccontextmanager
 async def serving(config: AgentConfig, guard: ConnectionGuard | None = None) -> AsyncIterator[ServingAgent]:
     agent = Agent(config)  # loads the model: a bad model fails here, before anything listens
-    guard = guard or ConnectionGuard()
+    guard = guard or ConnectionGuard.within_descriptor_limit()
     access = agent_access(agent)
     if agent.identity is not None:
-        _smaller_tls_buffers()
         access.ssl_context = server_context(agent.identity, [])
         access.sync_trust()
-    runner = GuardedAppRunner(build_app(agent, guard, access), guard, handle_signals=False, shutdown_timeout=2.0)
+        guard.is_paired = _paired_console(access)
+    # With TLS the sites listen in plain TCP and the guard's server does the TLS itself (tls_gate.py).
+    runner = GuardedAppRunner(build_app(agent, guard, access), guard, tls=access.ssl_context, handle_signals=False,
+                              shutdown_timeout=2.0)
     await runner.setup()
     try:
         port = config.port
         for host in config.interfaces or ["0.0.0.0"]:
             try:
-                await web.TCPSite(runner, host, port, ssl_context=access.ssl_context).start()
+                await web.TCPSite(runner, host, port, backlog=guard.backlog).start()
             except OSError as exc:
                 raise _bind_error(host, port, exc) from None
             port = port or runner.addresses[-1][1]  # --port 0: every interface shares the first free port

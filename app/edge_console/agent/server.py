@@ -19,21 +19,19 @@ from aiohttp.http import HttpVersion10
 
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, StreamHeader, encode_frame_message, header_bytes
 
-from .access import ACCESS, CALLER_PAIRING, CALLER_ROLE, OPEN, Access, authorize
+from .access import ACCESS, CALLER_ROLE, OPEN, Access, authorize, checked_route_ids
 from .connections import GUARD, ConnectionGuard, track_requests
 from .control_messages import ControlMessageError, parse_control_message
 from .history import MAX_PAGE
 from .pairing_api import add_pairing_routes
 from .runtime import Agent
+from .socket_registry import open_socket
 from .update_api import install_update_routes
 from .uploads import add_upload_routes
 
 log = logging.getLogger(__name__)
 AGENT = web.AppKey("agent", Agent)
 FRAME_SLOTS = web.AppKey("frame_slots", asyncio.Semaphore)
-MAX_CLIENT_MESSAGE = 4096  # control messages are tiny; anything bigger closes the socket (1009)
-MAX_WEBSOCKETS = 32  # per agent: a device serves a handful of consoles, never an unbounded crowd
-HEARTBEAT_S = 20.0  # a client that stops reading entirely is dropped after ~1.5x this
 SEND_TIMEOUT_S = 10.0  # one stream message not taken by the client in this long: it is gone, close it
 FRAME_WAIT_S = 5.0  # /v1/frame?after=N waits this long for a newer frame (a long poll, not a download loop)
 MAX_FRAME_RESPONSES = 4  # lossless frames (~1 MB each) being sent at once; more clients are told to retry
@@ -221,16 +219,6 @@ async def latest_frame(request: web.Request) -> web.StreamResponse:
         return response
 
 
-async def _open_socket(request: web.Request) -> web.WebSocketResponse | web.Response:
-    agent = request.app[AGENT]
-    if len(agent.websockets) >= MAX_WEBSOCKETS:
-        return json_error(503, f"too many clients (limit {MAX_WEBSOCKETS})",
-                          "this device serves a handful of consoles at once; close a preview elsewhere or retry")
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_CLIENT_MESSAGE)
-    await ws.prepare(request)
-    return ws
-
-
 async def _serve_control(ws: web.WebSocketResponse, settings: StreamSettings | None) -> None:
     """Read client messages until it leaves: configure, ping; anything else gets an error reply, never a crash."""
     async for msg in ws:
@@ -253,22 +241,20 @@ async def _serve_control(ws: web.WebSocketResponse, settings: StreamSettings | N
             await ws.send_json({"type": "error", "error": str(exc)[:300]})
 
 
-async def _serve_socket(request: web.Request, sending_factory, settings: StreamSettings | None):
+async def _serve_socket(request: web.Request, sending_factory, settings: StreamSettings | None, kind: str):
     """Open the socket, send from one task while reading control messages here; both end when the client leaves.
     A client that misbehaves or vanishes costs one log line, never a traceback."""
     agent = request.app[AGENT]
-    ws = await _open_socket(request)
+    ws = await open_socket(request, agent.sockets, kind)
     if not isinstance(ws, web.WebSocketResponse):
         return ws
-    pairing = request.get(CALLER_PAIRING)
-    agent.websockets[ws] = pairing.fingerprint if pairing is not None else None
     sender = asyncio.create_task(sending_factory(ws))
     try:
         await _serve_control(ws, settings)
     except (ConnectionError, TimeoutError, RuntimeError) as exc:
         log.info("%s: client %s dropped: %s", request.path, request.remote, type(exc).__name__)
     finally:
-        agent.websockets.pop(ws, None)
+        agent.sockets.remove(ws)
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
         if not ws.closed:
@@ -283,7 +269,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         settings.update(request.query)
     except ValueError as exc:
         return json_error(400, "bad stream settings", str(exc))
-    return await _serve_socket(request, lambda ws: _send_frames(ws, request, agent, settings), settings)
+    return await _serve_socket(request, lambda ws: _send_frames(ws, request, agent, settings), settings, "stream")
 
 
 async def _send_frames(ws: web.WebSocketResponse, request: web.Request, agent: Agent,
@@ -327,12 +313,12 @@ async def telemetry(request: web.Request) -> web.StreamResponse:
             await asyncio.wait_for(ws.send_str(json.dumps(sample, separators=(",", ":"))), SEND_TIMEOUT_S)
             ts = sample["ts"]
 
-    return await _serve_socket(request, send_samples, None)
+    return await _serve_socket(request, send_samples, None, "telemetry")
 
 
 def build_app(agent: Agent, guard: ConnectionGuard | None = None, access: Access | None = None) -> web.Application:
     """The API application; its cleanup_ctx starts and stops the agent's services in order."""
-    app = web.Application(middlewares=[track_requests, json_errors, authorize], client_max_size=64 * 1024,
+    app = web.Application(middlewares=[track_requests, json_errors, authorize, checked_route_ids], client_max_size=64 * 1024,
                           handler_args={"max_line_size": 8190, "max_field_size": 8190, "max_headers": 64})
     app[AGENT] = agent
     app[FRAME_SLOTS] = asyncio.Semaphore(MAX_FRAME_RESPONSES)
@@ -348,14 +334,15 @@ def build_app(agent: Agent, guard: ConnectionGuard | None = None, access: Access
         app.router.add_route(method, path, handler)
         access.roles[path] = role
     add_pairing_routes(app, access.roles)
-    add_upload_routes(app, agent.uploads, access.roles)
+    add_upload_routes(app, agent.uploads, access.roles, agent.audit)
     install_update_routes(app, agent, agent.uploads, access.roles)
     return app
 
 
 def agent_access(agent: Agent) -> Access:
     host = socket.gethostname().lower()
-    names = {"localhost", host, f"{host}.local", f"edge-{agent.id[:12]}.local"}
+    names = {"localhost", host, f"{host}.local", f"edge-{agent.id[:12]}.local",
+             *(name.lower().strip("[]").rstrip(".") for name in agent.config.allowed_hosts)}
     return Access(agent.id, agent.identity, agent.trust, insecure=agent.config.insecure_lab_mode, host_names=names,
                   audit=agent.audit)
 
@@ -372,14 +359,8 @@ async def _start_loops(agent: Agent, guard: ConnectionGuard | None, access: Acce
 
 
 async def _close_revoked_sockets(agent: Agent) -> None:
-    """A revoked console is refused from its next request on; its open stream and telemetry sockets would carry
-    on for as long as it keeps them, so they are closed here (the camera feed is the sensitive part)."""
-    paired = {p.fingerprint for p in agent.trust.pairings()}
-    revoked = [ws for ws, fp in list(agent.websockets.items()) if fp is not None and fp not in paired]
-    if revoked:
-        log.warning("closing %d socket(s) of a console whose pairing was revoked", len(revoked))
-        await asyncio.gather(*(ws.close(code=4401, message=b"pairing revoked") for ws in revoked),
-                             return_exceptions=True)
+    """A revoked console is refused from its next request on; its open sockets are closed here at once."""
+    await agent.sockets.close_revoked({p.fingerprint for p in agent.trust.pairings()})
 
 
 # Every route and the role it needs (access.py); a route missing here is refused to everyone.

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edge_console.core.pairing_protocol import CODE_TTL_S, MAX_FAILURES, ROLES, new_code
+from edge_console.core.pairing_protocol import CODE_TTL_S, MAX_GUESSES, ROLES, new_code
 from edge_console.core.tls_identity import (
     TlsIdentity,
     certificate_fingerprint,
@@ -30,6 +30,7 @@ from edge_console.core.tls_identity import (
 )
 
 log = logging.getLogger(__name__)
+MIN_FINGERPRINT_PREFIX = 16  # as `edge-agent pairings` shows fingerprints
 
 
 def device_identity(state_dir: Path, device_id: str) -> TlsIdentity:
@@ -51,11 +52,11 @@ class OpenCode:
     code: str
     role: str
     expires_at: float  # this device's wall clock: issued and checked here, so its skew does not matter
-    failures: int = 0
+    failures: int = 0  # failed exchanges from every source (the API counts them per source too)
 
     @property
     def usable(self) -> bool:
-        return self.failures < MAX_FAILURES and time.time() < self.expires_at
+        return self.failures < MAX_GUESSES and time.time() < self.expires_at
 
 
 @contextlib.contextmanager
@@ -130,10 +131,14 @@ class TrustStore:
         return pairing
 
     def revoke(self, pairing_id: str) -> Pairing | None:
+        """Revoke the pairing with this id, or with a certificate fingerprint starting with it (at least
+        MIN_FINGERPRINT_PREFIX characters: a short prefix would name whichever console happened to match)."""
+        wanted = pairing_id.strip().lower()
         with _locked(self.state_dir):
             self._stamp = None
             current = self.pairings()
-            gone = next((p for p in current if p.id == pairing_id or p.fingerprint.startswith(pairing_id)), None)
+            gone = next((p for p in current if p.id == wanted or (len(wanted) >= MIN_FINGERPRINT_PREFIX
+                                                                  and p.fingerprint.startswith(wanted))), None)
             if gone is not None:
                 self._write([p for p in current if p is not gone])
             self._stamp = None
@@ -156,21 +161,26 @@ class TrustStore:
         return code if code.usable else None
 
     def note_failure(self) -> int:
-        """One more wrong attempt on the open code; returns the attempts left (0: the code is burnt)."""
+        """One more exchange that may fail, from anyone; returns the guesses left for the code before it burns."""
         with _locked(self.state_dir):
             data = _read_json(self._code_path, None)
             if not data:
                 return 0
             data["failures"] += 1
-            left = MAX_FAILURES - data["failures"]
+            left = MAX_GUESSES - data["failures"]
             if left <= 0:
                 self._code_path.unlink(missing_ok=True)
-                log.warning("pairing code burnt after %d wrong attempts; make a new one with `edge-agent pair`",
-                            MAX_FAILURES)
+                log.warning("pairing code burnt after %d pairing attempts from the network; make a new one with "
+                            "`edge-agent pair`", MAX_GUESSES)
             else:
                 write_private(self._code_path, json.dumps(data).encode())
             return max(left, 0)
 
-    def consume_code(self) -> None:
+    def consume_code(self, code: str) -> bool:
+        """Use the open code up, if it is still `code`: True for exactly one caller (one code pairs one console)."""
         with _locked(self.state_dir):
+            data = _read_json(self._code_path, None)
+            if not data or data.get("code") != code or not OpenCode(**data).usable:
+                return False
             self._code_path.unlink(missing_ok=True)
+            return True

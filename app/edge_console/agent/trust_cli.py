@@ -10,10 +10,14 @@ import argparse
 import time
 from pathlib import Path
 
+from edge_console.core.audit_log import AuditLog
 from edge_console.core.pairing_protocol import CODE_TTL_S, ROLES
+from edge_console.core.terminal_text import for_terminal
 
-from .config import build_config
+from .cli_target import say_which_agent, state_dir_of
 from .trust import TrustStore
+
+TERMINAL = "device terminal"
 
 
 def add_state_args(p: argparse.ArgumentParser) -> None:
@@ -35,7 +39,8 @@ def add_trust_commands(sub) -> None:
     add_state_args(listing)
     unpair = sub.add_parser("unpair", help="revoke a console's pairing (it is refused from its next request on)",
                             epilog="example: edge-agent unpair 3f2a9c01b7e4")
-    unpair.add_argument("pairing_id", help="the id shown by `edge-agent pairings` (or a fingerprint prefix)")
+    unpair.add_argument("pairing_id", help="the id shown by `edge-agent pairings` (or the first 16 or more "
+                                           "characters of its fingerprint)")
     add_state_args(unpair)
     enrol = sub.add_parser("enrol", help="pair a console from its certificate file, on this machine (for "
                                          "scripted set-ups; the console must pin this device's certificate too)")
@@ -46,15 +51,17 @@ def add_trust_commands(sub) -> None:
 
 
 def _store(args) -> TrustStore:
-    overrides = {k: v for k in ("instance", "state_dir") if (v := getattr(args, k, None)) is not None}
-    config = build_config(args.config, {"model": "unused", **overrides}, validate_model=False)
-    return TrustStore(Path(config.state_dir))
+    state_dir = state_dir_of(args)
+    say_which_agent(state_dir)
+    return TrustStore(state_dir)
 
 
 def run_trust_command(args) -> int:
     store = _store(args)
+    audit = AuditLog(store.state_dir / "audit.log")  # the agent's own log: its lock makes us one writer at a time
     if args.command == "pair":
         code = store.issue_code(args.role)
+        audit.append(TERMINAL, "pairing code issued", role=code.role, expires_at=round(code.expires_at))
         print(f"Pairing code for a {code.role} console: {code.code[:4]}-{code.code[4:]}\n"
               f"Valid for {CODE_TTL_S / 60:.0f} minutes (until {time.strftime('%H:%M', time.localtime(code.expires_at))}), "
               "once. Type it into the console: Pair… on this device, or `edge-console pair HOST:PORT`.")
@@ -64,14 +71,18 @@ def run_trust_command(args) -> int:
             print("No console is paired with this device. `edge-agent pair --role operator` opens a code.")
         for p in rows:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(p.paired_at))
-            print(f"{p.id}  {p.role:<8}  {when}  {p.fingerprint[:16]}  {p.console_name}")
+            # A console names itself when it pairs: its name is printed escaped (no terminal escapes, CR, bidi)
+            print(for_terminal(f"{p.id}  {p.role:<8}  {when}  {p.fingerprint[:16]}  {p.console_name}"))
     elif args.command == "unpair":
         gone = store.revoke(args.pairing_id)
         if gone is None:
             print(f"edge-agent: error: no pairing {args.pairing_id!r}; `edge-agent pairings` lists them")
             return 2
-        print(f"Revoked {gone.console_name!r} ({gone.role}); it is refused from its next request on.")
+        audit.append(TERMINAL, "pairing revoked", pairing=gone.id, console=gone.console_name, role=gone.role)
+        print(for_terminal(f"Revoked {gone.console_name!r} ({gone.role}); it is refused from its next request on."))
     elif args.command == "enrol":
         pairing = store.enrol(args.name, args.certificate.read_bytes(), args.role)
-        print(f"Enrolled {pairing.console_name!r} as {pairing.role} (pairing {pairing.id}).")
+        audit.append(TERMINAL, "paired", pairing=pairing.id, console=pairing.console_name, role=pairing.role,
+                     fingerprint=pairing.fingerprint[:16], how="enrolled from a certificate file")
+        print(for_terminal(f"Enrolled {pairing.console_name!r} as {pairing.role} (pairing {pairing.id})."))
     return 0

@@ -23,6 +23,7 @@ from edge_console.core import bounded_json
 from edge_console.core.release_trust import ReleaseTrustError, trusted_root
 
 from .access import CALLER_PAIRING, json_refusal
+from .socket_registry import open_socket
 from .updates import UpdateRejected
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,18 @@ async def _json_body(request: web.Request, limit: int = 64 * 1024) -> dict:
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(reason="the body must be a JSON object")
     return data
+
+
+def _without_paths(described: dict) -> dict:
+    """What /v1/models shows: every model but where its file lies on the device (a viewer has no use for the
+    device's folder layout, and it says more about the device than a console needs)."""
+    def strip(model):
+        return {k: v for k, v in model.items() if k != "path"} if isinstance(model, dict) else model
+    out = dict(described)
+    for key in ("running", "previous"):
+        out[key] = strip(out.get(key))
+    out["retained"] = [strip(m) for m in out.get("retained") or []]
+    return out
 
 
 def install_update_routes(app: web.Application, agent, uploads, roles: dict[str, str]) -> None:
@@ -82,7 +95,7 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
         return web.json_response(record.to_dict())
 
     async def models(request: web.Request) -> web.Response:
-        return web.json_response(updates.describe())
+        return web.json_response(_without_paths(updates.describe()))
 
     async def rollback(request: web.Request) -> web.Response:
         version = (await _json_body(request)).get("version")
@@ -98,8 +111,9 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
         return web.json_response({"running": target.__dict__})
 
     async def events(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
-        await ws.prepare(request)
+        ws = await open_socket(request, agent.sockets, "update events")  # counted and closed on revocation like every socket
+        if not isinstance(ws, web.WebSocketResponse):
+            return ws
         loop = asyncio.get_running_loop()
         after = request.query.get("after", "0")
         try:  # "latest": only what happens from now on
@@ -123,6 +137,7 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
                 if msg.type == WSMsgType.ERROR:
                     break
         finally:
+            agent.sockets.remove(ws)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
         return ws
@@ -137,16 +152,22 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
         return web.json_response({"entries": entries})
 
     async def audit_verify(request: web.Request) -> web.Response:
+        """The chain's check and its head signed by the device's key (none in lab mode): consoles remember it."""
         report = await asyncio.to_thread(agent.audit.verify, request.query.get("head"))
-        return web.json_response(report.to_dict())
+        signed = await asyncio.to_thread(agent.signed_audit_head)
+        return web.json_response({**report.to_dict(), "signed_head": signed.to_dict() if signed else None})
 
     async def get_trust(request: web.Request) -> web.Response:
+        from edge_console.core.release_checks import held_versions
+
         root = trusted_root(updates.trust_dir)
         if root is None:
             return web.json_response({"installed": False})
+        # `held`: the snapshot/timestamp/targets versions accepted last; a console signs its delivery above them.
         return web.json_response({"installed": True, "root_version": root.signed.version,
                                   "expires": root.signed.expires.isoformat(),
-                                  "keys": sorted(k[:16] for k in root.signed.keys)})
+                                  "keys": sorted(k[:16] for k in root.signed.keys),
+                                  "held": held_versions(updates.trust_dir)})
 
     async def put_trust(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_ROOT_BYTES:

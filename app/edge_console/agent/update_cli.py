@@ -14,11 +14,13 @@ from pathlib import Path
 
 from edge_console.core.audit_log import AuditLog
 from edge_console.core.release_trust import install_root
+from edge_console.core.terminal_text import for_terminal
 
-from .config import build_config
+from .cli_target import say_which_agent, state_dir_of
 from .model_store import ModelStore
 from .trust_cli import add_state_args
 from .update_records import FINAL, UpdateRecords
+from .versions_summary import versions_summary
 
 WAIT_S = 600.0
 
@@ -30,6 +32,7 @@ def add_update_commands(sub) -> None:
     install.add_argument("--no-wait", action="store_true", help="hand it over and return at once")
     add_state_args(install)
     versions = sub.add_parser("versions", help="the running model, the previous one, the retained versions")
+    versions.add_argument("--json", action="store_true", help="print the model store's state as JSON")
     add_state_args(versions)
     rollback = sub.add_parser("rollback", help="go back to the previous model, or to a retained version",
                               epilog="example: edge-agent rollback 1.0.0")
@@ -44,9 +47,10 @@ def add_update_commands(sub) -> None:
     add_state_args(audit)
 
 
-def _state_dir(args) -> Path:
-    overrides = {k: v for k in ("instance", "state_dir") if (v := getattr(args, k, None)) is not None}
-    return Path(build_config(args.config, {"model": "unused", **overrides}, validate_model=False).state_dir)
+def _state_dir(args) -> tuple[Path, bool]:
+    """The agent's state folder, and whether an agent runs on it (said to the user either way)."""
+    state = state_dir_of(args)
+    return state, say_which_agent(state)
 
 
 def _release_file(path: Path) -> Path:
@@ -68,7 +72,7 @@ def _follow(state: Path, release_name: str, since: float) -> int:
         if mine:
             record = mine[-1]
             for step in record.steps[shown:]:
-                print(f"  {step['state']:<12} {step['note']}")
+                print(f"  {step['state']:<12} {for_terminal(str(step['note']))}")  # notes may quote a release
             shown = len(record.steps)
             if record.state in FINAL or record.state == "active":
                 return 0 if record.state in ("good", "active") else 1
@@ -78,7 +82,7 @@ def _follow(state: Path, release_name: str, since: float) -> int:
 
 
 def run_update_command(args) -> int:
-    state = _state_dir(args)
+    state, running = _state_dir(args)
     if args.command == "install":
         release = _release_file(args.path)
         inbox = state / "inbox"
@@ -87,16 +91,28 @@ def run_update_command(args) -> int:
         shutil.copyfile(release, partial)  # copied under a hidden name, renamed when complete
         since = time.time()
         partial.replace(inbox / release.name)
+        if not running:
+            print(f"Left {release.name} in {inbox}: the agent installs it when it starts.")
+            return 0
         print(f"Handed {release.name} to the agent.")
         return 0 if args.no_wait else _follow(state, release.name, since)
     if args.command == "versions":
-        lifecycle = ModelStore(state).load()
-        print(json.dumps(lifecycle.to_dict(), indent=1))
+        try:
+            lifecycle = ModelStore(state).load()
+        except (ValueError, TypeError, KeyError) as exc:
+            raise OSError(f"{state / 'models' / 'lifecycle.json'} is not a model store's state file: {exc}") from None
+        if args.json:
+            print(json.dumps(lifecycle.to_dict(), indent=1))
+        else:
+            records = UpdateRecords(state / "updates", lambda _event: None).all() if (state / "updates").is_dir() \
+                else []
+            print(versions_summary(lifecycle, max(records, key=lambda r: r.created_at, default=None)))
     elif args.command == "rollback":
         inbox = state / "inbox"
         inbox.mkdir(parents=True, exist_ok=True)
         (inbox / f"rollback-{time.time():.3f}.json").write_text(json.dumps({"version": args.version}))
-        print("Rollback requested; `edge-agent versions` shows the result in a second.")
+        print("Rollback requested; `edge-agent versions` shows the result in a second." if running else
+              "Rollback requested: the agent does it when it starts.")
     elif args.command == "trust-root":
         root = install_root(state / "release-trust", args.root.read_bytes())
         AuditLog(state / "audit.log").append("device terminal", "release trust installed",

@@ -25,12 +25,12 @@ from typing import Protocol
 
 from edge_console.core.audit_log import AuditLog
 from edge_console.core.detector import Detector
-from edge_console.core.errors import EdgeConsoleError
+from edge_console.core.errors import EdgeConsoleError, ModelError
 from edge_console.core.golden_check import run_golden_set
 from edge_console.core.providers import available_providers
-from edge_console.core.release_format import BundleError, BundleManifest
+from edge_console.core.release_format import BundleManifest
 from edge_console.core.release_stream import StagedRelease, stage_release, verify_staged
-from edge_console.core.release_trust import ReleaseTrustError, install_root
+from edge_console.core.release_trust import install_root
 from edge_console.core.versions import version_key
 
 from .lifecycle import ModelLifecycle
@@ -160,7 +160,7 @@ class UpdateManager:
     def _run_guarded(self, record: UpdateRecord, follower: UploadFollower | None = None) -> None:
         try:
             self._run(record, follower)
-        except (UpdateRejected, ReleaseTrustError, BundleError, ValueError) as exc:
+        except (EdgeConsoleError, ValueError) as exc:  # UpdateRejected, ReleaseTrustError, BundleError, ModelError
             self._reject(record, str(exc))
         except OSError as exc:
             why = "the device's disk is full" if exc.errno == errno.ENOSPC else f"a file error ({exc})"
@@ -252,14 +252,19 @@ class UpdateManager:
                                        "signatures_checked_as_received": verified.checked_on_arrival}
         record.line, record.version = manifest.model_line, manifest.version
         check_compatibility(manifest, self.agent_version)
-        if not self.store.newer_than_highest(self.lifecycle.state, manifest.model_line, manifest.version):
-            highest = self.lifecycle.state.highest.get(manifest.model_line)
+        if not self.lifecycle.is_newer(manifest.model_line, manifest.version):
+            highest = self.lifecycle.highest().get(manifest.model_line)
             raise UpdateRejected(f"older than installed: {manifest.label} is not newer than {manifest.model_line} "
                                  f"{highest}, the highest installed; going back is a rollback to a retained version")
         self.records.step(record, "verified", f"signed (targets v{verified.targets_version}), hashes, compatibility")
         self.audit.append(record.actor, "release verified", update=record.id, line=manifest.model_line,
                           version=manifest.version, sha256=verified.sha256)
-        detector = self.host.load_detector(str(staged.bundle_dir / "model.onnx"))
+        model = staged.bundle_dir / "model.onnx"
+        try:
+            detector = self.host.load_detector(str(model))
+        except ModelError as exc:  # signed and ONNX-shaped, yet onnxruntime refuses it here
+            raise UpdateRejected(f"model.onnx of {manifest.label} cannot be run on this device: "
+                                 f"{str(exc).replace(str(model), 'model.onnx')}") from None
         result = run_golden_set(detector, manifest, staged.bundle_dir)
         record.figures["golden"] = result.to_dict()
         if not result.passed:

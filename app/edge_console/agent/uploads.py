@@ -4,9 +4,12 @@ standard client (the console's, or `tuspy`) can resume after a cut link from the
     <state>/uploads/<id>.part   the bytes received so far
     <state>/uploads/<id>.json   {length, offset, created, filename}: the offset is what is durably on disk
 
-Bounded: at most MAX_UPLOAD_BYTES per upload and MAX_UNFINISHED at once; the disk must have room for the whole
-upload before it starts (507 otherwise, and again if the disk fills mid-way: what arrived stays, to resume).
-Uploads not finished, or not used, within EXPIRY_S are deleted.
+Bounded: at most MAX_UPLOAD_BYTES per upload and MAX_UPLOADS kept at once (unfinished, or finished and not yet
+installed). Every upload reserves the disk space it declared: a new one starts only if the disk has room for it
+and for everything the others still need (the bytes yet to arrive, and room to unpack each), with SPACE_MARGIN
+to spare; 507 otherwise, and again if the disk fills mid-way (what arrived stays, to resume). Uploads not
+finished within EXPIRY_S, or finished and not installed within FINISHED_EXPIRY_S, are deleted. `GET /v1/uploads`
+lists them; a deletion is written in the audit log.
 
 A connection can die without a FIN or a reset (a cut link, a laptop that moved): its PATCH would then wait for
 its body forever while holding the upload's lock, and the client's resumed PATCH, on a new connection, behind
@@ -33,17 +36,21 @@ from pathlib import Path
 
 from aiohttp import web
 
+from edge_console.core.disk_reserve import RESERVE_BYTES
+
+from .access import CALLER_PAIRING
 from .model_store import write_atomic
 from .upload_follower import UploadFollower
 
 log = logging.getLogger(__name__)
 TUS_VERSION = "1.0.0"
 MAX_UPLOAD_BYTES = 2 * 1024 ** 3
-MAX_UNFINISHED = 4
+MAX_UPLOADS = 4
 EXPIRY_S = 24 * 3600.0
+FINISHED_EXPIRY_S = 3600.0  # a finished upload is installed within seconds by a console; one left is litter
 SPACE_MARGIN = 64 * 2**20
 CHUNK = 1 << 20
-UPLOAD_TLS_READ = 256 * 1024  # asyncio's default: 4x fewer reads than serve.TLS_READ_BUFFER, a third less CPU
+UPLOAD_TLS_READ = 256 * 1024  # asyncio's default: 4x fewer reads than tls_gate.TLS_READ_BUFFER, a third less CPU
 READ_TIMEOUT_S = 20.0  # longer than TCP's retransmissions across a link flap of several seconds
 
 
@@ -69,24 +76,30 @@ class UploadStore:
             shutil.rmtree(stale, ignore_errors=True)
 
     def _meta_path(self, upload_id: str) -> Path:
-        return self.folder / f"{upload_id}.json"
+        return self.folder / f"{_checked(upload_id)}.json"
 
     def part_path(self, upload_id: str) -> Path:
-        return self.folder / f"{upload_id}.part"
+        return self.folder / f"{_checked(upload_id)}.part"
 
     def meta(self, upload_id: str) -> dict | None:
-        if not upload_id.isalnum() or len(upload_id) > 64:
+        if not _is_upload_id(upload_id):
             return None
         try:
-            return json.loads(self._meta_path(upload_id).read_text())
+            meta = json.loads(self._meta_path(upload_id).read_text())
         except (FileNotFoundError, ValueError):
             return None
+        return meta if isinstance(meta, dict) and {"length", "offset", "created"} <= set(meta) else None
 
     def _save(self, upload_id: str, meta: dict) -> None:
         write_atomic(self._meta_path(upload_id), json.dumps(meta).encode())
 
-    def unfinished(self) -> int:
-        return sum(1 for p in self.folder.glob("*.json") if (m := self.meta(p.stem)) and m["offset"] < m["length"])
+    def all(self) -> dict[str, dict]:
+        """Every upload kept here, unfinished or finished and not yet installed: id -> meta."""
+        return {p.stem: m for p in self.folder.glob("*.json") if (m := self.meta(p.stem)) is not None}
+
+    def reserved_bytes(self) -> int:
+        """Disk space the uploads kept here will still take: bytes yet to arrive, and room to unpack each."""
+        return sum(m["length"] - m["offset"] + m["length"] for m in self.all().values())
 
     def create(self, length: int, filename: str) -> tuple[str, dict]:
         upload_id = uuid.uuid4().hex
@@ -108,10 +121,13 @@ class UploadStore:
         self._forget(upload_id)
         return target, follower
 
-    def delete(self, upload_id: str) -> None:
+    def delete(self, upload_id: str) -> bool:
+        """Remove an upload; True if there was one."""
+        existed = self._meta_path(upload_id).exists() or self.part_path(upload_id).exists()
         self.part_path(upload_id).unlink(missing_ok=True)
         self._meta_path(upload_id).unlink(missing_ok=True)
         self._forget(upload_id)
+        return existed
 
     def _forget(self, upload_id: str) -> None:
         # The upload is gone: a PATCH still waiting for its lock finds no meta and answers 404.
@@ -134,8 +150,13 @@ class UploadStore:
         now, gone = time.time(), 0
         for path in self.folder.glob("*.json"):
             meta = self.meta(path.stem)
-            if meta is None or now - meta["created"] > EXPIRY_S:
-                self.delete(path.stem)
+            finished_at = meta.get("finished_at") if meta else None
+            if (meta is None or now - meta["created"] > EXPIRY_S
+                    or (finished_at is not None and now - finished_at > FINISHED_EXPIRY_S)):
+                if _is_upload_id(path.stem):
+                    self.delete(path.stem)
+                else:
+                    path.unlink(missing_ok=True)  # not a name this store writes
                 gone += 1
         for stale in self.folder.glob(".taken-*"):
             if now - stale.stat().st_mtime > EXPIRY_S:
@@ -199,14 +220,34 @@ class UploadStore:
             except OSError as exc:
                 error = error or exc
                 offset = meta["offset"]  # nothing of this request is known to be on disk
+            saved = meta["offset"]
             meta["offset"] = offset
-            self._save(upload_id, meta)
+            if offset == meta["length"] and "finished_at" not in meta:
+                meta["finished_at"] = time.time()
+            try:
+                self._save(upload_id, meta)
+            except OSError as exc:  # the offset on disk stays the one before this request: the client resumes there
+                meta["offset"], offset = saved, saved
+                meta.pop("finished_at", None)
+                error = error or exc
         return offset, error
 
     def close(self) -> None:
         for follower in self._followers.values():
             follower.abandon()
         self._io.shutdown(wait=True)
+
+
+def _is_upload_id(upload_id: str) -> bool:
+    return len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id)
+
+
+def _checked(upload_id: str) -> str:
+    """An id as this store makes them (uuid4 hex): never a path, whatever reached a caller (access.ROUTE_ID is
+    the first check, for every route; this is the store's own)."""
+    if not _is_upload_id(upload_id):
+        raise ValueError(f"not an upload id: {upload_id[:40]!r}")
+    return upload_id
 
 
 class UploadSuperseded(OSError):
@@ -221,6 +262,10 @@ def _open_at(path: Path, offset: int):
 
 
 def _write_and_feed(handle, offset: int, data: bytes, follower: UploadFollower | None) -> None:
+    # An upload never takes the disk's last RESERVE_BYTES, even once the reserve file was given back to
+    # essential writes (core/disk_reserve.py): they, not a release, get what is left.
+    if shutil.disk_usage(os.path.dirname(handle.name)).free < len(data) + RESERVE_BYTES:
+        raise OSError(errno.ENOSPC, "the disk is full (its last megabytes are kept for the device's own records)")
     handle.write(data)
     if follower is not None:
         follower.feed_at(offset, data)
@@ -247,7 +292,9 @@ def _filename(metadata_header: str) -> str:
 
 
 def _expires(meta: dict) -> str:
-    return email.utils.formatdate(meta["created"] + EXPIRY_S, usegmt=True)
+    finished_at = meta.get("finished_at")
+    at = finished_at + FINISHED_EXPIRY_S if finished_at is not None else meta["created"] + EXPIRY_S
+    return email.utils.formatdate(at, usegmt=True)
 
 
 def _check_version(request: web.Request) -> web.Response | None:
@@ -258,6 +305,7 @@ def _check_version(request: web.Request) -> web.Response | None:
 
 
 UPLOADS = web.AppKey("uploads", UploadStore)
+UPLOADS_AUDIT = web.AppKey("uploads_audit", object)  # the agent's AuditLog (None in tests of the store alone)
 
 
 async def options(request: web.Request) -> web.Response:
@@ -278,12 +326,16 @@ async def create(request: web.Request) -> web.Response:
         return tus_error(400, "bad upload", "Upload-Length must give the size in bytes")
     if length > MAX_UPLOAD_BYTES:
         return tus_error(413, "upload too large", f"at most {MAX_UPLOAD_BYTES // 2**20} MB")
-    if store.unfinished() >= MAX_UNFINISHED:
-        return tus_error(429, "too many unfinished uploads", "finish or delete one first (they expire in 24 h)")
-    free = shutil.disk_usage(store.folder).free
-    if free < 2 * length + SPACE_MARGIN:  # the upload, then its unpacked copy
+    if len(store.all()) >= MAX_UPLOADS:
+        return tus_error(429, "too many uploads", f"this device keeps at most {MAX_UPLOADS} uploads; install or "
+                                                  "delete one first (GET /v1/uploads lists them; unfinished ones "
+                                                  "expire in 24 h, finished ones in 1 h)")
+    free, reserved = shutil.disk_usage(store.folder).free, store.reserved_bytes()
+    if free - reserved < 2 * length + SPACE_MARGIN:  # the upload, then its unpacked copy
+        held = f", of which {reserved // 2**20} MB are promised to uploads already started" if reserved else ""
         return tus_error(507, "not enough disk space", f"the release needs about {2 * length // 2**20} MB and this "
-                                                       f"device has {free // 2**20} MB free; free some space first")
+                                                       f"device has {free // 2**20} MB free{held}; free some space "
+                                                       "first")
     upload_id, meta = store.create(length, _filename(request.headers.get("Upload-Metadata", "")))
     return web.Response(status=201, headers=tus_headers(**{
         "Location": f"/v1/uploads/{upload_id}", "Upload-Expires": _expires(meta)}))
@@ -305,6 +357,8 @@ async def patch(request: web.Request) -> web.Response:
         return refused
     if request.content_type != "application/offset+octet-stream":
         return tus_error(415, "bad content type", "send Content-Type: application/offset+octet-stream")
+    if store.meta(upload_id) is None:  # before any lock or counter is kept for it: made-up ids leave nothing
+        return tus_error(404, "no such upload", "it expired or was never created; start a new one")
     generation = store.supersede(upload_id)
     async with store.lock(upload_id):
         meta = store.meta(upload_id)
@@ -335,7 +389,7 @@ async def patch(request: web.Request) -> web.Response:
 
 @contextlib.contextmanager
 def _large_tls_reads(request: web.Request):
-    """Read this connection's TLS records in large pieces while it uploads (see serve.TLS_READ_BUFFER)."""
+    """Read this connection's TLS records in large pieces while it uploads (see tls_gate.TLS_READ_BUFFER)."""
     protocol = getattr(request.transport, "_ssl_protocol", None)
     if protocol is None or not hasattr(protocol, "max_size"):
         yield
@@ -355,13 +409,39 @@ def _superseded(meta: dict) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     if (refused := _check_version(request)) is not None:
         return refused
-    request.app[UPLOADS].delete(request.match_info["upload_id"])
+    upload_id = request.match_info["upload_id"]
+    if not _is_upload_id(upload_id):
+        return tus_error(404, "no such upload", "upload ids are 32 hexadecimal characters (GET /v1/uploads)")
+    meta = request.app[UPLOADS].meta(upload_id)
+    if not request.app[UPLOADS].delete(upload_id):
+        return tus_error(404, "no such upload", "it expired, was installed or was never created")
+    audit = request.app[UPLOADS_AUDIT]
+    if audit is not None:
+        await asyncio.to_thread(audit.append, _actor(request), "upload deleted", upload=upload_id,
+                                filename=(meta or {}).get("filename", ""), length=(meta or {}).get("length"))
     return web.Response(status=204, headers=tus_headers())
 
 
-def add_upload_routes(app: web.Application, store: UploadStore, roles: dict[str, str]) -> None:
+async def listing(request: web.Request) -> web.Response:
+    """The uploads kept on the device, and the disk space they still hold: what an operator may delete."""
+    store = request.app[UPLOADS]
+    uploads = [{"id": upload_id, "filename": m.get("filename", ""), "length": m["length"], "offset": m["offset"],
+                "finished": m["offset"] >= m["length"], "created": m["created"], "expires": _expires(m)}
+               for upload_id, m in sorted(store.all().items(), key=lambda kv: kv[1]["created"])]
+    return web.json_response({"uploads": uploads, "reserved_bytes": store.reserved_bytes(),
+                              "free_bytes": shutil.disk_usage(store.folder).free}, headers=tus_headers())
+
+
+def _actor(request: web.Request) -> str:
+    pairing = request.get(CALLER_PAIRING)
+    return f"{pairing.console_name} ({pairing.role}, pairing {pairing.id})" if pairing else f"console at {request.remote}"
+
+
+def add_upload_routes(app: web.Application, store: UploadStore, roles: dict[str, str], audit=None) -> None:
     app[UPLOADS] = store
+    app[UPLOADS_AUDIT] = audit
     for method, path, handler in (("OPTIONS", "/v1/uploads", options), ("POST", "/v1/uploads", create),
+                                  ("GET", "/v1/uploads", listing),
                                   ("HEAD", "/v1/uploads/{upload_id}", head),
                                   ("PATCH", "/v1/uploads/{upload_id}", patch),
                                   ("DELETE", "/v1/uploads/{upload_id}", delete)):

@@ -3,6 +3,8 @@
     <folder>/keys/root.key, targets.key, delivery.key   owner-only PEM (encrypted when a passphrase is given)
     <folder>/metadata/<N>.root.json, root.json          every root version (devices need the chain to rotate)
     <folder>/metadata/targets.json                      every bundle released so far, signed by the targets key
+    <folder>/delivery-version.json                      the highest snapshot/timestamp version signed here
+                                                        (core/release_versions.py: never signed below again)
 
 Devices trust `metadata/1.root.json` (or a later root, given the chain). A release file carries the whole chain,
 the current targets metadata, a snapshot and timestamp signed by this authority's delivery key, and the bundle.
@@ -11,6 +13,7 @@ the current targets metadata, a snapshot and timestamp signed by this authority'
 from __future__ import annotations
 
 import json
+import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,17 +21,21 @@ from pathlib import Path
 from securesystemslib.signer import SSlibKey
 from tuf.api.metadata import Metadata, Root, Targets
 
-from edge_console.core.release_format import read_manifest
+from edge_console.core.onnx_shape import not_onnx_message, onnx_problem
+from edge_console.core.release_checks import canonical_keyid
+from edge_console.core.release_format import BundleError, read_manifest
 from edge_console.core.release_trust import (
     ReleaseTrustError,
     SigningKey,
     add_target,
+    check_root,
     delivery_metadata,
     new_root,
     pack,
     rotate_root,
     write_delivery,
 )
+from edge_console.core.release_versions import VersionError, VersionMark
 from edge_console.core.tls_identity import write_private
 
 ROLES = ("root", "targets", "delivery")
@@ -40,11 +47,35 @@ def public_key_json(key: SSlibKey) -> bytes:
 
 
 def public_key_from_json(data: bytes) -> SSlibKey:
+    """A console's delivery key file (`edge-console release-key`). Its keyid must be the key's own (the hash TUF
+    names keys by): a made-up id would let one key be listed twice, and count twice towards a threshold."""
     try:
         d = json.loads(data)
-        return SSlibKey.from_dict(d.pop("keyid"), d)
-    except (ValueError, KeyError, TypeError) as exc:
+        key = SSlibKey.from_dict(d.pop("keyid"), d)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ReleaseTrustError(f"not a public key file: {exc!r:.120}") from None
+    canonical = canonical_keyid(key)
+    if canonical is None:
+        raise ReleaseTrustError("not a public key file: its key cannot be read")
+    if key.keyid != canonical:
+        raise ReleaseTrustError(f"the key file names its key {key.keyid[:16]}..., but that key's id is "
+                                f"{canonical[:16]}...: export it again with `edge-console release-key`")
+    return key
+
+
+def _check_model(bundle: Path) -> None:
+    """A bundle whose model is not ONNX is refused before it is signed (a device would refuse it after)."""
+    try:
+        with tarfile.open(bundle, "r:") as tar:
+            info = tar.getmember("model.onnx")
+            with tar.extractfile(info) as model:
+                problem = onnx_problem(model, info.size)
+    except KeyError:
+        raise BundleError(f"{Path(bundle).name} holds no model.onnx") from None
+    except tarfile.TarError as exc:
+        raise BundleError(f"{Path(bundle).name} is not a readable bundle: {exc}") from None
+    if problem:
+        raise BundleError(not_onnx_message(f"model.onnx of {Path(bundle).name}", problem))
 
 
 class ReleaseAuthority:
@@ -97,20 +128,31 @@ class ReleaseAuthority:
         """The first root: what a device is given to trust (later roots reach it in every release)."""
         return (self.metadata_dir / "1.root.json").read_bytes()
 
+    @property
+    def versions(self) -> VersionMark:
+        return VersionMark(self.folder / "delivery-version.json")
+
     def targets(self) -> Metadata[Targets] | None:
         path = self.metadata_dir / "targets.json"
         return Metadata[Targets].from_bytes(path.read_bytes()) if path.exists() else None
 
     def _save_root(self, root: Metadata[Root]) -> None:
+        check_root(root)  # before it is written: a root devices must refuse is never made
         self.metadata_dir.mkdir(parents=True, exist_ok=True)
         data = root.to_bytes()
         (self.metadata_dir / f"{root.signed.version}.root.json").write_bytes(data)
         (self.metadata_dir / "root.json").write_bytes(data)
 
     # -- signing ---------------------------------------------------------------------------------------------------
-    def sign(self, bundle: Path, out: Path | None = None) -> Path:
-        """Add `bundle` to the signed targets and write a release file (`<line>-<version>.edgerelease`)."""
+    def sign(self, bundle: Path, out: Path | None = None, after_version: int = 0) -> Path:
+        """Add `bundle` to the signed targets and write a release file (`<line>-<version>.edgerelease`), its
+        snapshot and timestamp versioned above `after_version` (what a device that refused a release as replayed
+        says it holds) as well as above everything signed here before."""
         manifest = read_manifest(bundle)
+        _check_model(bundle)
+        roots = self.roots()
+        for root in roots:
+            check_root(root)
         expected = f"{manifest.model_line}-{manifest.version}.edgebundle"
         custom = {"model_line": manifest.model_line, "version": manifest.version,
                   "architectures": manifest.architectures, "min_agent_version": manifest.min_agent_version}
@@ -118,9 +160,13 @@ class ReleaseAuthority:
             named = Path(tmp) / expected  # the target's name in the metadata is the canonical one
             named.symlink_to(Path(bundle).resolve())
             targets = add_target(self.targets(), named, [self.key("targets")], custom)
-            snapshot, timestamp = delivery_metadata(targets, self.key("delivery"))
+            try:
+                version = self.versions.next(above=after_version)
+            except VersionError as exc:
+                raise ReleaseTrustError(str(exc)) from None
+            snapshot, timestamp = delivery_metadata(targets, self.key("delivery"), version=version)
             (self.metadata_dir / "targets.json").write_bytes(targets.to_bytes())
-            delivery = write_delivery(Path(tmp) / "release", self.roots(), targets, snapshot, timestamp, [named])
+            delivery = write_delivery(Path(tmp) / "release", roots, targets, snapshot, timestamp, [named])
             out = out or Path(bundle).with_name(f"{manifest.model_line}-{manifest.version}{RELEASE_SUFFIX}")
             return pack(delivery, out)
 

@@ -1,10 +1,13 @@
 """`edge-bundle`: build, sign, verify and inspect model releases on an offline machine.
 
-A first release, from nothing:
+A first release, from nothing (golden frames: images, or frames a console saved from the device's camera):
     edge-bundle keygen --dir authority                      # keys + root.json (give root.json to every device)
+    edge-console compare --device HOST:PORT --frames 24 --save-frames golden-frames/   # .edgeframe files
     edge-bundle build models/parts-v2.onnx --line parts --version 2.0.0 --golden golden-frames/
     edge-bundle sign parts-2.0.0.edgebundle --dir authority # -> parts-2.0.0.edgerelease, for the USB stick
-    edge-bundle verify parts-2.0.0.edgerelease --root authority/metadata/1.root.json --check
+    edge-bundle verify parts-2.0.0.edgerelease --root authority/metadata/1.root.json --check   # --json: all of it
+A device refused a release as replayed because a signer's clock once ran ahead (it names the version it holds):
+    edge-bundle sign parts-2.0.0.edgebundle --dir authority --after-version 1790000000000
 An offline kit for a site (make offline-kit builds and signs it):
     edge-bundle sign-kit dist/edge-console-kit-0.1.0 --dir authority
     edge-bundle verify-kit /media/usb/edge-console-kit-0.1.0 --root root.json
@@ -17,16 +20,18 @@ import getpass
 import json
 import os
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
 from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.release_format import BundleError, manifest_summary, read_manifest
 from edge_console.core.release_stream import stage_release, verify_staged
-from edge_console.core.release_trust import install_root
+from edge_console.core.release_trust import ReleaseTrustError, install_root, trusted_root
 
 from . import kit_sums
 from .authority import ReleaseAuthority, public_key_from_json
+from .summaries import earliest_expiry, golden_progress, verify_summary
 
 EXAMPLES = __doc__.split("\n", 2)[2]
 
@@ -58,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("model", type=Path)
     build.add_argument("--line", required=True, help="the model line, e.g. parts (lower case)")
     build.add_argument("--version", required=True, help="semantic version, e.g. 2.1.0")
-    build.add_argument("--golden", type=Path, required=True, help="folder of golden frames (.png/.jpg)")
+    build.add_argument("--golden", type=Path, required=True,
+                       help="folder of golden frames: .png/.jpg images, or .edgeframe files saved from a device by "
+                            "edge-console compare --save-frames DIR (stored as PNG), in any mix")
     build.add_argument("--card", type=Path, help="model card (default: MODEL_CARD.md beside the model)")
     build.add_argument("--latency-budget", type=float, metavar="MS", help="p95 inference time a device must meet")
     build.add_argument("--min-f1", type=float, default=0.95, help="golden-set F1 a device must reach (0.95)")
@@ -73,11 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("--dir", type=Path, default=Path("authority"))
     sign.add_argument("--out", type=Path)
     sign.add_argument("--passphrase", action="store_true")
+    sign.add_argument("--after-version", type=int, default=0, metavar="N",
+                      help="sign snapshot/timestamp above version N: the version a device that refused a release "
+                           "as replayed says it holds (a signer's clock once ran ahead; see the README)")
     verify = sub.add_parser("verify", help="check a release file as a device would",
                             epilog="example: edge-bundle verify parts-2.0.0.edgerelease --root root.json --check")
     verify.add_argument("release", type=Path)
     verify.add_argument("--root", type=Path, required=True, help="the root.json devices trust")
     verify.add_argument("--check", action="store_true", help="also run the golden set on this machine")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON (default: a short summary)")
     inspect = sub.add_parser("inspect", help="show what a bundle or release file holds")
     inspect.add_argument("file", type=Path)
     rotate = sub.add_parser("rotate", help="new root version: revoke the targets key, add a console's key",
@@ -122,28 +133,33 @@ def run(args) -> int:
         out = build_bundle(args.model, args.line, args.version, args.golden, args.out, card=args.card,
                            latency_budget_p95_ms=args.latency_budget, min_f1=args.min_f1, architectures=args.arch,
                            min_agent_version=args.min_agent_version, required_providers=args.requires_provider,
-                           progress=lambda i, n: print(f"\rgolden frame {i}/{n}", end="", file=sys.stderr))
-        print(f"\nBundle written: {out}", file=sys.stderr)
+                           progress=golden_progress(sys.stderr))
+        print(f"Bundle written: {out}", file=sys.stderr)
         print(out)
     elif args.command == "sign":
-        out = ReleaseAuthority(args.dir, _passphrase(args)).sign(args.bundle, args.out)
+        out = ReleaseAuthority(args.dir, _passphrase(args)).sign(args.bundle, args.out, args.after_version)
         print(f"Release written: {out}")
     elif args.command == "verify":
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             install_root(work / "trust", args.root.read_bytes())
-            with open(args.release, "rb") as source:
-                staged = stage_release(source, work / "release")
-            verified = verify_staged(work / "trust", staged)
+            try:
+                with open(args.release, "rb") as source:
+                    staged = stage_release(source, work / "release")
+                verified = verify_staged(work / "trust", staged)
+            except (ReleaseTrustError, BundleError, tarfile.TarError) as exc:
+                raise EdgeConsoleError(f"{args.release.name}: REFUSED, a device would not install it: {exc}") from None
             result = {"release": args.release.name, "signed": True, "bundle": verified.name,
-                      "sha256": verified.sha256, "manifest": manifest_summary(staged.manifest)}
+                      "sha256": verified.sha256, "manifest": manifest_summary(staged.manifest),
+                      "root_version": trusted_root(work / "trust").signed.version,
+                      "expires": earliest_expiry(work / "trust")}
             if args.check:
                 from edge_console.core.detector import Detector
                 from edge_console.core.golden_check import run_golden_set
 
                 result["golden"] = run_golden_set(Detector(staged.bundle_dir / "model.onnx"), staged.manifest,
                                                   staged.bundle_dir).to_dict()
-        print(json.dumps(result, indent=1, default=str))
+        print(json.dumps(result, indent=1, default=str) if args.json else verify_summary(result))
         return 0 if result.get("golden", {}).get("passed", True) else 1
     elif args.command == "inspect":
         with tempfile.TemporaryDirectory() as tmp:

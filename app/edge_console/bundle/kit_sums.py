@@ -175,11 +175,13 @@ class Root:
         return int(self.roles[role]["threshold"])
 
     def count_valid(self, role: str, message: bytes, signatures: list) -> int:
-        """How many distinct keys of `role` (as this root names them) made a valid signature over `message`."""
+        """How many distinct keys of `role` (as this root names them) made a valid signature over `message`.
+        Counted by the public key itself, not by its id: a root that lists one key under two ids must not let one
+        signature count twice towards a threshold (issue 21)."""
         allowed, good = set(self.role_keyids(role)), set()
         for sig in signatures:
             keyid = sig.get("keyid") if isinstance(sig, dict) else None
-            if keyid not in allowed or keyid in good:
+            if keyid not in allowed:
                 continue
             key = self.keys.get(keyid, {})
             if key.get("keytype") != "ed25519" or key.get("scheme") != "ed25519":
@@ -188,8 +190,8 @@ class Root:
                 public, signature = bytes.fromhex(key["keyval"]["public"]), bytes.fromhex(sig["sig"])
             except (KeyError, TypeError, ValueError):
                 continue
-            if ed25519_verify(public, message, signature):
-                good.add(keyid)
+            if public not in good and ed25519_verify(public, message, signature):
+                good.add(public)
         return len(good)
 
     def fingerprint(self) -> str:

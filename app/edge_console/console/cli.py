@@ -10,9 +10,10 @@
     edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json] [--save-frames DIR]
                                           device vs local model on the device's own frames, headless (no Qt
                                           loaded); `edge-console compare --help` lists its options
-    edge-console pair HOST:PORT | pairings HOST:PORT | release ... | push ... | rollback ... | audit export ...
-                                          pairing, releases, rollouts and the audit trail, headless
-                                          (`edge-console push --help` ...)
+    edge-console [--data-dir DIR] pair HOST:PORT | pairings HOST:PORT | release ... | push ... | rollback ...
+                 | audit export ...       pairing, releases, rollouts and the audit trail, headless
+                                          (`edge-console push --help` ...); what a device said is printed
+                                          escaped, and a device's bad answer is one line, never a traceback
 
 `main` is a sequence of small steps: parse, check the display, build the application, the fleet (and the demo),
 the window, then run the event loop; each step is a function below, in that order.
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge_console.core.paths import resources_dir
+from edge_console.core.terminal_text import for_terminal
 
 from .net.addresses import EXAMPLE, DeviceAddress, parse_host_port
 
@@ -41,15 +43,28 @@ if TYPE_CHECKING:  # Qt is imported only once the arguments are good: `--help` a
     from .fleet import Fleet
     from .main_window import MainWindow
 
+# What `--help` says of the commands that run without a window (each has its own --help).
+COMMANDS_HELP = """commands (headless, no window; `edge-console COMMAND --help` for each):
+  compare --device HOST:PORT   the device's own frames through a model on this laptop
+  pair HOST:PORT               pair this console with a device, with the code it prints
+  pairings HOST:PORT           list (or --revoke) the consoles paired with a device (admin)
+  release import|inspect|list|trust|remove|install-trust ...
+                               the release library and the release authority this console trusts
+  release-key                  this console's delivery key, for `edge-bundle keygen --console-key`
+  push --release ID --devices HOST:PORT,...
+                               a staged rollout: canaries, batches, halt on failure
+  rollback --device HOST:PORT  a device back to its previous (or a retained) model
+  audit export [--devices ...] the console's and the devices' audit trails, each chain verified
+  [--data-dir DIR] before a command: the console data it uses (default: the user's data directory)"""
+
 LAYOUT_TEXT_KEY = "edge-console:layout"  # a PNG text chunk: where the screenshot's tiles are and what they show
 DEFAULT_SCREENSHOT_SIZE = (1440, 900)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="edge-console", description="Operator console for edge-AI devices",
-        epilog="Headless comparison: edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json] "
-               "[--save-frames DIR] (see edge-console compare --help).")
+        prog="edge-console", description="Operator console for edge-AI devices. With no command, the window opens.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=COMMANDS_HELP)
     parser.add_argument("--demo", action="store_true",
                         help="start a simulated fleet of 3 devices on 127.0.0.1 and show it (stopped on exit)")
     parser.add_argument("--demo-count", type=int, default=3, help=argparse.SUPPRESS)
@@ -102,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["compare"]:
         return run_headless_compare(argv[1:])
-    if argv[:1] and argv[0] in HEADLESS_COMMANDS:
+    if headless_command(argv):
         from .releases.cli import main as releases_main  # Qt-free: releases, pairing, pushes, audit
 
         return releases_main(argv)
@@ -119,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 HEADLESS_COMMANDS = ("release", "release-key", "pair", "pairings", "push", "rollback", "audit")
+
+
+def headless_command(argv: list[str]) -> str | None:
+    """The headless command asked for, if any: the first word, or the word after the data folder those commands
+    take first (`edge-console --data-dir DIR pairings HOST:PORT`)."""
+    rest = argv[2:] if argv[:1] == ["--data-dir"] else argv[1:] if argv[:1] and argv[0].startswith("--data-dir=") \
+        else argv
+    return rest[0] if rest and rest[0] in HEADLESS_COMMANDS else None
 
 
 def run_headless_compare(argv: list[str]) -> int:
@@ -154,9 +177,18 @@ def parse_command_line(argv: list[str]) -> Launch:
     return Launch(args, addresses, compare_model)
 
 
+class TerminalSafeFormatter(logging.Formatter):
+    """Log lines (and tracebacks) often quote what a device sent: escaped like every other device text printed to
+    a terminal, line breaks kept."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return for_terminal(super().format(record), keep_newlines=True)
+
+
 def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(TerminalSafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
 
 
 def run_console(launch: Launch) -> int:

@@ -26,6 +26,7 @@ from .untrusted_text import visible_text
 
 MAX_ERRORS_KEPT = 50
 MAX_NAME_CHARS = 100  # a device name shown in a table row and a tab title
+MAX_REASON_CHARS = 500  # why a device or its stream is not live: a sentence or two
 # How a frame kept in the ring is decoded again: (frame, on_decoded) -> None, on_decoded called on the GUI thread.
 RingDecoder = Callable[[ReceivedFrame, Callable[[DecodedFrame], None]], None]
 
@@ -180,7 +181,9 @@ class DeviceState(QObject):
             self._seen()
             self.status_reason = ""
         else:
-            self.status_reason = reason
+            # Why it is not connected, shown in the table, the tile and the details: it may quote the device (an
+            # answer the console cannot read, an HTTP reason phrase), so it is made visible like any device text.
+            self.status_reason = visible_text(reason, MAX_REASON_CHARS)
             self.failed_since_start = True
             if was:
                 self.add_error(f"went offline: {reason}")
@@ -207,6 +210,7 @@ class DeviceState(QObject):
         self.clock_round_trip = round_trip_s
 
     def apply_stream_state(self, live: bool, reason: str) -> None:
+        reason = visible_text(reason, MAX_REASON_CHARS)
         if (live, reason) != (self.stream_live, self.stream_reason):
             self.stream_live = live
             self.stream_reason = reason

@@ -2,8 +2,9 @@
 more; each view knows its own internals, and the layout rules (minimums, fitting the screen, what is saved) are
 in `window_layout.py`.
 
-One notion of the current device: the device of the preview or Compare tab in front, else the one last chosen in
-the table or on a grid tile. Details, charts and the table's selection all follow it.
+One notion of the current device: the one last chosen, in the table, on a grid tile, or by bringing its preview or
+Compare tab to the front. Details, charts, the table's selection and the window's title follow it, and every
+action on "the device" (Pair…, Forget, Compare, Reconnect, Open preview) acts on it and names it.
 
 Releases, rollouts and the audit trail (Releases menu, Releases tab) come in through one object,
 `releases_ui.window_glue.WindowReleases`; its `center` is made at start, so a rollout left unfinished is offered
@@ -27,6 +28,7 @@ from .device_state import DeviceState
 from .fleet import Fleet
 from .releases_ui.window_glue import WindowReleases
 from .releases_ui.workspace import LIBRARY, ReleasesWorkspace
+from .untrusted_text import visible_text
 from .widgets.add_device_dialog import AddDeviceDialog, show_why_not_listed
 from .widgets.charts import WINDOWS_S, TelemetryCharts
 from .widgets.details_panel import DetailsPanel
@@ -162,14 +164,19 @@ class MainWindow(QMainWindow):
     # -- the current device ------------------------------------------------------------------------------------
 
     def set_current(self, state: DeviceState | None) -> None:
-        """The device every panel follows: details, charts and the table's selection."""
+        """The device every panel follows: details, charts, the table's selection and the window's title."""
         if state is self.current or (state is not None and state not in self.fleet.states):
             return
         self.current = state
         self.details.set_device(state)
         self.charts.set_selected(state)
+        self._title()
         if state is not None and self.table.current() is not state:
             self.table.select(state)  # comes back here through `selected`, and stops at the check above
+
+    def _title(self) -> None:
+        name = visible_text(self.current.name, 60) if self.current is not None else ""
+        self.setWindowTitle(f"Edge Console — {name}" if name else "Edge Console")
 
     def _on_tab_changed(self, _index: int) -> None:
         tab = self.tabs.currentWidget()
@@ -179,8 +186,7 @@ class MainWindow(QMainWindow):
     # -- actions -----------------------------------------------------------------------------------------------
 
     def _with_current(self, fn) -> None:
-        tab = self.tabs.currentWidget()  # the device of the preview or comparison in front, else the current one
-        state = tab.state if isinstance(tab, PreviewPanel | ComparePanel) else self.current or self.table.current()
+        state = self.current or self.table.current()  # the one rule (module docstring): never the tab's by itself
         if state is None:
             self.statusBar().showMessage("Select a device in the table first.", 5000)
         else:
@@ -257,7 +263,7 @@ class MainWindow(QMainWindow):
             self.grid.controls.pause_button.toggle()
 
     def _forget(self, state: DeviceState) -> None:
-        box = QMessageBox(QMessageBox.Icon.Question, "Forget device",
+        box = QMessageBox(QMessageBox.Icon.Question, f"Forget {visible_text(state.name, 60)}",
                           f"Remove {state.name} from the list and from the console's memory?\n"
                           "It comes back if it is announced on the network or added again.",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
@@ -321,6 +327,8 @@ class MainWindow(QMainWindow):
             self.details.set_device(None)
 
     def _retitle(self, state: DeviceState) -> None:
+        if state is self.current:
+            self._title()
         panel = self.previews.get(state)
         if panel is not None:
             self.tabs.setTabText(self.tabs.indexOf(panel), state.name)
@@ -354,6 +362,9 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if not self.release_views.may_close():  # a rollout is running: asked first (it can be resumed later)
+            event.ignore()
+            return
         self.save_layout()
         self.grid.detach()
         for panel in self.previews.values():

@@ -11,7 +11,8 @@ honest on screen:
   other invisible formatting characters a visible ⟨U+202E⟩.
 
 Zero-width joiner and non-joiner stay: scripts such as Persian and emoji sequences need them, and they reorder
-nothing.
+nothing. Text printed to a terminal by the command-line tools is escaped by `core.terminal_text.for_terminal`
+instead (\x1b, \u202e: what a terminal user can read and copy).
 """
 
 from __future__ import annotations

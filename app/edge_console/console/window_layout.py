@@ -13,12 +13,12 @@ from __future__ import annotations
 from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
-SETTINGS_VERSION = 2  # bump when docks change, so an old saved layout is not forced onto new docks (2: minimums)
+SETTINGS_VERSION = 3  # bump when docks change, so an old saved layout is not forced onto new docks (3: wider table)
 DEFAULT_SIZE = QSize(1440, 900)
 SMALLEST_SCREEN = QSize(1366, 768)  # the minimums below fit it, with a taskbar and a title bar
 FRAME_ALLOWANCE = QSize(16, 48)  # a window manager's frame and title bar around the window
 # (dock minimum size in its own direction, first-start size): readable, and together well inside SMALLEST_SCREEN.
-DEVICES_DOCK_WIDTH = (300, 440)
+DEVICES_DOCK_WIDTH = (300, 490)  # first start: name, status, health, last seen and trust all shown
 DETAILS_DOCK_WIDTH = (260, 300)
 CHARTS_DOCK_HEIGHT = (220, 300)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 
 DEFAULT_MAX_DEPTH = 32
 
@@ -44,16 +45,26 @@ def _finite(text: str) -> float:
     return value
 
 
+def _finite_int(text: str) -> int:
+    # JSON integers have no bound (Python reads up to 4300 digits): one beyond float's range is a number no reader
+    # of ours can use (every chart, clock and format turns it into a float, raising OverflowError), so it is refused.
+    value = int(text)
+    if not -sys.float_info.max <= value <= sys.float_info.max:
+        raise JsonLimitError(f"number {text[:40]}... is out of range")
+    return value
+
+
 def _no_constant(name: str):
     raise JsonLimitError(f"{name} is not a JSON number")
 
 
 def loads(data: str | bytes | bytearray, max_depth: int = DEFAULT_MAX_DEPTH):
     """json.loads, refusing documents nested deeper than `max_depth` and numbers that are not finite
-    (NaN, Infinity, 1e999): JsonLimitError, a ValueError, like any other malformed JSON."""
+    (NaN, Infinity, 1e999, or an integer beyond float's range): JsonLimitError, a ValueError, like any other
+    malformed JSON."""
     if isinstance(data, bytes | bytearray):
         data = bytes(data).decode(json.detect_encoding(data))  # as json.loads does; UnicodeDecodeError is a ValueError
     if (data.count("[") + data.count("{") > max_depth  # a cheap bound first: most documents stop here
             and nesting_depth(data) > max_depth):
         raise JsonLimitError(f"JSON nested deeper than {max_depth} levels")
-    return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+    return json.loads(data, parse_float=_finite, parse_int=_finite_int, parse_constant=_no_constant)

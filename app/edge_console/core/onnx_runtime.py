@@ -18,6 +18,7 @@ except ImportError as exc:  # pragma: no cover - exercised by hand on a device w
     ) from exc
 
 from .errors import ModelNotFoundError, NotAnOnnxModelError
+from .onnx_shape import not_onnx_message, onnx_file_problem
 
 __all__ = ["ort", "open_session", "open_metadata_session"]
 
@@ -28,16 +29,38 @@ def _check_file(path: Path) -> None:
                                  "library (e.g. parts-v2).")
     if not path.is_file():
         raise ModelNotFoundError(f"{path} is a folder, not a model file; pass the .onnx file inside it")
+    if (problem := onnx_file_problem(path)) is not None:  # said in words before onnxruntime says it in its own
+        raise NotAnOnnxModelError(not_onnx_message(str(path), problem))
+
+
+# onnxruntime's refusals say what failed in its own words ("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model
+# from ... failed:Protobuf parsing failed."); people need what it means for the file in their hand.
+_PLAIN = (
+    ("INVALID_PROTOBUF", "it is not an ONNX model, or it is damaged (cut short by a copy, or another file renamed "
+                         ".onnx, such as a PyTorch .pt checkpoint)"),
+    ("NO_SUCHFILE", "the file cannot be read"),
+    ("INVALID_GRAPH", "it is an ONNX file whose graph is invalid (a broken or hand-edited export)"),
+    ("NOT_IMPLEMENTED", "it uses an operator or opset this onnxruntime does not have (export it with an older "
+                        "opset, or update onnxruntime)"),
+    ("MODEL_LOADED", "it was loaded already"),
+)
+
+
+def plain_load_error(exc: BaseException) -> str:
+    """What an onnxruntime load failure means for the file, in words; the code it gave in brackets."""
+    raw = str(exc).strip()
+    for code, meaning in _PLAIN:
+        if code in raw:
+            return f"{meaning} (onnxruntime: {code})"
+    first = raw.splitlines()[0] if raw else type(exc).__name__
+    return f"onnxruntime cannot load it ({first[:200]})"
 
 
 def _session(path: Path, options: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... with a C++ message
-        raise NotAnOnnxModelError(
-            f"{path} could not be loaded as an ONNX model: {str(exc).strip()[:300]}. "
-            "Check that the file is a complete .onnx export (not a .pt checkpoint, and not truncated by a copy)."
-        ) from exc
+        raise NotAnOnnxModelError(f"{path} cannot be used as a model: {plain_load_error(exc)}.") from exc
 
 
 def open_session(path: Path, provider: str | None = None, intra_op_threads: int | None = None,

@@ -2,8 +2,9 @@
 
 SPAKE2 (the `spake2` package), a password-authenticated key exchange: each side sends one message derived from
 the code; both derive the same key only if they used the same code. Someone who sniffs the exchange learns
-nothing that lets them test guesses offline; someone who takes part can test one guess per exchange, and the
-device burns the code after MAX_FAILURES. The identities mixed into the exchange are both TLS certificate
+nothing that lets them test guesses offline; someone who takes part can test one guess per exchange. The device
+counts failed exchanges per source address (MAX_FAILURES each) and in all (MAX_GUESSES, then the code burns), so
+a stranger on the network cannot burn the owner's code with a handful of junk attempts. The identities mixed into the exchange are both TLS certificate
 fingerprints, as each side sees them: a man in the middle who terminates TLS with a certificate of his own makes
 the two sides compute different keys, so the confirmation fails even with the right code.
 
@@ -27,7 +28,8 @@ from .errors import EdgeConsoleError
 
 CODE_DIGITS = 8
 CODE_TTL_S = 600.0
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # failed exchanges from one source address; that address may then not try this code again
+MAX_GUESSES = 200  # failed exchanges from everyone: 200 guesses at 10^8 codes is a 2-in-a-million chance
 ROLES = ("viewer", "operator", "admin")  # each allows everything the ones before it allow
 
 

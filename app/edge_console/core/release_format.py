@@ -129,11 +129,28 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def manifest_bytes(manifest: BundleManifest) -> bytes:
+    """The manifest as a bundle holds it: compact JSON (indentation would double its size; a device reads at most
+    MAX_MANIFEST_BYTES of it)."""
+    return json.dumps(manifest.to_dict(), separators=(",", ":")).encode()
+
+
+def manifest_size_problem(size: int) -> str | None:
+    if size <= MAX_MANIFEST_BYTES:
+        return None
+    return (f"the bundle's manifest.json is too large: {size:,} bytes ({size / 2**20:.1f} MiB), and a device "
+            f"accepts at most {MAX_MANIFEST_BYTES:,} bytes ({MAX_MANIFEST_BYTES / 2**20:.0f} MiB). Build the bundle "
+            "again with fewer golden frames (`edge-bundle build` says how many fit)")
+
+
 def write_bundle(path: Path, manifest: BundleManifest, files: dict[str, bytes]) -> Path:
     """Write the bundle atomically (a temp file renamed into place): it appears complete or not at all."""
+    head = manifest_bytes(manifest)
+    if problem := manifest_size_problem(len(head)):
+        raise BundleError(problem)
     tmp = path.with_name(f".{path.name}.partial")
     with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in [(MANIFEST, json.dumps(manifest.to_dict(), indent=1).encode()), *sorted(files.items())]:
+        for name, data in [(MANIFEST, head), *sorted(files.items())]:
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), int(manifest.created_at or time.time()), 0o644
             tar.addfile(info, io.BytesIO(data))
@@ -160,8 +177,10 @@ def read_manifest(path: Path) -> BundleManifest:
         with tarfile.open(path, "r:") as tar:
             infos = _members(tar)
             info = infos.get(MANIFEST)
-            if info is None or info.size > MAX_MANIFEST_BYTES:
-                raise BundleError("the bundle has no manifest.json (or one far too large)")
+            if info is None:
+                raise BundleError("the bundle has no manifest.json")
+            if problem := manifest_size_problem(info.size):
+                raise BundleError(problem)
             return BundleManifest.from_dict(bounded_json.loads(tar.extractfile(info).read()))
     except (tarfile.TarError, OSError, ValueError) as exc:
         raise BundleError(f"{Path(path).name} is not a readable bundle: {exc}") from None
@@ -192,7 +211,7 @@ def unpack(path: Path, dest: Path) -> BundleManifest:
                     out.write(chunk)
             if digest.hexdigest() != expected["sha256"]:
                 raise BundleError(f"{name} does not match its sha256 in the manifest: the bundle was altered")
-        (dest / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=1))
+        (dest / MANIFEST).write_bytes(manifest_bytes(manifest))
     return manifest
 
 

@@ -20,12 +20,27 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import bounded_json
-from .release_format import _MEMBER_NAME, MANIFEST, MAX_MANIFEST_BYTES, MAX_MEMBERS, SUFFIX, BundleError, BundleManifest
+from .onnx_shape import not_onnx_message, onnx_file_problem
+from .release_format import (
+    _MEMBER_NAME,
+    MANIFEST,
+    MAX_MEMBERS,
+    SUFFIX,
+    BundleError,
+    BundleManifest,
+    manifest_size_problem,
+)
 from .release_preverify import PreVerified, commit
 from .release_trust import MAX_METADATA_BYTES, ReleaseTrustError, VerifiedTarget, verify_target
-from .tar_stream import MemberSink, TarFormatError, TarWalker
+from .tar_stream import BLOCK, MemberSink, TarFormatError, TarWalker
 
 MAX_RELEASE_BYTES = 4 * 1024 ** 3
+# A delivery's metadata: four files and the root chain (TUF follows at most 256 rotations in one go).
+MAX_METADATA_MEMBERS = 300
+MAX_METADATA_TOTAL = 32 * 1024 * 1024
+# After the end-of-archive marker a tar writer pads to its record size (tarfile and GNU tar: 20 blocks, 10 KiB);
+# much more than that is not padding but something carried along, and nothing of a release may go unread.
+MAX_TRAILING_BYTES = 64 * BLOCK
 STREAM_BUFFER = 1 << 20
 
 
@@ -124,8 +139,10 @@ class _BundleReader:
             raise BundleError(f"the bundle holds {name!r} twice")
         self._seen.add(name)
         if self.manifest is None:
-            if name != MANIFEST or size > MAX_MANIFEST_BYTES:
-                raise BundleError("the bundle does not start with its manifest.json")
+            if name != MANIFEST:
+                raise BundleError(f"the bundle does not start with its manifest.json (it starts with {name[:80]!r})")
+            if problem := manifest_size_problem(size):
+                raise BundleError(problem)
             return _Collected(self._take_manifest)
         expected = self.manifest.members.get(name)
         if expected is None or not _MEMBER_NAME.match(name):
@@ -148,6 +165,8 @@ class _BundleReader:
         missing = set(self.manifest.members) - self._seen
         if missing:
             raise BundleError(f"the bundle lacks members its manifest lists: {sorted(missing)[:3]}")
+        if problem := onnx_file_problem(self.dest / "model.onnx"):
+            raise BundleError(not_onnx_message(f"model.onnx of {self.manifest.label}", problem))
 
 
 class ReleaseStager:
@@ -158,14 +177,22 @@ class ReleaseStager:
         self.folder = folder
         (folder / "metadata").mkdir(parents=True)
         self._total = 0
+        self._fed = 0
+        self._metadata_members = 0
+        self._metadata_total = 0
         self._bundle: _BundleReader | None = None
         self._walker = TarWalker(self._member)
 
     def feed(self, data: bytes | memoryview) -> None:
+        self._fed += len(data)
         try:
             self._walker.feed(data)
         except TarFormatError as exc:
             raise ReleaseTrustError(f"not a readable release file: {exc}") from None
+        if self._walker.ended and self._fed - self._walker.consumed > MAX_TRAILING_BYTES:
+            raise ReleaseTrustError(f"the release file goes on after its end (more than {MAX_TRAILING_BYTES} bytes "
+                                    "follow the tar's end marker): it is not a release file as edge-bundle writes "
+                                    "it, or something was appended to it")
 
     def finish(self) -> StagedRelease:
         try:
@@ -189,6 +216,11 @@ class ReleaseStager:
         if parts[0] == "metadata":
             if size > MAX_METADATA_BYTES:
                 raise ReleaseTrustError(f"{name} is {size} bytes: far too large for metadata")
+            self._metadata_members += 1
+            self._metadata_total += size
+            if self._metadata_members > MAX_METADATA_MEMBERS or self._metadata_total > MAX_METADATA_TOTAL:
+                raise ReleaseTrustError(f"the release file holds more metadata than a release needs (over "
+                                        f"{MAX_METADATA_MEMBERS} files or {MAX_METADATA_TOTAL // 2**20} MB)")
             return _Collected((self.folder / name).write_bytes)
         if self._bundle is not None or not parts[1].endswith(SUFFIX):
             raise ReleaseTrustError("a release file holds exactly one bundle (targets/*.edgebundle)")
@@ -196,20 +228,22 @@ class ReleaseStager:
         return self._bundle
 
 
-def stage_release(source: BinaryIO, folder: Path) -> StagedRelease:
-    """Read a release file from `source` (sequentially, once) into `folder`; ReleaseTrustError/BundleError say
-    what is wrong with it."""
+def stage_release(source: BinaryIO, folder: Path, copy: BinaryIO | None = None) -> StagedRelease:
+    """Read a release file from `source` (sequentially, once) into `folder`, and into `copy` as read when given;
+    ReleaseTrustError/BundleError say what is wrong with it (as soon as it is seen: nothing more is read)."""
     stager = ReleaseStager(folder)
     while chunk := source.read(STREAM_BUFFER):
         stager.feed(chunk)
+        if copy is not None:
+            copy.write(chunk)
     return stager.finish()
 
 
-def verify_staged(trust_dir: Path, staged: StagedRelease) -> VerifiedTarget:
+def verify_staged(trust_dir: Path, staged: StagedRelease, holder: str = "this device") -> VerifiedTarget:
     """TUF's workflow over the staged metadata; the bundle's signed length and sha256 must be the ones read.
     A signed bundle whose own manifest does not hold (a bad build that was signed) fails after that."""
     verified = commit(trust_dir, staged.preverified, staged.bundle_dir) or verify_target(
-        trust_dir, staged.folder, staged.bundle_name, staged.bundle_length, staged.bundle_sha256)
+        trust_dir, staged.folder, staged.bundle_name, staged.bundle_length, staged.bundle_sha256, holder)
     if staged.problem or staged.manifest is None:
         raise BundleError(staged.problem or "the bundle has no manifest")
     return verified

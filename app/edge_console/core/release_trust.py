@@ -12,21 +12,23 @@ A delivery (what a device receives, and what a release file holds) is a folder o
     targets/<line>-<version>.edgebundle
 The device verifies it with TUF's own client workflow (`tuf.ngclient.Updater`) through a fetcher that reads the
 staged folder instead of a network: signatures and thresholds, expiry, version rollback (replayed or frozen
-metadata), mix-and-match, key rotation and revocation through root, the target's length and hashes. Snapshot and
-timestamp versions are the signing time in milliseconds, so deliveries from a release machine and from several
-consoles stay in order without sharing a counter; within one process they also strictly increase (two
-deliveries signed in the same millisecond, or the same second as versions once were, must not share a version:
-TUF takes an equal timestamp version for "nothing new" and keeps its cached targets, so a device that took the
-first would refuse the second as "not listed in the signed targets metadata").
+metadata), mix-and-match, key rotation and revocation through root, the target's length and hashes.
+
+Snapshot and timestamp list the length and sha256 of the metadata they vouch for, and a device refuses them
+without (release_checks.py): otherwise a device still on an old root could be given the real, current snapshot and
+timestamp beside a targets.json signed by a revoked key. Their versions are the signing time in milliseconds, kept
+above whatever the signer signed before and above what a device reports it holds (release_versions.py: a fast
+clock must not freeze a fleet). A root that lists one public key under two key ids is refused everywhere: one key
+would count twice towards a threshold.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import os
 import shutil
 import tarfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +51,10 @@ from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
 from .errors import EdgeConsoleError
+from .release_checks import delivery_problem, explain, held_versions, root_key_problem
+from .release_versions import VersionMark
 
 EXPIRY_DAYS = {"root": 730, "targets": 365, "snapshot": 45, "timestamp": 45}  # sites are visited monthly
-CLOCK_SANE_AFTER = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)  # earlier than the product: a wrong clock
 MAX_METADATA_BYTES = 1024 * 1024
 _SERIALIZER = JSONSerializer(compact=False)
 
@@ -147,28 +150,20 @@ def add_target(targets: Metadata[Targets] | None, bundle: Path, signers: list[Si
     return md
 
 
-_last_version = [0]
-_version_lock = threading.Lock()
+def _metafile(version: int, data: bytes) -> MetaFile:
+    return MetaFile(version=version, length=len(data), hashes={"sha256": hashlib.sha256(data).hexdigest()})
 
 
-def _delivery_version() -> int:
-    """The signing time in milliseconds, and never one this process has handed out before. (Milliseconds, not
-    seconds: a version from an older release of this software, in seconds, is always lower, so devices that saw
-    one accept the next; two processes signing within the same millisecond is what stays possible.)"""
-    with _version_lock:
-        _last_version[0] = max(int(time.time() * 1000), _last_version[0] + 1)
-        return _last_version[0]
-
-
-def delivery_metadata(targets: Metadata[Targets], signer: SigningKey,
-                      expiry_days: int | None = None) -> tuple[Metadata[Snapshot], Metadata[Timestamp]]:
-    """Fresh snapshot and timestamp for `targets`, versioned by the signing time (see the module docstring)."""
-    version = _delivery_version()
+def delivery_metadata(targets: Metadata[Targets], signer: SigningKey, expiry_days: int | None = None, *,
+                      version: int | None = None) -> tuple[Metadata[Snapshot], Metadata[Timestamp]]:
+    """Fresh snapshot and timestamp for `targets`, binding it by length and sha256 (of the bytes write_delivery
+    writes), versioned `version` or else by release_versions.VersionMark (the signing time, never repeated)."""
+    version = version or VersionMark().next()
     snapshot = Metadata(Snapshot(version=version, expires=_expiry("snapshot", expiry_days)))
-    snapshot.signed.meta["targets.json"] = MetaFile(version=targets.signed.version)
+    snapshot.signed.meta["targets.json"] = _metafile(targets.signed.version, targets.to_bytes(_SERIALIZER))
     snapshot.sign(signer.signer)
     timestamp = Metadata(Timestamp(version=version, expires=_expiry("timestamp", expiry_days)))
-    timestamp.signed.snapshot_meta = MetaFile(version=version)
+    timestamp.signed.snapshot_meta = _metafile(version, snapshot.to_bytes(_SERIALIZER))
     timestamp.sign(signer.signer)
     return snapshot, timestamp
 
@@ -219,28 +214,44 @@ class _StagedFetcher(FetcherInterface):
 
 
 def install_root(trust_dir: Path, root_json: bytes) -> Metadata[Root]:
-    """Trust `root_json` from now on (the first root a device or console is given: trust on first install)."""
+    """Trust `root_json` from now on (the first root a device or console is given: trust on first install). A new
+    trust anchor starts a new history: nothing of the old one is left (TUF's root_history/ included)."""
     try:
         md = Metadata[Root].from_bytes(root_json)
     except DeserializationError as exc:  # from an admin's request as well as a file: a clear refusal, not a crash
         raise ReleaseTrustError(f"that file is not TUF root metadata ({exc.__cause__ or exc})"[:300]) from None
     if md.signed.type != Root.type:
         raise ReleaseTrustError("that file is not TUF root metadata")
+    if problem := root_key_problem(md.signed):
+        raise ReleaseTrustError(f"that {problem}")
     try:
         md.verify_delegate(Root.type, md)  # signed by its own keys: at least not damaged
     except tuf_errors.UnsignedMetadataError as exc:
         raise ReleaseTrustError(f"that root.json is not signed by its own root keys ({exc}): damaged or "
                                 "altered") from None
     trust_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("timestamp.json", "snapshot.json", "targets.json"):
-        (trust_dir / name).unlink(missing_ok=True)  # a new trust anchor starts a new history
-    (trust_dir / "root.json").write_bytes(root_json)
+    partial = trust_dir / ".root.json.partial"
+    partial.write_bytes(root_json)
+    os.replace(partial, trust_dir / "root.json")  # replaces TUF's link itself, never the history file it names
+    for entry in trust_dir.iterdir():
+        if entry.name == "root.json":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
     return md
 
 
 def trusted_root(trust_dir: Path) -> Metadata[Root] | None:
     path = trust_dir / "root.json"
     return Metadata[Root].from_bytes(path.read_bytes()) if path.exists() else None
+
+
+def check_root(root: Metadata[Root]) -> None:
+    """ReleaseTrustError for a root that must not be trusted or signed (edge-bundle checks its own with it)."""
+    if problem := root_key_problem(root.signed):
+        raise ReleaseTrustError(problem)
 
 
 @dataclass(frozen=True)
@@ -254,59 +265,41 @@ class VerifiedTarget:
     checked_on_arrival: bool = False  # by the upload's follower, against a copy of the trust (release_preverify.py)
 
 
-def clock_problem(now: datetime.datetime | None = None) -> str | None:
-    now = now or datetime.datetime.now(datetime.UTC)
-    if now < CLOCK_SANE_AFTER:
-        return (f"this device's clock says {now:%Y-%m-%d %H:%M} UTC, before this software was made: set the "
-                "clock (the console shows each device's clock offset), then try again")
-    return None
-
-
-def _explain(exc: Exception) -> str:
-    now = datetime.datetime.now(datetime.UTC)
-    if isinstance(exc, tuf_errors.ExpiredMetadataError):
-        clock = clock_problem(now)
-        return (f"release metadata has expired ({exc}); this device's clock says {now:%Y-%m-%d %H:%M} UTC. "
-                + (clock or "Deliver it again from a console (fresh timestamp) or ask the release tooling for "
-                            "newly signed metadata."))
-    if isinstance(exc, tuf_errors.EqualVersionNumberError | tuf_errors.BadVersionNumberError):
-        return (f"replayed or old release metadata ({exc}): the device has seen newer signed metadata; import the "
-                "newest release file into the console and deliver again")
-    if isinstance(exc, tuf_errors.UnsignedMetadataError):
-        return (f"not signed by a trusted key ({exc}): the release was signed by a key this device does not "
-                "trust, or by one that was revoked, or it was altered after signing")
-    if isinstance(exc, tuf_errors.LengthOrHashMismatchError | tuf_errors.DownloadLengthMismatchError):
-        return f"the bundle does not match its signed length or hash ({exc}): it was altered or damaged"
-    if isinstance(exc, tuf_errors.DownloadHTTPError):
-        return f"the delivery is incomplete: {exc}"
-    return f"the release metadata is invalid: {exc}"
-
-
-def verify_target(trust_dir: Path, delivery: Path, target_name: str, length: int, sha256: str) -> VerifiedTarget:
+def verify_target(trust_dir: Path, delivery: Path, target_name: str, length: int, sha256: str,
+                  holder: str = "this device") -> VerifiedTarget:
     """Run TUF's client workflow over a staged delivery's metadata (`delivery/metadata`) and check that the target
     `target_name`, already read and hashed by the caller (release_stream.py), has the signed length and sha256.
 
     `trust_dir` holds the trusted root (and, after a success, the metadata TUF remembers for rollback
-    protection)."""
+    protection). `holder` names whose trust it is, in messages."""
     if not (trust_dir / "root.json").exists():
         raise ReleaseTrustError("no release trust is installed on this device: install the release authority's "
-                                "root.json first (`edge-agent trust-root root.json`, or from an admin console)")
-    updater = Updater(str(trust_dir), "staged:///metadata/", str(delivery), "staged:///targets/",
-                      fetcher=_StagedFetcher(delivery), bootstrap=None)
+                                "root.json first (`edge-agent trust-root root.json` on the device, or from an admin "
+                                "console: Fleet versions ▸ Install release trust…, or `edge-console release "
+                                "install-trust`)")
+    held = held_versions(trust_dir)
     try:
+        trusted = trusted_root(trust_dir)
+    except (DeserializationError, OSError) as exc:
+        raise ReleaseTrustError(f"the trusted root.json cannot be read ({exc}): install it again") from None
+    if problem := delivery_problem(trusted.signed if trusted.signed.type == Root.type else None,
+                                   delivery / "metadata"):
+        raise ReleaseTrustError(problem)
+    try:
+        updater = Updater(str(trust_dir), "staged:///metadata/", str(delivery), "staged:///targets/",
+                          fetcher=_StagedFetcher(delivery), bootstrap=None)
         updater.refresh()
         info = updater.get_targetinfo(target_name)
-        if info is None:
-            raise ReleaseTrustError(f"{target_name} is not listed in the signed targets metadata")
-        if info.length != length or info.hashes.get("sha256") != sha256:
-            # The same check as TargetFile.verify_length_and_hashes, on figures computed in one streaming pass.
-            raise tuf_errors.LengthOrHashMismatchError(
-                f"{target_name}: {length} bytes with sha256 {sha256[:16]}..., signed as {info.length} bytes with "
-                f"sha256 {str(info.hashes.get('sha256'))[:16]}...")
-    except ReleaseTrustError:
-        raise
     except (tuf_errors.RepositoryError, tuf_errors.DownloadError, ValueError) as exc:
-        raise ReleaseTrustError(_explain(exc)) from exc
+        raise ReleaseTrustError(explain(exc, held, held_versions(delivery / "metadata"), holder)) from exc
+    if info is None:
+        raise ReleaseTrustError(f"{target_name} is not listed in the signed targets metadata")
+    if info.length != length or info.hashes.get("sha256") != sha256:
+        # The same check as TargetFile.verify_length_and_hashes, on figures computed in one streaming pass.
+        raise ReleaseTrustError(
+            f"the bundle does not match its signed length or hash ({target_name}: {length} bytes with sha256 "
+            f"{sha256[:16]}..., signed as {info.length} bytes with sha256 {str(info.hashes.get('sha256'))[:16]}...):"
+            " it was altered or damaged")
     targets = Metadata[Targets].from_bytes((trust_dir / "targets.json").read_bytes())
     return VerifiedTarget(target_name, delivery / "bundle", info.length, sha256,
                           dict(info.unrecognized_fields.get("custom") or {}), targets.signed.version)

@@ -62,7 +62,8 @@ def parse_pax(data: bytes) -> dict[str, str]:
 
 class TarWalker:
     """Feed consecutive bytes of a tar; `open_member(name, size)` is called at each member's header and returns
-    the sink its data is written to. At the end-of-archive block the walk stops and later bytes are ignored."""
+    the sink its data is written to. At the end-of-archive block the walk stops and later bytes are ignored
+    (`consumed` says where the archive ended, so a caller can judge what follows)."""
 
     def __init__(self, open_member: Callable[[str, int], MemberSink]) -> None:
         self._open_member = open_member
@@ -73,9 +74,14 @@ class TarWalker:
         self._left = 0  # data bytes still to come of the current entry
         self._pad = 0  # padding bytes still to skip after it
         self.ended = False
+        self.consumed = 0  # bytes walked, up to and including the end-of-archive block once it is seen
 
     def feed(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
+        self.consumed += len(view) - self._walk(view)
+
+    def _walk(self, view: memoryview) -> int:
+        """Walk `view`; how many of its bytes follow the end-of-archive block (none, unless it ended)."""
         while view and not self.ended:
             if self._left:
                 take = view[:self._left]
@@ -99,6 +105,7 @@ class TarWalker:
                     block = bytes(self._header)
                     self._header.clear()
                     self._start_entry(block)
+        return len(view)
 
     def _start_entry(self, block: bytes) -> None:
         if block == ZERO_BLOCK:

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .disk_reserve import essential
 from .errors import EdgeConsoleError
 
 KEY_FILE = "identity.key"
@@ -76,8 +77,13 @@ def short_fingerprint(fingerprint: str) -> str:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write a secret atomically and owner-only (0600) from the first byte: never briefly world-readable."""
+    """Write a secret atomically and owner-only (0600) from the first byte: never briefly world-readable. An
+    essential write (core/disk_reserve.py): pairings and codes are written through here."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    essential(lambda: _write_private(path, data))
+
+
+def _write_private(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, 0o600)

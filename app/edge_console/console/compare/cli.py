@@ -1,8 +1,9 @@
 """`edge-console compare --device HOST:PORT [--model PATH] [--frames N] [--json] [--save-frames DIR]`: the
 comparison, headless. It runs the Compare panel's own coroutines (`CompareSession`) with `asyncio.run`.
 
-Exit status: 0 when it ran (whatever the agreement); 2 bad arguments or unusable local model; 3 device
-unreachable or sending unusable data; 4 models not comparable (different classes).
+Exit status: 0 when it ran (whatever the agreement); 1 an unexpected failure (one line, never a traceback); 2 bad
+arguments or unusable local model; 3 device unreachable or sending unusable data; 4 models not comparable
+(different classes). Everything the device said is printed escaped (terminal escapes, CR, bidi marks: \x1b, \u202e).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import tempfile
 from collections.abc import Callable
@@ -21,12 +23,14 @@ from edge_console.core.comparison import FrameComparison, IncompatibleModelsErro
 from edge_console.core.errors import ModelError
 from edge_console.core.model_library import ModelLibrary
 from edge_console.core.paths import models_dir
+from edge_console.core.protocol import ProtocolError
+from edge_console.core.terminal_text import for_terminal
 
 from ..net.addresses import EXAMPLE, DeviceAddress, parse_host_port
 from ..net.bound_session import DeviceBoundSession
 from ..net.device_access import CertificateChanged, NoLongerPaired, NotAnAgentAnswer, reach
+from ..net.device_answers import UnreadableAnswer
 from ..trust_store import ConsoleTrust, PinStore, default_data_dir
-from ..untrusted_text import visible_text
 from .fetch import NOT_AN_AGENT, DeviceFetchError, DeviceFrame
 from .saved_frames import save_frame
 from .session import CompareSession
@@ -89,18 +93,24 @@ def main(argv: list[str] | None = None) -> int:
         library = ModelLibrary([models_dir(), *args.library])
     except FileNotFoundError as exc:
         parser.error(str(exc))
-    say = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    def say(line: str) -> None:  # every line may quote the device: escaped for the terminal
+        print(for_terminal(line), file=sys.stderr if args.json else sys.stdout)
+
+    def fail(exc: BaseException, status: int) -> int:
+        print(f"edge-console compare: {for_terminal(exc)}", file=sys.stderr)
+        return status
+
     try:
         info, spec, frames = asyncio.run(_compare(args, library, say))
-    except DeviceFetchError as exc:
-        print(f"edge-console compare: {exc}", file=sys.stderr)
-        return 3
+    except (DeviceFetchError, ProtocolError) as exc:  # ProtocolError: an answer the console cannot read
+        return fail(exc, 3)
     except IncompatibleModelsError as exc:
-        print(f"edge-console compare: {exc}", file=sys.stderr)
-        return 4
+        return fail(exc, 4)
     except (ModelError, OSError) as exc:
-        print(f"edge-console compare: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
+    except Exception as exc:  # a failure nobody expected: one line, not a traceback (-v style detail in the log)
+        logging.getLogger(__name__).debug("compare failed", exc_info=exc)
+        return fail(RuntimeError(f"unexpected failure ({exc.__class__.__name__}: {exc})"), 1)
     summary = summarize(frames)
     say(f"overall over {summary['frames']} frames: P {summary['precision']:.3f} R {summary['recall']:.3f} "
         f"F1 {summary['f1']:.3f} mean IoU {summary['mean_iou']:.3f}, {summary['disagreeing_frames']} frames disagree")
@@ -125,8 +135,9 @@ async def _compare(args: argparse.Namespace, library: ModelLibrary,
         session = await CompareSession.open(DeviceBoundSession(http, tls), base_url, library, args.model,
                                             iou=args.iou)
         spec, info = session.detector.spec, session.info
-        say(visible_text(f"device {info['name']} ({args.device}) runs {info['model']['name']} "
-                         f"{info['model']['version']}; ", 300) +
+        model = info["model"]  # fetch_info checked it is an object
+        say(for_terminal(f"device {info.get('name', '?')} ({args.device}) runs {model.get('name', '?')} "
+                         f"{model.get('version', '?')}; ", 300) +
             f"local: {spec.name} {spec.version} on {session.detector.provider}")
         await session.run(compared, count=args.frames, keep_image=False)
     return info, spec, frames
@@ -148,6 +159,8 @@ async def _reach_paired(http: aiohttp.ClientSession, address, data_dir: Path | N
     except NotAnAgentAnswer as exc:
         raise DeviceFetchError(f"{NOT_AN_AGENT}: {address} {exc}; the agent listens on 8470 unless configured "
                                "otherwise") from None
+    except UnreadableAnswer as exc:
+        raise DeviceFetchError(f"{address}: {exc}") from None
     except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
         raise DeviceFetchError(f"cannot reach the device at {address}: {exc or type(exc).__name__}. Is it powered, "
                                "on this network, and is the address right?") from None

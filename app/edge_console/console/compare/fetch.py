@@ -8,24 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
-import struct
 from dataclasses import dataclass
 
 import aiohttp
-import cv2
 import numpy as np
 
 from edge_console.core.errors import EdgeConsoleError
-from edge_console.core.protocol import FRAME_CONTENT_TYPE, ProtocolError, StreamHeader, decode_frame_message
+from edge_console.core.frame_file import MAX_SAVED_FRAME_BYTES, decode_saved_frame
+from edge_console.core.protocol import (
+    FRAME_CONTENT_TYPE,
+    ProtocolError,
+    StreamHeader,
+)
 
-from ..image_headers import check_lossless_image
+from ..net.device_answers import MAX_ANSWER_BYTES, NOT_JSON, UnreadableAnswer, parse_json, read_body
 from ..untrusted_text import visible_text
 
 REQUEST_TIMEOUT_S = 10.0
-FRAME_LENGTH_PREFIX = struct.Struct(">I")  # a frame message starts with its header's length (core.protocol)
-IMAGE_SIGNATURE_BYTES = 8  # enough of the image for the parser to recognise it (JPEG, PNG or BMP)
 NOT_AN_AGENT = "this is not an edge agent"
+# The largest lossless frame the console takes (as a saved frame: core/frame_file.py), read no further: the
+# frame's own checks come after it is read.
+MAX_FRAME_BYTES = MAX_SAVED_FRAME_BYTES
 
 
 def _where(url: str) -> str:
@@ -47,11 +50,14 @@ class DeviceFrame:
     message: bytes
 
 
-async def _get(session: aiohttp.ClientSession, url: str,
-               timeout: float = REQUEST_TIMEOUT_S) -> tuple[int, str, bytes]:
+async def _get(session: aiohttp.ClientSession, url: str, timeout: float = REQUEST_TIMEOUT_S,
+               limit: int = MAX_ANSWER_BYTES) -> tuple[int, str, bytes]:
+    """Status, content type and body (at most `limit` bytes, else UnreadableAnswer as DeviceFetchError)."""
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as r:
-            return r.status, r.content_type, await r.read()
+            return r.status, visible_text(r.content_type, 80), await read_body(r, limit=limit)
+    except UnreadableAnswer as exc:
+        raise DeviceFetchError(f"{exc}; is this the right device?") from None
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise DeviceFetchError(f"cannot reach the device at {_where(url)}: {_reach_error(exc)}. "
                                "Is it powered, on this network, and is the address right?") from exc
@@ -69,10 +75,8 @@ def _reach_error(exc: BaseException) -> str:
 def _device_error(status: int, body: bytes) -> str | None:
     """The agent's JSON error ("error: detail"), or None when the body is not one (an HTML page: not an agent)."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(data, dict):
+        data = parse_json(body, "an error answer")
+    except UnreadableAnswer:
         return None
     return visible_text(f"{data.get('error', '')}: {data.get('detail', '')}".strip(": "), 300)
 
@@ -88,35 +92,38 @@ async def fetch_info(session: aiohttp.ClientSession, base_url: str) -> dict:
                                    "(the agent listens on 8470 unless configured otherwise)")
         raise DeviceFetchError(f"the device at {where} answered /v1/info with HTTP {status}: {reason}")
     try:
-        info = json.loads(body)
-        info["model"]["classes"]
-    except (ValueError, KeyError, TypeError) as exc:
+        info = parse_json(body, "/v1/info")
+    except UnreadableAnswer as exc:
+        if exc.kind == NOT_JSON:
+            raise DeviceFetchError(f"{NOT_AN_AGENT} at {where}: its /v1/info is not JSON. Is the port right?") from None
+        raise DeviceFetchError(str(exc)) from None
+    problem = _model_problem(info.get("model"))
+    if problem:
         raise DeviceFetchError(f"{NOT_AN_AGENT} at {where}: its /v1/info is not what an edge agent sends "
-                               f"({type(exc).__name__}). Is the port right?") from exc
+                               f"({problem}). Is the port right?")
     return info
 
 
-def decode_frame(body: bytes) -> tuple[StreamHeader, np.ndarray]:
-    """Header and BGR pixels of a /v1/frame body; ProtocolError when it is not a valid frame.
+def _model_problem(model: object) -> str:
+    """What is wrong with /v1/info's "model" for a comparison ("" when nothing): the comparison looks the model up
+    in the library by these fields and maps its classes by name."""
+    if not isinstance(model, dict):
+        return "no model object"
+    classes = model.get("classes")
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        return "its model's classes are not a list of names"
+    for key in ("name", "version", "sha256"):
+        if model.get(key) is not None and not isinstance(model[key], str):
+            return f"its model's {key} is not text"
+    return ""
 
-    The protocol's own parser checks the header and the image's signature on a prefix of the message; the image
-    (a megabyte of BMP) is then decoded straight from the body, never copied under the GIL, which a comparison's
-    inference on another thread is waiting for (benchmarks/bench_compare.py)."""
-    if len(body) < FRAME_LENGTH_PREFIX.size:
-        raise ProtocolError(f"frame message of {len(body)} bytes is too short for its length prefix")
-    (header_length,) = FRAME_LENGTH_PREFIX.unpack_from(body)
-    image_at = FRAME_LENGTH_PREFIX.size + header_length
-    header, _signature = decode_frame_message(body[: image_at + IMAGE_SIGNATURE_BYTES])
-    # The image's own header (BMP or PNG) must describe exactly the frame's pixels, checked before decoding: a
-    # few bytes claiming 16384x16384 would otherwise allocate a gigabyte.
-    check_lossless_image(memoryview(body)[image_at:], header)
-    image = cv2.imdecode(np.frombuffer(body, np.uint8, offset=image_at), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ProtocolError("the frame's image cannot be decoded")
-    if image.shape[:2] != (header.height, header.width):
-        raise ProtocolError(f"the frame's image decoded to {image.shape[1]}x{image.shape[0]}, not the "
-                            f"{header.width}x{header.height} it declares")
-    return header, image
+
+def decode_frame(body: bytes) -> tuple[StreamHeader, np.ndarray]:
+    """Header and BGR pixels of a /v1/frame body; ProtocolError when it is not a valid frame. The same reader as a
+    saved frame's (a saved frame is this very message): the header and the image's own header are checked on a
+    prefix before anything decodes it, and the image is decoded straight from the body, never copied under the GIL,
+    which a comparison's inference on another thread is waiting for (benchmarks/bench_compare.py)."""
+    return decode_saved_frame(body)
 
 
 async def fetch_frame(session: aiohttp.ClientSession, base_url: str, after_seq: int = 0,
@@ -133,7 +140,7 @@ async def fetch_device_frame(session: aiohttp.ClientSession, base_url: str, afte
     the loop's default executor)."""
     # One long-poll request: the agent answers once it has a frame after #after_seq (or says why not).
     query = f"/v1/frame?after={after_seq}" if after_seq else "/v1/frame"
-    status, content_type, body = await _get(session, base_url + query, timeout)
+    status, content_type, body = await _get(session, base_url + query, timeout, MAX_FRAME_BYTES)
     if status != 200:
         reason = _device_error(status, body) or f"not an agent's answer ({content_type or 'no content type'})"
         raise DeviceFetchError(f"the device has no frame to compare (HTTP {status}): {reason}")

@@ -69,7 +69,24 @@ class ComparePanel(ComparePanelLayout):
         self._library = library
         self._closing = False
         self._waiting_for_trust = False
+        self._described_model: object = None
+        state.changed.connect(self._on_device_changed)
         self._start_when_trust_known()
+
+    def _device_model(self) -> dict | None:
+        """What the device runs now: its state's /v1/info, which its session reads again after every switch."""
+        model = self.state.info.get("model")
+        return model if isinstance(model, dict) and model.get("name") else None
+
+    def _on_device_changed(self) -> None:
+        """A rollout or a rollback switched the device's model: the labels say so at once."""
+        model = self._device_model()
+        if self.opened is None or self._closing or model == self._described_model:
+            return
+        self._described_model = model
+        self.describe_setup(self.state.name, self.opened, model)
+        if self.shown is not None:
+            self._show(self.shown)
 
     def _start_when_trust_known(self) -> None:
         """Open the comparison once the device's session has said how it may be reached (pinned TLS, or lab mode);
@@ -125,24 +142,32 @@ class ComparePanel(ComparePanelLayout):
         getattr(self.worker, request)(*args)
         self._update_busy()
 
-    def _open(self, model_path: Path | None) -> None:
+    def _open(self, model_path: Path | None, add_to_library: bool = False) -> None:
         self.requested_model = model_path
         self.opened = None
         self.overlay_view.placeholder = OPENING_TEXT
         self._compare_after_open = True
         self._new_run()
-        self._submit("open", self.run, model_path)
+        if add_to_library and model_path is not None:  # refused once, before it is tried as the model
+            self._submit("switch_model", self.run, model_path, True)
+        else:
+            self._submit("open", self.run, model_path)
 
-    def choose_model(self, path: Path) -> None:
-        """Compare against `path` from now on (a candidate such as parts-v2 while the device runs parts-v1)."""
+    def choose_model(self, path: Path, add_to_library: bool = False) -> None:
+        """Compare against `path` from now on (a candidate such as parts-v2 while the device runs parts-v1). A model
+        already in use stays until the new one has loaded: one that does not load is refused, said once, and the
+        comparison goes on with the model it had."""
         if self.opened is not None and self.opened.model_path == path:
             return
         self.continuous_button.setChecked(False)
-        self._open(path)
+        if self.opened is None:
+            self._open(path, add_to_library)
+            return
+        self._compare_after_open = True
+        self._submit("switch_model", self.run, Path(path), add_to_library)
 
     def add_model_file(self, path: Path) -> None:
-        self._submit("refresh_library", path, None)
-        self.choose_model(Path(path))
+        self.choose_model(Path(path), add_to_library=True)
 
     def add_model_folder(self, folder: Path) -> None:
         self._submit("refresh_library", None, Path(folder))
@@ -186,11 +211,13 @@ class ComparePanel(ComparePanelLayout):
     def on_opened(self, opened: SessionOpened) -> None:
         if opened.run != self.run:
             return
+        if self.opened is not None and self.opened.model_path != opened.model_path:
+            self._new_run()  # another model: its results are a run of their own
         self.opened = opened
         self.clear_error()
         self.overlay_view.placeholder = "Fetching the device's newest frame…"
         self.set_models(None, opened.model_path, opened.device_copy)
-        self.describe_setup(self.state.name, opened)
+        self.describe_setup(self.state.name, opened, self._device_model())
         if self._compare_after_open:
             self._compare_after_open = False
             self.compare_now()
@@ -218,6 +245,15 @@ class ComparePanel(ComparePanelLayout):
         if self.shown is None:
             self.overlay_view.placeholder = f"No comparison: {message}"
             self.overlay_view.update()
+
+    def on_model_refused(self, run: int, path: Path, message: str) -> None:
+        """A model picked (or added) did not load: the one in use stays, and the picker shows it again."""
+        self._compare_after_open = False
+        if self.opened is None:
+            self.on_failed(run, message)
+            return
+        self.set_models(None, self.opened.model_path, self.opened.device_copy)
+        self.show_error(f"{message} Still comparing against {self.opened.model_path.name}.")
 
     def on_continuous_ended(self, run: int, reason: str) -> None:
         if run != self.run:
@@ -281,7 +317,8 @@ class ComparePanel(ComparePanelLayout):
         self.shown = comparison
         self.shown_at = time.monotonic()
         self.shown_boxes = compared_boxes(comparison.report) if comparison is not None else []
-        self.show_frame(comparison, self.shown_boxes, self.opened, pinned=self.pinned)
+        self.show_frame(comparison, self.shown_boxes, self.opened, pinned=self.pinned,
+                        device_model=self._device_model())
 
     def _highlight_disagreement(self, row: int) -> None:
         disagreements = [b for b in self.shown_boxes if b.kind is not Agreement.MATCHED]

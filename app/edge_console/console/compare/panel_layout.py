@@ -4,7 +4,8 @@ Everything sits in a scroll area: the panel then asks the main window for almost
 it never squeezes the docks or grows the window past the screen (issue 10); where the tab is smaller than the
 panel's own minimum, it scrolls.
 
-    [Local model ▾] [Add model file…] [Add model folder…]                  device runs X · local Y
+    [Local model ▾] [Add model file…] [Add model folder…]
+    device runs X · local Y
     [Compare now] [Continuous] [every N frames] [keep F1 < 0.90]      [Replay saved frames…] [Export hard frames…]
     (message)
     legend                                             | Agreement (this frame, this run)
@@ -46,6 +47,10 @@ from .stats_view import AgreementStats, LatencyStats
 from .worker import LibraryListing, SessionOpened
 
 DEFAULT_THRESHOLD = 0.9
+NARROW_PX = 1000  # narrower than this, the panel stacks (see _fit_width)
+SIDE_MIN_WIDTH = 340
+SIDE_MIN_HEIGHT_NARROW = 420
+NARROW_MIN_HEIGHT = 1100
 OPENING_TEXT = "Connecting to the device and loading the local model…"
 NO_MODEL_TEXT = "no local model loaded"
 RELEASE_PREFIX = "Release: "  # picker items that are the model inside an imported, verified release
@@ -126,16 +131,18 @@ class ComparePanelLayout(QWidget):
         model_bar.addWidget(QLabel("Local model"))
         for widget in (self.model_box, self.add_file_button, self.add_folder_button):
             model_bar.addWidget(widget)
-        model_bar.addSpacing(12)
-        model_bar.addWidget(self.setup_label, 1)
+        model_bar.addStretch(1)  # the set-up sentence gets a row of its own: beside the picker it was squeezed
 
         action_bar = QHBoxLayout()
         for widget in (self.compare_button, self.continuous_button, self.every_box, self.threshold_box,
                        self.busy_label):
             action_bar.addWidget(widget)
         action_bar.addStretch(1)
-        action_bar.addWidget(self.replay_button)
-        action_bar.addWidget(self.export_button)
+        self._file_bar = QHBoxLayout()  # replay / export: at the end of the action bar, or a row of their own
+        self._file_bar.addStretch(1)
+        self._action_bar = action_bar
+        for widget in (self.replay_button, self.export_button):
+            action_bar.addWidget(widget)
 
         side_by_side = QSplitter(Qt.Orientation.Horizontal)
         side_by_side.addWidget(self.device_view)
@@ -180,7 +187,7 @@ class ComparePanelLayout(QWidget):
         side_layout.addWidget(self.agreement)
         side_layout.addWidget(self.latency)
         side_layout.addWidget(lists, 1)
-        side.setMinimumWidth(340)
+        side.setMinimumWidth(SIDE_MIN_WIDTH)
 
         upper = QSplitter(Qt.Orientation.Horizontal)
         upper.addWidget(views)
@@ -188,6 +195,7 @@ class ComparePanelLayout(QWidget):
         upper.setStretchFactor(0, 3)
         upper.setStretchFactor(1, 1)
         upper.setSizes([1000, 400])
+        self._upper, self._side, self._narrow = upper, side, False
         main = QSplitter(Qt.Orientation.Vertical)
         main.addWidget(upper)
         main.addWidget(self.chart)
@@ -201,7 +209,9 @@ class ComparePanelLayout(QWidget):
         layout.setContentsMargins(6, 4, 6, 4)
         layout.setSpacing(4)
         layout.addLayout(model_bar)
+        layout.addWidget(self.setup_label)
         layout.addLayout(action_bar)
+        layout.addLayout(self._file_bar)
         layout.addWidget(self.message_label)
         layout.addWidget(main, 1)
         self.message_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
@@ -210,6 +220,26 @@ class ComparePanelLayout(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_width(self.width())
+
+    def _fit_width(self, width: int) -> None:
+        """Below NARROW_PX (a tab between the Devices and Details docks), the figures go under the pictures and the
+        file buttons to a row of their own, instead of off the right edge behind the Details dock."""
+        narrow = width < NARROW_PX
+        if narrow == self._narrow:
+            return
+        self._narrow = narrow
+        target = self._file_bar if narrow else self._action_bar
+        for widget in (self.replay_button, self.export_button):
+            target.addWidget(widget)
+        self._upper.setOrientation(Qt.Orientation.Vertical if narrow else Qt.Orientation.Horizontal)
+        self._side.setMinimumWidth(0 if narrow else SIDE_MIN_WIDTH)
+        self._side.setMinimumHeight(SIDE_MIN_HEIGHT_NARROW if narrow else 0)
+        self._upper.setSizes([2, 1] if narrow else [1000, 400])
+        self.scroll.widget().setMinimumHeight(NARROW_MIN_HEIGHT if narrow else 0)  # scrolls down to the figures
 
     # -- what the behaviour half calls to show things -----------------------------------------------------------
 
@@ -266,8 +296,10 @@ class ComparePanelLayout(QWidget):
         finally:
             self.model_box.blockSignals(False)
 
-    def describe_setup(self, device_name: str, opened: SessionOpened) -> None:
-        device_model = opened.info["model"]
+    def describe_setup(self, device_name: str, opened: SessionOpened, device_model: dict | None = None) -> None:
+        """`device_model`: what the device runs now (DeviceState.info, kept current by its session); the model it
+        ran when the comparison was opened otherwise."""
+        device_model = device_model or opened.info["model"]
         local = opened.model
         if device_model.get("sha256"):
             same = device_model["sha256"] == local.get("sha256")
@@ -287,7 +319,7 @@ class ComparePanelLayout(QWidget):
         self.model_box.setCurrentIndex(-1)  # the placeholder: no model is in use
 
     def show_frame(self, comparison: FrameComparison | None, boxes: list[ComparedBox],
-                   opened: SessionOpened | None, pinned: bool = False) -> None:
+                   opened: SessionOpened | None, pinned: bool = False, device_model: dict | None = None) -> None:
         if comparison is None:
             for view in (self.overlay_view, self.device_view, self.local_view):
                 view.show_comparison(None, [], "")
@@ -302,7 +334,7 @@ class ComparePanelLayout(QWidget):
         self.overlay_caption.setText(f"{'Hard frame ' if pinned else ''}<b>#{comparison.seq}</b> · F1 {r.f1:.2f} · "
                                      f"{len(r.matched)} matched · {len(r.unmatched_a)} device only · "
                                      f"{len(r.unmatched_b)} local only · {len(r.class_mismatches)} class mismatch")
-        device_model = opened.info["model"] if opened else {}
+        device_model = device_model or (opened.info["model"] if opened else {})
         local_model = opened.model if opened else {}
         self.device_view.show_comparison(comparison, [], visible_text(
             f"Device: {device_model.get('name', '?')} {device_model.get('version', '')} · "

@@ -5,6 +5,8 @@ A saved set makes a comparison repeatable on the very same pixels: `edge-console
 writes one, and the Compare panel's "Replay saved frames" compares it again, with any local model.
 
     <dir>/seq00000042.edgeframe
+
+The format and its reader are core's (core/frame_file.py): `edge-bundle build --golden DIR` takes these files too.
 """
 
 from __future__ import annotations
@@ -14,11 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_console.core.errors import EdgeConsoleError
+from edge_console.core.frame_file import SUFFIX, read_saved_frame
 from edge_console.core.protocol import ProtocolError, StreamHeader
 
-from .fetch import decode_frame
-
-SUFFIX = ".edgeframe"
 MAX_FRAMES_LOADED = 500  # a replay holds every frame in memory (~1 MB each at 640x480)
 
 
@@ -47,7 +47,7 @@ def load_saved_frames(folder: Path) -> list[tuple[StreamHeader, np.ndarray]]:
     frames = []
     for path in paths:
         try:
-            frames.append(decode_frame(path.read_bytes()))
+            frames.append(read_saved_frame(path))
         except (OSError, ProtocolError) as exc:
             raise SavedFramesError(f"{path.name} in {folder} is not a saved device frame: {exc}") from exc
     return sorted(frames, key=lambda frame: frame[0].seq)

@@ -92,7 +92,7 @@ class CompareSession:
         samples every Nth frame). `wait_for_new=False` takes whatever frame the device has now, even one already
         fetched: the benchmark measures the console's own cycle that way, unpaced by the device's camera."""
         if not wait_for_new:
-            return self._note(await self._fetch(0))
+            return await self._follow_device_model(self._note(await self._fetch(0)))
         every = max(1, every)
         await self._sleep_through_skipped_frames(every)
         wanted = self.last_seq + every
@@ -101,7 +101,17 @@ class CompareSession:
         # restarted and counts from 1 again: take what it has.
         while self.last_seq and self.last_seq < frame.header.seq < wanted:
             frame = await self._fetch(frame.header.seq)
-        return self._note(frame)
+        return await self._follow_device_model(self._note(frame))
+
+    async def _follow_device_model(self, frame: DeviceFrame) -> DeviceFrame:
+        """A frame inferred by another model version than the one this session was opened with (a rollout or a
+        rollback meanwhile): read what the device runs now, and map its classes again, before comparing."""
+        if frame.header.model_version == str(self.info["model"].get("version", "")):
+            return frame
+        info = await fetch_info(self.http, self.base_url)
+        self.mapping = class_mapping(info["model"]["classes"], self.detector.spec.class_names)
+        self.info = info
+        return frame
 
     async def _fetch(self, after_seq: int) -> DeviceFrame:
         return await fetch_device_frame(self.http, self.base_url, after_seq, self.request_timeout_s, self.executor)

@@ -61,6 +61,7 @@ class CompareListener(Protocol):
     def on_opened(self, opened: SessionOpened) -> None: ...
     def on_compared(self, run: int, comparison: FrameComparison) -> None: ...
     def on_failed(self, run: int, message: str) -> None: ...
+    def on_model_refused(self, run: int, path: Path, message: str) -> None: ...  # the model in use stays
     def on_job_done(self) -> None: ...  # one request finished (the panel counts them to show when it is busy)
     def on_continuous_ended(self, run: int, reason: str) -> None: ...  # ended by itself: no device, model or frames
 
@@ -89,6 +90,11 @@ class CompareWorker:
     def open(self, run: int, model_path: Path | None) -> None:
         """Connect to the device and load `model_path` (None: the library's copy of the device's model)."""
         self._submit(lambda: self._open(run, model_path))
+
+    def switch_model(self, run: int, model_path: Path, add_to_library: bool = False) -> None:
+        """Compare against `model_path` from now on if it loads; if it does not, keep the model in use and say
+        why once (`on_model_refused`). `add_to_library`: a file the user picked, offered in the list if it loads."""
+        self._submit(lambda: self._switch(run, model_path, add_to_library))
 
     def refresh_library(self, add_file: Path | None = None, add_folder: Path | None = None) -> None:
         self._submit(lambda: self._refresh_library(add_file, add_folder))
@@ -190,12 +196,36 @@ class CompareWorker:
         self._model_path = model_path
         self._tell("on_library", await self._in_pool(self._listing))
         try:
-            session = await CompareSession.open(DeviceBoundSession(self._http(), self.tls), self.base_url,
-                                                self.library, model_path, iou=self.iou,
-                                                executor=self._tasks.pool)
+            session = await self._load(model_path)
         except (EdgeConsoleError, OSError) as exc:  # unreachable device, bad or incompatible model
             self._tell("on_failed", run, str(exc))
             return
+        await self._opened(run, session)
+
+    async def _load(self, model_path: Path | None) -> CompareSession:
+        return await CompareSession.open(DeviceBoundSession(self._http(), self.tls), self.base_url, self.library,
+                                         model_path, iou=self.iou, executor=self._tasks.pool)
+
+    async def _switch(self, run: int, model_path: Path, add_to_library: bool) -> None:
+        added = False
+        try:
+            if add_to_library:  # read once here: a file that is no model is refused before anything changes
+                await self._in_pool(self.library.add_file, model_path)
+                added = True
+            if self._session is None:  # nothing in use to keep: a plain open
+                await self._open(run, model_path)
+                return
+            session = await self._load(model_path)
+        except (EdgeConsoleError, OSError, ValueError) as exc:
+            if added:  # an ONNX model that cannot be used here (its layout, its classes): still offered in the list
+                self._tell("on_library", await self._in_pool(self._listing))
+            self._tell("on_model_refused", run, model_path, str(exc).strip()[:400])
+            return
+        self._model_path = model_path
+        self._tell("on_library", await self._in_pool(self._listing))
+        await self._opened(run, session)
+
+    async def _opened(self, run: int, session: CompareSession) -> None:
         self._session = session
         m = session.info["model"]
         copy = await self._in_pool(self.library.find, m.get("name", ""), m.get("version", ""), m.get("sha256"))

@@ -11,4 +11,5 @@ the protocol code testable without a display (tests/console_headless) and the GU
     addresses.py       host:port as users type it
     backoff.py         reconnect delays (the product's BackoffPolicy) with a sleep that can be cut short
     device_info.py     checks on what a device says about itself
+    device_answers.py  the one way every device answer is read: bounded size and nesting, the expected JSON type
 """

@@ -17,7 +17,9 @@ import aiohttp
 from edge_console.core.tls_identity import certificate_fingerprint, short_fingerprint
 
 from ..trust_store import Pin, TlsContexts
+from ..untrusted_text import visible_text
 from .addresses import DeviceAddress
+from .device_answers import NOT_JSON, UnreadableAnswer, read_json
 from .pairing_client import fetch_certificate
 
 TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
@@ -61,7 +63,8 @@ class DeviceAccess:
     def role(self) -> str | None:
         if self.info.get("insecure_lab_mode"):
             return "admin"
-        return self.info.get("caller_role") if self.pin else None
+        role = self.info.get("caller_role") if self.pin else None
+        return role if isinstance(role, str) else None  # the device's word: only ever compared and shown
 
 
 class NotAnAgentAnswer(ValueError):
@@ -71,13 +74,16 @@ class NotAnAgentAnswer(ValueError):
 async def _info(session: aiohttp.ClientSession, url: str, tls) -> dict:
     async with session.get(url + "/v1/info", ssl=ssl_arg(tls), timeout=TIMEOUT) as r:
         if r.status in (401, 403, 404, 405):  # what a web server or a login page answers for a path it lacks
-            raise NotAnAgentAnswer(f"answered /v1/info with HTTP {r.status} {r.reason or ''}".rstrip()
+            raise NotAnAgentAnswer(f"answered /v1/info with HTTP {r.status} {visible_text(r.reason, 80)}".rstrip()
                                    + " (another program on this port?)")
         r.raise_for_status()
         try:
-            data = await r.json(content_type=None)
-        except (ValueError, UnicodeDecodeError):
-            raise NotAnAgentAnswer(f"did not answer JSON on /v1/info ({r.content_type or 'no content type'})") from None
+            data = await read_json(r, "/v1/info", expect=None)
+        except UnreadableAnswer as exc:
+            if exc.kind != NOT_JSON:
+                raise  # an agent's answer, or something posing as one: hostile or broken, not "another program"
+            raise NotAnAgentAnswer(f"did not answer JSON on /v1/info "
+                                   f"({visible_text(r.content_type, 80) or 'no content type'})") from None
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         raise NotAnAgentAnswer("answered /v1/info, but not as an edge agent does (no device id)")
     return data
@@ -86,7 +92,8 @@ async def _info(session: aiohttp.ClientSession, url: str, tls) -> dict:
 async def reach(session: aiohttp.ClientSession, address: DeviceAddress, contexts: TlsContexts,
                 pin_for) -> DeviceAccess:
     """`pin_for(device_id) -> Pin | None` (the console's pin store). Raises CertificateChanged, NoLongerPaired,
-    NotAnAgentAnswer for an endpoint that is not an edge agent, or a network error."""
+    NotAnAgentAnswer for an endpoint that is not an edge agent, UnreadableAnswer for an answer the console cannot
+    read (nested too deeply, too large), or a network error."""
     https = f"https://{address}"
     try:
         public = await _info(session, https, contexts.unpinned())

@@ -33,7 +33,7 @@ def check_device_info(data: Any) -> dict:
 
 def check_health(data: Any) -> dict:
     if not isinstance(data, dict) or data.get("status") not in ("ok", "degraded", "failing"):
-        raise ProtocolError(f"/v1/health is not a health report: {data!r:.120}")
+        raise ProtocolError(f"/v1/health is not a health report: {visible_text(data, 120)}")
     reasons = data.get("reasons") or []
     shown = [visible_text(r, 300) for r in reasons[:MAX_REASONS]] if isinstance(reasons, list) else []
     return {"status": data["status"], "reasons": shown}
@@ -41,5 +41,9 @@ def check_health(data: Any) -> dict:
 
 def check_telemetry_sample(data: Any) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("ts"), int | float):
-        raise ProtocolError(f"telemetry sample without a numeric 'ts': {data!r:.120}")
+        raise ProtocolError(f"telemetry sample without a numeric 'ts': {visible_text(data, 120)}")
+    try:  # JSON integers have no bound: 10**400 is one, and no time (the charts' axis is a float)
+        float(data["ts"])
+    except OverflowError:
+        raise ProtocolError(f"telemetry sample with 'ts' out of range: {str(data['ts'])[:40]}") from None
     return data

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from ..untrusted_text import visible_text
 from .addresses import DeviceAddress
 from .backoff import Backoff, reconnect_policy
 from .device_access import CertificateChanged, NoLongerPaired, NotAnAgentAnswer, reach, ssl_arg
+from .device_answers import NOT_JSON, UnreadableAnswer, parse_json, read_error_detail, read_json
 from .device_clock import DeviceClock
 from .device_info import ProtocolMismatch, check_device_info, check_health, check_telemetry_sample
 from .session_terms import (
@@ -53,6 +55,9 @@ REFUSED_STREAM_RETRY_S = 5.0
 
 
 NOT_PAIRED_RECHECK_S = 30.0  # an unpaired device is asked again this often (pairing reconnects at once)
+UNEXPECTED_LOG_PERIOD_S = 600.0  # an unexpected failure is logged with its traceback at most this often per channel
+
+log = logging.getLogger(__name__)
 
 
 class DeviceSession:
@@ -81,6 +86,9 @@ class DeviceSession:
         self._bad_since_report: dict[str, int] = {}
         self._telemetry_refused = ""  # the device's reason while it refuses the telemetry WebSocket
         self._frame_problem = ""  # why the last stream frame was refused, until one is shown again
+        self._last_unexpected_log: dict[str, float] = {}
+        self._model_sha256 = ""  # of the model /v1/info last described: a sample naming another one re-reads it
+        self._info_refresh: asyncio.Task | None = None
 
     # -- called on the loop thread by the owner -------------------------------------------------------------
 
@@ -114,21 +122,21 @@ class DeviceSession:
             self._stream_task = loop.create_task(self._stream_loop(), name=f"stream {self.address}")
 
     async def close(self) -> None:
-        tasks = [t for t in (self._control_task, self._stream_task) if t is not None]
+        tasks = [t for t in (self._control_task, self._stream_task, self._info_refresh) if t is not None]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        self._control_task = self._stream_task = None
+        self._control_task = self._stream_task = self._info_refresh = None
 
     # -- control channel --------------------------------------------------------------------------------------
 
     async def _control_loop(self) -> None:
         while True:
+            failure: Exception | None = None
             try:
                 if await self._control_once():
                     continue  # polled while refused: try the WebSocket again at once
-                reason = "connection closed by the device"
             except asyncio.CancelledError:
                 raise
             except ProtocolMismatch as exc:
@@ -140,27 +148,52 @@ class DeviceSession:
                 self._listener.on_connection(False, str(exc))
                 await self._control_backoff.sleep(NOT_PAIRED_RECHECK_S)  # pairing wakes it at once
                 continue
-            except (aiohttp.ClientError, OSError, TimeoutError, ProtocolError, ValueError) as exc:
-                reason = describe_error(exc)
+            except Exception as exc:  # whatever it is, the session says so and retries (see _failure)
+                failure = exc
             self._ready.clear()
+            delay = self._control_backoff.next_delay()
+            reason = "connection closed by the device" if failure is None else self._failure("connection", failure,
+                                                                                             delay)
             self._listener.on_connection(False, reason)
-            await self._control_backoff.sleep()
+            await self._control_backoff.sleep(delay)
+
+    def _failure(self, channel: str, exc: Exception, delay: float) -> str:
+        """Why a channel's connection ended, in the words `describe_error` has for it. An answer the console cannot
+        read, or a failure nobody expected (a bug, or an answer nobody thought of), comes back at every retry while
+        the device answers as it does: it also goes to the device's error list (rate-limited), an unexpected one to
+        the log with its traceback (at most every UNEXPECTED_LOG_PERIOD_S), and the reason says when the next try
+        is, so whoever looks knows the console has not given up."""
+        if isinstance(exc, UnreadableAnswer):
+            reason = describe_error(exc)
+        elif isinstance(exc, aiohttp.ClientError | OSError | TimeoutError | ValueError):
+            return describe_error(exc)  # the network or the device's data, as expected: the usual words
+        else:
+            now = time.monotonic()
+            if now - self._last_unexpected_log.get(channel, -1e9) >= UNEXPECTED_LOG_PERIOD_S:
+                self._last_unexpected_log[channel] = now
+                log.error("device %s: unexpected failure on the %s channel; retrying with backoff", self.address,
+                          channel, exc_info=exc)
+            reason = (f"unexpected failure while talking to the device ({exc.__class__.__name__}: "
+                      f"{visible_text(exc, 200)})")
+        self._report_bad_data(channel, reason)
+        return f"{reason}; retrying in {max(delay, 1.0):.0f} s"
 
     async def _get_json(self, path: str, ok_statuses: tuple[int, ...] = (200,)) -> Any:
         async with self._http.get(self._base + path, ssl=ssl_arg(self._tls), timeout=REQUEST_TIMEOUT) as resp:
             if resp.status not in ok_statuses:
                 if path == "/v1/info" and resp.status in (401, 403, 404, 405):
                     raise NotAnAgent(f"this is not an edge agent: {self.address} answered /v1/info with HTTP "
-                                     f"{resp.status} {resp.reason or ''}".rstrip() + " (another program on this port?)")
+                                     f"{resp.status} {visible_text(resp.reason, 80)}".rstrip()
+                                     + " (another program on this port?)")
                 raise aiohttp.ClientResponseError(resp.request_info, resp.history, status=resp.status,
                                                   message=resp.reason or "")
             try:
-                return await resp.json(content_type=None)
-            except (ValueError, UnicodeDecodeError) as exc:
-                if path == "/v1/info":
+                return await read_json(resp, path.split("?", 1)[0], expect=None)
+            except UnreadableAnswer as exc:
+                if path == "/v1/info" and exc.kind == NOT_JSON:
                     raise NotAnAgent(f"this is not an edge agent: {self.address} did not answer JSON on /v1/info "
-                                     f"({resp.content_type or 'no content type'})") from exc
-                raise ProtocolError(f"{path} did not answer JSON") from exc
+                                     f"({visible_text(resp.content_type, 80) or 'no content type'})") from exc
+                raise
 
     async def _reach(self) -> None:
         """Find out how this device may be reached (HTTPS pinned, not paired, changed, insecure) and report its
@@ -168,7 +201,7 @@ class DeviceSession:
         TrustProblem when it may not be talked to beyond that."""
         if self._trust is None:
             self._base, self._tls = self.address.base_url, None
-            self._listener.on_info(check_device_info(await self._get_json("/v1/info")))
+            self._report_info(check_device_info(await self._get_json("/v1/info")))
             return
         try:
             access = await reach(self._http, self.address, self._trust.contexts, self._trust.pin_for)
@@ -181,7 +214,7 @@ class DeviceSession:
         except NotAnAgentAnswer as exc:
             raise NotAnAgent(f"this is not an edge agent: {self.address} {exc}") from None
         self._base, self._tls = access.base_url, access.tls
-        self._listener.on_info(check_device_info(access.info))
+        self._report_info(check_device_info(access.info))
         if access.info.get("insecure_lab_mode"):
             self._listener.on_trust("insecure lab mode", "the device runs in insecure lab mode: plain HTTP, "
                                                          "no pairing, every route open to anyone on its network")
@@ -191,16 +224,15 @@ class DeviceSession:
         else:
             self._listener.on_trust(str(access.role), "")
 
-    async def _refusal(self, path: str, handshake: aiohttp.WSServerHandshakeError) -> BaseException:
+    async def _refusal(self, path: str, handshake: aiohttp.WSServerHandshakeError) -> Exception:
         """Why the device refused a WebSocket: the handshake error does not carry the body, so the same URL is
         asked again as a plain GET, which the agent refuses with the same JSON reason."""
         if handshake.status != 503:
             return handshake
         try:
             async with self._http.get(self._base + path, ssl=ssl_arg(self._tls), timeout=REQUEST_TIMEOUT) as resp:
-                data = await resp.json(content_type=None)
-            reason = str(data.get("error") or "") if isinstance(data, dict) else ""
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, UnicodeDecodeError):
+                reason = await read_error_detail(resp, ("error",))  # the short reason: "too many clients (limit 32)"
+        except (aiohttp.ClientError, OSError, TimeoutError):
             reason = ""
         return DeviceRefused(visible_text(reason, 200) or "HTTP 503 (busy)")
 
@@ -262,9 +294,9 @@ class DeviceSession:
 
     def _handle_telemetry_text(self, text: str) -> None:
         try:
-            data = json.loads(text)
-        except ValueError:
-            self._report_bad_data("telemetry", f"not JSON: {text[:80]!r}")
+            data = parse_json(text, "a telemetry message", expect=None)
+        except UnreadableAnswer as exc:
+            self._report_bad_data("telemetry", f"{exc}: {visible_text(text, 80)}")
             return
         if isinstance(data, dict) and data.get("type") == "pong":
             self._add_clock_sample(data)
@@ -276,12 +308,34 @@ class DeviceSession:
             return
         if self._last_sample_ts is None or sample["ts"] > self._last_sample_ts:
             self._last_sample_ts = sample["ts"]
+            self._follow_model(sample.get("model_sha256"))
             if isinstance(sample.get("health"), dict):
                 try:
                     self._listener.on_health(check_health(sample["health"]))
                 except ProtocolError:
                     pass
             self._listener.on_telemetry([sample], False)
+
+    def _follow_model(self, sha256: object) -> None:
+        """The device runs another model than /v1/info said (a rollout, a rollback, a USB install): read it again,
+        so every view shows the model the device runs now, from the one place that says it (DeviceState.info)."""
+        if not isinstance(sha256, str) or not self._model_sha256 or sha256 == self._model_sha256:
+            return
+        if self._info_refresh is None or self._info_refresh.done():
+            self._info_refresh = asyncio.get_running_loop().create_task(self._refresh_info())
+
+    async def _refresh_info(self) -> None:
+        try:
+            self._report_info(check_device_info(await self._get_json("/v1/info")))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the control channel reads it again when it reconnects: say so, do not crash
+            self._listener.on_error(f"could not read the device's new model: {describe_error(exc)}")
+
+    def _report_info(self, info: dict) -> None:
+        model = info.get("model")
+        self._model_sha256 = str(model.get("sha256") or "") if isinstance(model, dict) else ""
+        self._listener.on_info(info)
 
     async def _ping_every(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while not ws.closed:
@@ -291,8 +345,8 @@ class DeviceSession:
     def _add_clock_sample(self, pong: dict, t3: float | None = None) -> None:
         try:
             sample = ClockSample(float(pong["t0"]), float(pong["server_time"]), t3 if t3 is not None else time.time())
-        except (KeyError, TypeError, ValueError):
-            self._report_bad_data("clock", f"pong without t0/server_time: {pong!r:.80}")
+        except (KeyError, TypeError, ValueError, OverflowError):
+            self._report_bad_data("clock", f"pong without t0/server_time: {visible_text(pong, 80)}")
             return
         if not self.clock.add(sample):
             return
@@ -307,7 +361,7 @@ class DeviceSession:
             data = await self._get_json("/v1/time")
             t3 = time.time()
             if not isinstance(data, dict) or not isinstance(data.get("time"), int | float):
-                raise ProtocolError(f"/v1/time is not {{'time': seconds}}: {data!r:.80}")
+                raise ProtocolError(f"/v1/time is not {{'time': seconds}}: {visible_text(data, 80)}")
             self._add_clock_sample({"t0": t0, "server_time": data["time"]}, t3)
 
     async def _fill_history(self, live: bool = False) -> None:
@@ -341,19 +395,20 @@ class DeviceSession:
     async def _stream_loop(self) -> None:
         while True:
             delay = None
+            failure: Exception | None = None
             try:
                 await self._stream_once()
-                reason = "stream closed by the device"
             except asyncio.CancelledError:
                 self._listener.on_stream_state(False, "stream stopped")
                 raise
             except aiohttp.WSServerHandshakeError as exc:
-                refusal = await self._refusal("/v1/stream", exc)
-                reason = describe_error(refusal)
+                failure = refusal = await self._refusal("/v1/stream", exc)
                 if isinstance(refusal, DeviceRefused):
                     delay = max(self._stream_backoff.next_delay(), REFUSED_STREAM_RETRY_S)
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                reason = describe_error(exc)
+            except Exception as exc:  # whatever it is, the preview says so and the stream is retried (see _failure)
+                failure = exc
+            delay = self._stream_backoff.next_delay() if delay is None else delay
+            reason = "stream closed by the device" if failure is None else self._failure("stream", failure, delay)
             self._listener.on_stream_state(False, reason)
             await self._stream_backoff.sleep(delay)
 
@@ -389,11 +444,11 @@ class DeviceSession:
                     self._listener.on_frame(frame)
                 elif msg.type == aiohttp.WSMsgType.TEXT:
                     try:
-                        data = json.loads(msg.data)
-                    except ValueError:
+                        data = parse_json(msg.data, "a stream text message")
+                    except UnreadableAnswer:
                         data = None
-                    if not (isinstance(data, dict) and data.get("type") == "pong"):
-                        self._report_bad_data("stream", f"unexpected text message {msg.data[:80]!r}")
+                    if not (data is not None and data.get("type") == "pong"):
+                        self._report_bad_data("stream", f"unexpected text message {visible_text(msg.data, 80)}")
                 elif msg.type == aiohttp.WSMsgType.ERROR:
                     raise aiohttp.ClientError(str(ws.exception() or "WebSocket error"))
 

@@ -3,6 +3,13 @@
 The AsyncZeroconf instance is created inside the running loop, so zeroconf uses that loop and starts no thread
 of its own. Which interfaces to browse is the caller's choice: all of them on a real site, `127.0.0.1` in the demo
 and the tests (never all interfaces on a shared machine).
+
+A device that reappears right after its goodbye is checked, not believed (issue 21, item 10): a device's zeroconf
+answers a query from a queue, 20 ms to 1.2 s after it arrived, and removes the service only when it stops, so an
+answer queued just before a clean stop goes out *after* the goodbye, with full TTLs. The goodbye's two repeats do
+not undo it: zeroconf drops a packet identical to one received in the last second. The stale answer put the device
+back in the cache, the console listed a device that was gone, and when it really came back with the same records
+nothing in the cache changed, so zeroconf raised no event and the running browser never reported it.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from dataclasses import dataclass, field
 from zeroconf import Error as ZeroconfError
 from zeroconf import InterfaceChoice, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+from zeroconf.const import _TYPE_SRV, _TYPE_TXT
 
 from edge_console.core.protocol import SERVICE_TYPE
 
@@ -25,6 +33,10 @@ from .addresses import DeviceAddress, unusable_address_reason
 log = logging.getLogger(__name__)
 RESOLVE_TIMEOUT_MS = 3000
 RESOLVE_RETRY_PAUSES_S = (1.0, 5.0, 20.0)  # after a resolve that got no answer
+# How long after a goodbye an answer the device queued before it can still arrive: zeroconf sends a queued answer
+# 20-120 ms after the query, up to 1.2 s for a record it multicast in the last second; the rest is a busy network.
+GOODBYE_GRACE_S = 2.0
+MAX_RECENT_GOODBYES = 1024  # goodbyes remembered for the grace above; more are dropped, oldest first
 # An announcement is a hint from anyone on the network, never proof of identity: bound what is kept of it.
 MAX_TXT_VALUE_CHARS = 255  # one DNS-SD string; an agent never sends more
 MAX_TXT_KEY_CHARS = 64
@@ -97,6 +109,8 @@ class MdnsBrowser:
         self._azc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._resolving: set[asyncio.Task] = set()
+        self._goodbye_at: dict[str, float] = {}  # service name -> loop time of its last goodbye, while recent
+        self._checking: set[str] = set()  # services that reappeared within the grace of their goodbye
 
     async def start(self) -> None:
         try:
@@ -106,12 +120,51 @@ class MdnsBrowser:
             self._on_error(f"mDNS discovery could not start on {self._interfaces or 'all interfaces'}: {exc}")
 
     def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+        loop = asyncio.get_running_loop()
         if state_change is ServiceStateChange.Removed:
+            self._remember_goodbye(name, loop.time())
             self._on_removed(name)
             return
-        task = asyncio.get_running_loop().create_task(self._resolve(name))
+        said_goodbye = self._goodbye_at.get(name)
+        if said_goodbye is not None and loop.time() - said_goodbye < GOODBYE_GRACE_S:
+            # Back within the grace of its goodbye: most likely an answer the device queued before it stopped.
+            if name not in self._checking:
+                log.info("mDNS service %r reappeared %.2f s after its goodbye: checked once the grace is over",
+                         name, loop.time() - said_goodbye)
+                self._checking.add(name)
+                self._track(loop.create_task(self._check_after_goodbye(name, said_goodbye + GOODBYE_GRACE_S)))
+            return
+        self._goodbye_at.pop(name, None)
+        self._track(loop.create_task(self._resolve(name)))
+
+    def _track(self, task: asyncio.Task) -> None:
         self._resolving.add(task)
         task.add_done_callback(self._resolving.discard)
+
+    def _remember_goodbye(self, name: str, now: float) -> None:
+        self._goodbye_at.pop(name, None)  # re-inserted last: the dict stays in goodbye order
+        self._goodbye_at[name] = now
+        while len(self._goodbye_at) > MAX_RECENT_GOODBYES:  # names come from the network: bounded
+            del self._goodbye_at[next(iter(self._goodbye_at))]
+
+    async def _check_after_goodbye(self, name: str, not_before: float) -> None:
+        """Once nothing the departed device queued can still arrive: forget its SRV and TXT records, and ask.
+
+        A device that is really there answers, and is reported. One that is gone does not, and stays removed; when
+        it comes back its announcement is news to the cache again, so zeroconf reports it and so does the browser.
+        The PTR record stays: zeroconf's browser needs it to see the next goodbye, and an announcement with a
+        cached PTR and a new SRV is reported as an update all the same.
+        """
+        try:
+            await asyncio.sleep(max(0.0, not_before - asyncio.get_running_loop().time()))
+            if self._azc is None:
+                return
+            cache = self._azc.zeroconf.cache
+            cache.async_remove_records([record for record in cache.async_entries_with_name(name)
+                                        if record.type in (_TYPE_SRV, _TYPE_TXT)])
+        finally:
+            self._checking.discard(name)
+        await self._resolve(name)
 
     async def _resolve(self, name: str) -> None:
         """Resolve `name`; an answer lost on a busy LAN is asked for again a few times, since a device that keeps

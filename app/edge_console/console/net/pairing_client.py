@@ -18,7 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from edge_console.core.pairing_protocol import ConsoleExchange, PairingFailed, normalise_code
 from edge_console.core.tls_identity import TlsIdentity, certificate_fingerprint, client_context
 
+from ..untrusted_text import visible_text
 from .addresses import DeviceAddress
+from .device_answers import UnreadableAnswer, read_error_detail, read_json
 
 TIMEOUT_S = 10.0
 
@@ -52,18 +54,17 @@ async def fetch_certificate(address: DeviceAddress, timeout: float = TIMEOUT_S) 
 async def _post(session: aiohttp.ClientSession, url: str, body: dict, pin: str) -> dict:
     async with session.post(url, json=body, ssl=aiohttp.Fingerprint(bytes.fromhex(pin)),
                             timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as resp:
-        try:
-            data = await resp.json(content_type=None)
-        except ValueError:
-            data = {}
         if resp.status != 200:
-            detail = data.get("detail") or data.get("error") or f"HTTP {resp.status}"
+            detail = visible_text(await read_error_detail(resp), 300) or f"HTTP {resp.status}"
             if resp.status == 409:
                 raise PairingFailed(f"the device has no pairing code open: {detail}")
             if resp.status == 429:
-                raise PairingFailed("the device is limiting pairing attempts; wait a second and try again")
+                raise PairingFailed(f"the device is limiting pairing attempts: {detail}")
             raise PairingFailed(f"the device refused the pairing: {detail}")
-        return data
+        try:
+            return await read_json(resp, expect=dict)
+        except UnreadableAnswer as exc:
+            raise PairingFailed(f"{exc}; pairing stopped") from None
 
 
 async def pair(address: DeviceAddress, code: str, identity: TlsIdentity, console_name: str) -> PairingResult:
@@ -87,15 +88,22 @@ async def pair(address: DeviceAddress, code: str, identity: TlsIdentity, console
                                                bytes.fromhex(started["confirmation"]))
             except PairingFailed as exc:
                 left = started.get("attempts_left")
-                more = f" ({left} attempt{'s' if left != 1 else ''} left for this code)" if isinstance(left, int) else ""
+                plural = "s" if left != 1 else ""
+                more = f" ({left} attempt{plural} left for this code from this computer)" if isinstance(left, int) else ""
                 raise PairingFailed(f"{exc}{more}") from None
             finished = await _post(session, base + "/v1/pair/finish", {
                 "pairing_id": started["pairing_id"], "confirmation": confirmation.hex()}, fingerprint)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PairingFailed(f"the device's answer is not a pairing reply ({exc!r})") from None
+        device_id, role = finished["device_id"], finished["role"]
+        if not (isinstance(device_id, str) and device_id and isinstance(role, str) and role):
+            raise TypeError("device_id and role are not text")
+    except KeyError as exc:
+        raise PairingFailed(f"the device's answer is not a pairing reply (it has no {exc})") from None
+    except (TypeError, ValueError):
+        raise PairingFailed("the device's answer is not a pairing reply (a field of it is not what pairing "
+                            "sends)") from None
     except aiohttp.ServerFingerprintMismatch:
         raise PairingFailed("the device's certificate changed during pairing: someone may be intercepting the "
                             "connection; pairing stopped") from None
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise PairingFailed(f"the connection to {address} failed during pairing: {exc}") from exc
-    return PairingResult(str(finished["device_id"]), str(finished["role"]), certificate, fingerprint)
+    return PairingResult(device_id, role, certificate, fingerprint)

@@ -13,6 +13,8 @@ import aiohttp
 
 from edge_console.core.protocol import ProtocolError
 
+from .device_answers import UnreadableAnswer
+
 if TYPE_CHECKING:
     from ..frames import DecodedFrame
 
@@ -73,7 +75,7 @@ def describe_error(exc: BaseException) -> str:
         return f"the device refused: {exc.reason}"
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         return f"refused the WebSocket (HTTP {exc.status})"
-    if isinstance(exc, NotAnAgent):
+    if isinstance(exc, NotAnAgent | UnreadableAnswer):
         return str(exc)
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"HTTP {exc.status} {exc.message}"

@@ -2,14 +2,16 @@
 
     center.py         the views' shared state: the library, trust, imports, the console's audit log
     rollouts.py       starting, following, cancelling, resuming and undoing rollouts; one device's rollback
-    versions.py       every device's GET /v1/models, polled while someone watches
+    versions.py       every device's GET /v1/models and /v1/release-trust, polled while someone watches
     db_lane.py        the rollout and audit-head tables, on the console database's own thread
-    facts.py          a device's facts for a release (compatibility, hardware kind, role)
+    facts.py          a device's facts for a release (the device's own rules, hardware kind, role)
     library_view.py   Library: import, verify, facts, model card, golden set (golden_view.py)
-    versions_view.py  Fleet versions: the matrix, greyed devices with the reason, per-device rollback
+    versions_view.py  Fleet versions: the matrix, greyed devices with the reason, per-device rollback,
+                      Install release trust…
     push_dialog.py    Push…: devices, canaries, batches, when to halt
     rollout_view.py   Rollouts: per-device progress, cancel, resume, undo
     audit_view.py     Audit: the merged, verified logs (audit_source.py), filters, export
+    confirm.py        the question asked before cancelling, undoing, rolling back, installing trust, quitting
     workspace.py      the tab holding the four pages; window_glue.py: how the main window carries it
     demo_tour.py      the demo's first minute with releases, played and pictured (README screenshots)
 """

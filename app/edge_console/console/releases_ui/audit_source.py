@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from edge_console.core.audit_chain import ChainReport
 
-from ..releases.audit_merge import MergedAudit, SourceLog, check, fetch_device_log
+from ..releases.audit_merge import MergedAudit, SourceLog, check, fetch_device_log, fetch_signed_head
 from ..tasks import Task
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ class AuditSource(QObject):
         if self.loading:
             return
         fleet, center = self.center.fleet, self.center
-        devices: list[tuple[str, str, object]] = []  # name, id, (base, tls) or why not
+        devices: list[tuple[str, str, object, bytes | None]] = []  # name, id, (base, tls) or why not, pinned cert
+        runtime = fleet.runtime
         for state in fleet.states:
             if not state.device_id:
                 continue
@@ -45,29 +46,32 @@ class AuditSource(QObject):
                 target: object = fleet.transport(state) if state.connected else "offline: not read this time"
             except LookupError as exc:
                 target = str(exc)
-            devices.append((state.name, state.device_id, target))
-        runtime = fleet.runtime
+            pin = runtime.trust.pin_for(state.device_id)
+            devices.append((state.name, state.device_id, target, pin.certificate if pin else None))
 
         async def merge(_task: Task) -> MergedAudit:
             own = await center.db.run(lambda _db: center.audit_entries())
-            fetched: list[tuple[str, str, list[dict] | None, str]] = []
-            for name, device_id, target in devices:
+            fetched: list[tuple[str, str, tuple | None, bytes | None, str]] = []
+            for name, device_id, target, certificate in devices:
                 if isinstance(target, str):
-                    fetched.append((name, device_id, None, target))
+                    fetched.append((name, device_id, None, None, target))
                     continue
                 base, tls = target
                 try:
-                    fetched.append((name, device_id, await fetch_device_log(runtime.http(), base, tls), ""))
+                    signed = await fetch_signed_head(runtime.http(), base, tls)  # first: the entries hold its head
+                    log = (await fetch_device_log(runtime.http(), base, tls), signed)
+                    fetched.append((name, device_id, log, certificate, ""))
                 except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                    fetched.append((name, device_id, None, f"cannot read its audit log: {exc}"[:300]))
+                    fetched.append((name, device_id, None, None, f"cannot read its audit log: {exc}"[:300]))
 
             def verify(db) -> MergedAudit:
                 merged = MergedAudit([check("console", "console", own, None)])
-                for name, device_id, entries, error in fetched:
-                    if entries is None:
+                for name, device_id, log, certificate, error in fetched:
+                    if log is None:
                         merged.logs.append(SourceLog(name, device_id, [], ChainReport(True, 0), error))
                     else:
-                        merged.logs.append(check(name, device_id, entries, db.heads()))
+                        entries, signed = log
+                        merged.logs.append(check(name, device_id, entries, db.heads(), signed, certificate))
                 return merged
 
             return await center.db.run(verify)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..releases.audit_merge import MergedAudit
-from ..untrusted_text import visible_text
+from ..untrusted_text import plain_tooltip, visible_text
 from .audit_source import AuditSource
 from .center import ReleaseCenter
 
@@ -72,6 +73,11 @@ class AuditView(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(COLUMNS.index("Details"), QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
+        # The selected entry whole (its details are often longer than their cell), as plain text to read and copy.
+        self.detail = QPlainTextEdit(readOnly=True, placeholderText="Select an entry to read it whole")
+        self.detail.setMaximumHeight(150)
+        self._rows: list[dict] = []
         bar = QHBoxLayout()
         bar.addWidget(self.refresh_button)
         bar.addWidget(QLabel("Device"))
@@ -87,6 +93,7 @@ class AuditView(QWidget):
         layout.addWidget(self.broken_banner)
         layout.addWidget(self.unread_label)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.detail)
         layout.addWidget(self.status)
         self.broken_banner.hide()
         self.unread_label.hide()
@@ -97,6 +104,7 @@ class AuditView(QWidget):
         self.text_edit.textChanged.connect(lambda _t: self.apply_filter())
         self.csv_button.clicked.connect(lambda: self.ask_export("csv"))
         self.json_button.clicked.connect(lambda: self.ask_export("json"))
+        self.table.currentCellChanged.connect(lambda row, *_: self._show_entry(row))
         self.source.loaded.connect(self.show_merged)
         self.source.failed.connect(self._failed)
 
@@ -123,7 +131,7 @@ class AuditView(QWidget):
         self.unread_label.setText("Not read: " + "; ".join(visible_text(f"{log.source}: {log.error}", 200)
                                                             for log in unread))
         first_bad = {log.source: log.report.first_bad_seq or (log.report.entries + 1) for log in broken}
-        rows = merged.rows()
+        rows = self._rows = merged.rows()
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             bad = row["source"] in first_bad and isinstance(row["seq"], int) and row["seq"] >= first_bad[row["source"]]
@@ -133,6 +141,8 @@ class AuditView(QWidget):
                       json.dumps(row["details"], sort_keys=True, default=str), "BROKEN" if bad else "ok"]
             for c, value in enumerate(values):
                 item = QTableWidgetItem(visible_text(value, 400))
+                item.setToolTip(plain_tooltip(pretty_details(row["details"]).splitlines()[:40]
+                                              if c == COLUMNS.index("Details") else [value]))
                 if bad:
                     item.setBackground(BROKEN_ROW)
                     item.setForeground(QColor("#8a1c1c"))
@@ -140,6 +150,18 @@ class AuditView(QWidget):
         self._fill_box(self.device_box, sorted({str(r["source"]) for r in rows} | {log.source for log in merged.logs}))
         self._fill_box(self.event_box, sorted({str(r["event"]) for r in rows}))
         self.apply_filter()
+
+    def _show_entry(self, row: int) -> None:
+        if not 0 <= row < len(self._rows):
+            self.detail.clear()
+            return
+        entry = self._rows[row]
+        at = entry["at"]
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if isinstance(at, int | float) else "?"
+        chain = self.table.item(row, COLUMNS.index("Chain")).text()
+        text = (f"#{entry['seq']} · {when} · {entry['source']} · chain {chain}\n{entry['actor']}: {entry['event']}\n"
+                + pretty_details(entry["details"]))
+        self.detail.setPlainText("\n".join(visible_text(line, 2000) for line in text.splitlines()[:400]))
 
     @staticmethod
     def _fill_box(box: QComboBox, values: list[str]) -> None:
@@ -195,3 +217,7 @@ class AuditView(QWidget):
         if self.merged is None and not self.source.loading:
             self.refresh()
         super().showEvent(event)
+
+
+def pretty_details(details: object) -> str:
+    return json.dumps(details, sort_keys=True, indent=1, default=str, ensure_ascii=False)

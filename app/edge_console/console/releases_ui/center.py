@@ -2,8 +2,9 @@
 audit log, and (composed here) the rollouts and the fleet's versions. Widgets take the center and only draw.
 
 Everything lives next to the console database (`fleet.database.parent`), the same layout `edge-console release`
-uses with `--data-dir`: releases/, release-trust/, delivery.key, audit.log. Disk work (imports, listing, the audit
-log) runs in order on one lane of the console's task manager; nothing here blocks the GUI thread.
+uses with `--data-dir`: releases/, release-trust/, delivery.key, audit.log. Disk work (imports, checking refused
+releases again once an authority is trusted, removals, listing, the audit log) runs in order on one lane of the
+console's task manager; nothing here blocks the GUI thread.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from edge_console.core.audit_log import AuditLog
 
 from ..fleet import Fleet
 from ..releases.audit_merge import console_audit
-from ..releases.library import SUFFIX, ReleaseEntry, ReleaseImportError, ReleaseLibrary
+from ..releases.library import (
+    SUFFIX,
+    ReleaseEntry,
+    ReleaseImportError,
+    ReleaseLibrary,
+    held_reason,
+    rollouts_holding,
+)
 from ..tasks import Task, TaskCancelled
 from .db_lane import DatabaseClosed, ReleaseDb
 from .rollouts import RolloutControl
@@ -43,6 +51,7 @@ class ReleaseCenter(QObject):
     import_finished = Signal(object, str, bool)  # the last ReleaseEntry imported (or None), a summary, whether
     # something was refused or went wrong (the summary then says what)
     trust_changed = Signal(str)  # a sentence on the authority now trusted
+    removal_finished = Signal(str, bool)  # what was removed and what not (and why), whether something was refused
     message = Signal(str, str)  # text, kind ("info", "warning", "error"): for the window's notice bar
 
     def __init__(self, fleet: Fleet, parent: QObject | None = None) -> None:
@@ -56,7 +65,8 @@ class ReleaseCenter(QObject):
         self._library: ReleaseLibrary | None = None  # made on the lane: it touches the disk
         self._audit: AuditLog | None = None
         self._lib_lock = threading.Lock()  # the lane, the pool and the network loop may all ask first
-        self._import_task: Task | None = None
+        self._import_task: Task | None = None  # an import, or refused releases being checked again
+        self._recheck_waiting = False  # an authority was trusted during an import: check again after it
         self._actor = console_actor()
         self.db = ReleaseDb(fleet.database, self.tasks)
         self.versions = FleetVersions(fleet, self)
@@ -126,10 +136,10 @@ class ReleaseCenter(QObject):
 
         def done(version: int) -> None:
             text = (f"The console now trusts releases signed under root version {version} ({Path(path).name}). "
-                    "Import the releases again to verify them against it.")
+                    "Every release it refused is checked again.")
             self.trust_changed.emit(text)
             self.message.emit(text, "info")
-            self.reload()
+            self.recheck_refused()
 
         self.tasks.run(trust, lane=LANE, on_done=done, on_failed=lambda exc: self.message.emit(
             f"{Path(path).name} is not a release authority's root.json the console can trust: {exc}", "error"))
@@ -185,14 +195,107 @@ class ReleaseCenter(QObject):
             self._import_task.cancel()
 
     def _imported(self, result: tuple[ReleaseEntry | None, str, bool]) -> None:
-        self.import_finished.emit(*result)
+        if result[1]:  # nothing to say when there was nothing to check again
+            self.import_finished.emit(*result)
         self.reload()
+        self._recheck_if_waiting()
 
     def _import_failed(self, exc: BaseException) -> None:
         cancelled = isinstance(exc, TaskCancelled)
         text = "Import cancelled; the releases verified before it are kept." if cancelled else f"Import failed: {exc}"
         self.import_finished.emit(None, text, not cancelled)
         self.reload()
+        self._recheck_if_waiting()
+
+    # -- checking refused releases again ------------------------------------------------------------------------------
+    def recheck_refused(self) -> Task | None:
+        """Check every refused release again, as on import (after an authority was trusted), one by one on the
+        lane with the import's progress and cancel; each row updates as soon as its release is checked."""
+        if self.importing:
+            self._recheck_waiting = True
+            return None
+
+        def run(task: Task) -> tuple[None, str, bool]:
+            library = self._lib()
+            refused = library.refused()
+            verified, still = 0, []
+            for i, entry in enumerate(refused):
+                task.raise_if_cancelled()
+                self.import_progress_from_job(task, i, len(refused), entry.label)
+                try:
+                    after = library.recheck(entry)
+                except (ReleaseImportError, OSError) as exc:
+                    still.append(f"{entry.label}: {exc}")
+                    continue
+                self.log("release checked again", release=after.label, verified=after.verified,
+                         problem=after.problem[:300], sha256=after.sha256)
+                if after.verified:
+                    verified += 1
+                else:
+                    still.append(f"{after.label}: {after.problem}")
+                listing = library.entries(), library.trusted_root_version()
+                self.tasks.post(lambda listing=listing: None if task.abandoned else self._listed(listing))
+            if not refused:
+                return None, "", False
+            self.import_progress_from_job(task, len(refused), len(refused), "")
+            summary = f"Checked {len(refused)} refused release(s) again: {verified} verified"
+            if still:
+                summary += f", {len(still)} still refused ({still[0]}{' …' if len(still) > 1 else ''})"
+            return None, summary, bool(still)
+
+        self._import_task = self.tasks.run(run, lane=LANE, on_done=self._imported, on_failed=self._import_failed)
+        return self._import_task
+
+    def _recheck_if_waiting(self) -> None:
+        if self._recheck_waiting:
+            self._recheck_waiting = False
+            self.recheck_refused()
+
+    # -- removing ----------------------------------------------------------------------------------------------------
+    def removal_refusals(self, entries: list[ReleaseEntry]) -> dict[str, str]:
+        """Release id -> why it is not removed: a rollout this console knows still needs it (running here, or
+        saved as running: resumable)."""
+        running = set(self.rollouts.running)
+        known = list(self.rollouts.rollouts.values())
+        return {e.id: held_reason(e, holding, running) for e in entries
+                if (holding := rollouts_holding(e.id, known, running))}
+
+    def remove(self, entries: list[ReleaseEntry]) -> Task:
+        """Delete releases from the library (files and entry), each written in the console's audit log; one that a
+        rollout still needs stays, and `removal_finished` says why. The database is asked again on the lane: a
+        rollout another console or `edge-console push` saved counts as well."""
+        refusals = self.removal_refusals(entries)
+        refused, wanted = list(refusals.values()), [e for e in entries if e.id not in refusals]
+        running = set(self.rollouts.running)
+
+        def run(_task: Task) -> tuple[list[ReleaseEntry], list[str]]:
+            try:
+                saved = self.db.submit(lambda db: db.rollouts().all()).result(timeout=60)
+            except DatabaseClosed:
+                saved = []  # the console is closing; what it knew was checked above
+            removed, why_not = [], list(refused)
+            for entry in wanted:
+                if holding := rollouts_holding(entry.id, saved, running):
+                    why_not.append(held_reason(entry, holding, running))
+                    continue
+                try:
+                    self._lib().remove(entry.id)
+                except (ReleaseImportError, OSError) as exc:
+                    why_not.append(f"{entry.label} was not removed: {exc}")
+                    continue
+                self.log("release removed", release=entry.label, id=entry.id, verified=entry.verified,
+                         sha256=entry.sha256)
+                removed.append(entry)
+            return removed, why_not
+
+        def done(result: tuple[list[ReleaseEntry], list[str]]) -> None:
+            removed, why_not = result
+            text = f"Removed {', '.join(e.label for e in removed)} from the library." if removed else ""
+            self.removal_finished.emit(" ".join([text, *why_not]).strip(), bool(why_not))
+            self.reload()
+
+        return self.tasks.run(run, lane=LANE, on_done=done, on_failed=lambda exc: self.removal_finished.emit(
+            f"Nothing was removed: {exc}", True))
 
     # -- life cycle -----------------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -51,6 +51,7 @@ def tour(out: Path | None, size: tuple[int, int]) -> int:
     from ..cli import build_parser, make_application, open_fleet, show_window, start_demo
     from ..demo import follow_demo_fleet, prepare_demo_release
     from ..platform_check import emulate_screen
+    from .confirm import answer_next
     from .facts import role_of
     from .workspace import LIBRARY, ROLLOUTS, VERSIONS
 
@@ -100,6 +101,8 @@ def tour(out: Path | None, size: tuple[int, int]) -> int:
             _save(window, out, "releases.png", say)
 
             dialog = tab.open_push(entry)
+            _wait(app, f"{CANARY}'s answers (the dialog says 'not known yet' until then)",
+                  lambda: canary in dialog.items and canary not in dialog.reasons)
             dialog.set_canaries([canary])
             say(f"push: {dialog.summary.text()}")
             dialog.start_button.click()
@@ -122,10 +125,15 @@ def tour(out: Path | None, size: tuple[int, int]) -> int:
             if now != RELEASE:
                 raise TourFailed(f"{CANARY} says it runs {now}, not {RELEASE}")
 
+            asked: list[str] = []
+            answer = answer_next(True, asked)  # the tour says yes to each question, as the README's steps do
             tab.rollouts.cancel_button.click()
             _wait(app, "the cancel", lambda: not center.rollouts.is_running(rollout_id))
             say(f"rollout {center.rollouts.rollouts[rollout_id].status}; offered: {tab.rollouts.undo_button.text()}")
+            answer = answer_next(True, asked)
             tab.rollouts.undo_button.click()
+            answer.stop()
+            say(f"asked first: {' | '.join(a.splitlines()[0] for a in asked)}")
             _wait(app, "the rollback", lambda: center.rollouts.rollouts[rollout_id].status == "rolled_back"
                   and not center.rollouts.is_running(rollout_id))
             after = _running_line(center, canary, app, fresh=True)
@@ -135,7 +143,9 @@ def tour(out: Path | None, size: tuple[int, int]) -> int:
             return 0
         finally:
             if window is not None:
+                answer = answer_next(True)  # a tour that failed mid-rollout quits anyway (it stays resumable)
                 window.close()
+                answer.stop()
             fleet.close()
             simulated.stop()
 

@@ -2,12 +2,16 @@
 
     [Import release file…] [Import folder (USB)…] [Trust release authority…]        trusts root v1
     [==== verifying parts-2.0.0.edgerelease (1 of 3) ====] [Cancel]
-    releases                 | parts 2.0.0 — verified                      [Push…] [Preview in Compare]
+    releases                 | parts 2.0.0 — verified
       parts 2.0.0  verified  | facts: model, signers, expiry, compatibility, golden set, budget
-      parts 2.0.9  REFUSED   | [Model card] [Golden set (24)]
+      parts 2.0.9  REFUSED   | [Remove…]                                 [Preview in Compare] [Push…]
+                             | [Model card] [Golden set (24)]
 
 A release that failed verification is listed in red with its reason; its Push button is disabled and says why.
-Everything a release says (names, card, classes) is shown as plain text or as Markdown without HTML.
+Trusting an authority checks every refused release again (with the import's progress bar); each row updates.
+Remove… (or Delete) removes the selected releases after a confirmation that names them; one a rollout still
+needs stays, and the message says why. Everything a release says (names, card, classes) is shown as plain text or
+as Markdown without HTML.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -103,12 +109,19 @@ class LibraryView(QWidget):
         self.message = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.list = QListWidget()
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # several to remove at once
         self.details = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details.setTextFormat(Qt.TextFormat.RichText)  # our markup; every word of the release is escaped
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.push_button = QPushButton("Push…")
         self.preview_button = QPushButton("Preview in Compare")
         self.preview_button.setToolTip("Run this release's model on the current device's live frames (Compare)")
+        self.remove_button = QPushButton("Remove…")
+        self.remove_button.setToolTip("Delete the selected releases from the library (Delete); the files they were "
+                                      "imported from are not touched")
+        self.remove_action = QAction("Remove release", self.list, shortcut=QKeySequence(QKeySequence.StandardKey.Delete),
+                                     shortcutContext=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.list.addAction(self.remove_action)
         self.card = SafeCardView()
         self.golden = GoldenView(center.tasks)
         self.detail_tabs = QTabWidget(documentMode=True)
@@ -124,10 +137,14 @@ class LibraryView(QWidget):
             center.entry(item.data(Qt.ItemDataRole.UserRole)) if item else None))
         self.push_button.clicked.connect(lambda: self.current and self.push_requested.emit(self.current))
         self.preview_button.clicked.connect(lambda: self.current and self.preview_requested.emit(self.current))
+        self.remove_button.clicked.connect(self.ask_remove)
+        self.remove_action.triggered.connect(self.ask_remove)
+        self.list.itemSelectionChanged.connect(lambda: self.remove_button.setEnabled(bool(self.selected_entries())))
         center.entries_changed.connect(self.refresh)
         center.import_progress.connect(self._on_progress)
         center.import_finished.connect(self._on_imported)
         center.trust_changed.connect(self._say)
+        center.removal_finished.connect(lambda text, refused: self._say(text, error=refused))
         self.refresh()
 
     def _arrange(self) -> None:
@@ -143,6 +160,7 @@ class LibraryView(QWidget):
         self.cancel_button.hide()
         self.message.hide()
         actions = QHBoxLayout()
+        actions.addWidget(self.remove_button)
         actions.addStretch(1)
         actions.addWidget(self.preview_button)
         actions.addWidget(self.push_button)
@@ -184,6 +202,7 @@ class LibraryView(QWidget):
         self.list.blockSignals(False)
         if not center.entries:
             self.show_entry(None)
+            self.remove_button.setEnabled(False)
             return
         ids = [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
         self.select(keep if keep in ids else ids[0])
@@ -231,6 +250,38 @@ class LibraryView(QWidget):
             lambda _t: card_text(path), on_done=self.card.show_markdown,
             on_failed=lambda exc: self.card.setPlainText(f"No model card: {exc}"))
 
+    # -- removing -------------------------------------------------------------------------------------------------------
+    def selected_entries(self) -> list[ReleaseEntry]:
+        """The releases selected in the list (the current one when none is)."""
+        ids = [item.data(Qt.ItemDataRole.UserRole) for item in self.list.selectedItems()]
+        if not ids and self.current is not None:
+            ids = [self.current.id]
+        return [e for e in (self.center.entry(i) for i in ids) if e is not None]
+
+    def ask_remove(self) -> None:
+        """Remove the selected releases after a confirmation that names them; say why any is kept."""
+        entries = self.selected_entries()
+        if not entries:
+            return
+        refusals = self.center.removal_refusals(entries)
+        removable = [e for e in entries if e.id not in refusals]
+        if not removable:
+            self._say(" ".join(refusals.values()), error=True)
+            return
+        names = [f"{visible_text(e.label, 60)} ({'verified' if e.verified else 'refused'})" for e in removable]
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove from the library",
+                          f"Remove {_listing(names)} from the release library?", parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # the names are the releases' own words
+        kept = "\n\nNot removed: " + " ".join(refusals.values()) if refusals else ""
+        box.setInformativeText(f"{'Their' if len(removable) > 1 else 'Its'} files in the library are deleted and "
+                               "the removal is written in the audit log. The release files on the USB stick or disk "
+                               f"are not touched: import them again to bring a release back.{kept}")
+        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+        box.exec()
+        if box.clickedButton() is remove:
+            self.center.remove(entries)  # the kept ones too: the message after it says again why they stay
+
     # -- importing and trust ----------------------------------------------------------------------------------------
     def ask_import_file(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Import release files", "",
@@ -260,6 +311,8 @@ class LibraryView(QWidget):
         return task
 
     def _on_progress(self, done: int, total: int, name: str) -> None:
+        self.progress.show()  # also for refused releases checked again after a trust, which the center starts
+        self.cancel_button.show()
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(done)
         self.progress.setFormat(f"Verifying {visible_text(name, 80)} ({done + 1} of {total})" if name else
@@ -277,3 +330,10 @@ class LibraryView(QWidget):
                                    "background:#e8f4ea;color:#1e4620;padding:4px")
         self.message.setText(text)
         self.message.show()
+
+
+def _listing(names: list[str], most: int = 8) -> str:
+    """"a", "a and b", "a, b and c"; past `most` names, how many more."""
+    if len(names) > most:
+        names = [*names[:most], f"{len(names) - most} more"]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -1,15 +1,18 @@
 """Push a release: which devices (or every eligible one), which go first as canaries, batch size, when to halt.
 
-Devices the release cannot go to are listed greyed, unselectable, with the reason (architecture, agent version,
-providers, this console's role), judged before anything is sent. The rollout itself runs in the background
-(`rollouts.RolloutControl`); this dialog only plans it.
+Devices the release cannot go to are listed greyed, unselectable, with the reason, judged before anything is sent
+by the device's own rules on what it reported (`facts.why_not`): a version not newer than the highest it has had,
+no release root or another authority's, offline ("offline since 14:02"), architecture, agent version, providers,
+this console's role. Until a device's answers are in, its row says "not known yet", never "yes". The dialog asks
+the devices while it is open and updates the rows as they answer, keeping what the user ticked. The rollout
+itself runs in the background (`rollouts.RolloutControl`); this dialog only plans it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -80,7 +83,19 @@ class PushDialog(QDialog):
         self.start_button = self.buttons.addButton("Start rollout", QDialogButtonBox.ButtonRole.AcceptRole)
         self._arrange()
         self._chosen = set(chosen or [])
+        self.items: dict[DeviceState, QTreeWidgetItem] = {}
+        self.reasons: dict[DeviceState, str] = {}
+        self._ticks: dict[DeviceState, tuple[Qt.CheckState, Qt.CheckState]] = {}  # (push, canary) the user left
+        self._shown: tuple | None = None  # what the rows say now: refilled only when that changes
         self.fill()
+        # The devices are asked while the dialog is open; rows follow their answers and their going on/offline.
+        self._refill_soon = QTimer(self, singleShot=True, interval=100)
+        self._refill_soon.timeout.connect(self.fill)
+        center.versions.changed.connect(self._refill_soon.start)
+        for state in center.fleet.states:
+            state.changed.connect(self._refill_soon.start)
+        center.versions.watch(self, True)
+        self.finished.connect(lambda _result: center.versions.watch(self, False))
 
         self.release_box.currentIndexChanged.connect(lambda _i: self.fill())
         center.entries_changed.connect(self._library_read)
@@ -142,19 +157,33 @@ class PushDialog(QDialog):
     def entry(self) -> ReleaseEntry | None:
         return self.center.entry(self.release_box.currentData() or "")
 
+    def _runs(self, state: DeviceState) -> str:
+        """What the device runs: its own /v1/models answer when in, else what its /v1/info said."""
+        models = self.center.versions.models.get(state.device_id or "") or {}
+        running = models.get("running") if isinstance(models.get("running"), dict) else None
+        if running:
+            return visible_text(f"{running.get('line', '?')} {running.get('version', '')}", 60)
+        model = state.info.get("model") if isinstance(state.info.get("model"), dict) else {}
+        return visible_text(f"{model.get('name', '?')} {model.get('version', '')}", 60)
+
     def fill(self) -> None:
         entry = self.entry
+        states = list(self.center.fleet.states)
+        rows = [(state, why_not(entry, state, self.center.versions) if entry else "no verified release chosen",
+                 self._runs(state)) for state in states]
+        shown = (entry.id if entry else None, tuple((id(s), why, runs) for s, why, runs in rows))
+        if shown == self._shown:
+            return
+        self._shown = shown
+        for state, item in self.items.items():  # what the user ticked survives a refill
+            if state not in self.reasons:
+                self._ticks[state] = (item.checkState(PUSH), item.checkState(CANARY))
         self.tree.blockSignals(True)
         self.tree.clear()
-        self.items: dict[DeviceState, QTreeWidgetItem] = {}
-        self.reasons: dict[DeviceState, str] = {}
-        for state in self.center.fleet.states:
-            why = why_not(entry, state) if entry else "no verified release chosen"
-            model = state.info.get("model") if isinstance(state.info.get("model"), dict) else {}
-            item = QTreeWidgetItem([state.name, hardware_kind(state),
-                                    visible_text(f"{model.get('name', '?')} {model.get('version', '')}", 60),
-                                    role_of(state) or "—",
-                                    "", why or "yes"])
+        self.items = {}
+        self.reasons = {}
+        for state, why, runs in rows:
+            item = QTreeWidgetItem([state.name, hardware_kind(state), runs, role_of(state) or "—", "", why or "yes"])
             self.items[state] = item
             if why:
                 self.reasons[state] = why
@@ -165,8 +194,10 @@ class PushDialog(QDialog):
             else:
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
                 on = not self._chosen or state in self._chosen
-                item.setCheckState(PUSH, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
-                item.setCheckState(CANARY, Qt.CheckState.Unchecked)
+                default = (Qt.CheckState.Checked if on else Qt.CheckState.Unchecked, Qt.CheckState.Unchecked)
+                pushed, canary = self._ticks.get(state, default)
+                item.setCheckState(PUSH, pushed)
+                item.setCheckState(CANARY, canary)
             self.tree.addTopLevelItem(item)
         self.tree.blockSignals(False)
         self._summarize()

@@ -1,14 +1,16 @@
 """Releases ▸ Rollouts: one rollout's devices and how far each got, with cancel, resume and undo.
 
     Rollout [parts 2.0.0 · 2026-11-28 14:02 · running ▾]
-    ┌ Halted: Line 1: failed its check on this device: F1 0.41 < 0.95          [Roll back what was done] ┐
-    Device | Stage  | Phase   | Progress            | Detail                              | Check            | Probation
-    Line 1 | canary | pushing | [####  probation  ] | serving parts 2.0.0 on probation…   | F1 1.000 · 15 ms | 41 s left
-    Line 2 | batch 1| waiting | [                 ] |                                     |                  |
+    ┌ Halted: Line 1: failed its check on this device: F1 0.41 < 0.95                      [Undo rollout] ┐
+    Device | Stage   | Phase   | Progress            | Detail                            | Check            | Probation
+    Line 1 | canary  | pushing | [####  probation  ] | serving parts 2.0.0 on probation… | F1 1.000 · 15 ms | 41 s left
+    Line 2 | batch 1 | waiting | [                 ] |                                   |                  |
     [Cancel rollout] [Resume] [Undo rollout]
 
 Each row follows its device's own update: upload (bytes and rate), verified, checked (the golden set's figures
-on that device), active (probation counting down), good; or the reason it failed.
+on that device), active (probation counting down), good; or the reason it failed. A device the push lost says so
+at once ("offline since 14:02:03, waiting for it"). *Cancel rollout* and *Undo rollout* (one name, whatever the
+rollout's state: the README's) ask first, naming the devices they change.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ from PySide6.QtWidgets import (
 from ..releases.rollout import DeviceStep, Rollout
 from ..untrusted_text import plain_tooltip, visible_text
 from .center import ReleaseCenter
-from .rollouts import something_to_undo
+from .confirm import confirm
+from .rollouts import installing, something_to_undo, undo_targets
 
 COLUMNS = ("Device", "Stage", "Phase", "Progress", "Detail", "Check", "Probation")
 # How far along a push is, for its bar: the upload is the first half, the device's own steps the rest.
 STAGE_PERCENT = {"staged": 55, "verified": 65, "checked": 80, "active": 90, "good": 100}
+DEVICE_VERDICTS = ("rejected", "rolled_back", "interrupted")  # a device's own end of an update, said as it is
+UNDO = "Undo rollout"  # the README's name for the button, whatever state the rollout is in
 BANNERS = {
     "halted": ("background:#fdecea;border:1px solid #f5c2c0", "color:#8a1c1c"),
     "cancelled": ("background:#fff4e5;border:1px solid #f3d19e", "color:#6b4100"),
@@ -67,16 +72,21 @@ def step_progress(step: DeviceStep, size: int) -> tuple[int, str]:
         return 0, step.phase
     if step.phase == "rolled_back":
         return 100, "rolled back"
+    if step.phase == "cancelled":
+        return 0, "cancelled"
     if step.phase == "failed":
+        if state in DEVICE_VERDICTS:
+            return 100, state.replace("_", " ")
         return STAGE_PERCENT.get(state, 0), f"failed{' at ' + state if state else ''}"
     if step.phase == "good":
         return 100, "good"
+    offline = " · offline" if step.offline_since else ""
     if state in STAGE_PERCENT:
-        return STAGE_PERCENT[state], "probation" if state == "active" else state
+        return STAGE_PERCENT[state], ("probation" if state == "active" else state) + offline
     offset = int(step.push.get("offset") or 0)
     percent = int(100 * offset / size) if size else 0
     rate = _RATE.search(step.detail)
-    return percent // 2, f"upload {percent} %" + (f" · {rate.group(1)}" if rate else "")
+    return percent // 2, f"upload {percent} %" + (offline or (f" · {rate.group(1)}" if rate else ""))
 
 
 def rollout_title(rollout: Rollout) -> str:
@@ -94,7 +104,8 @@ class RolloutView(QWidget):
         self.banner = QFrame(objectName="rolloutBanner")
         self.banner_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner_label.setTextFormat(Qt.TextFormat.PlainText)  # reasons quote what devices said
-        self.undo_button = QPushButton("Roll back what was done")
+        self.undo_button = QPushButton(UNDO)
+        self.undo_button.setToolTip("Return every device this rollout changed to its previous model")
         self.resume_button = QPushButton("Resume")
         self.cancel_button = QPushButton("Cancel rollout")
         self.cancel_button.setToolTip("Stop now: nothing more is sent; a device already installing finishes by itself")
@@ -128,9 +139,9 @@ class RolloutView(QWidget):
         self.shown: Rollout | None = None
 
         self.rollout_box.currentIndexChanged.connect(lambda _i: self.show_rollout(self.rollout_box.currentData()))
-        self.cancel_button.clicked.connect(lambda: self.shown and self.control.cancel(self.shown.id))
+        self.cancel_button.clicked.connect(self.ask_cancel)
         self.resume_button.clicked.connect(lambda: self.shown and self.control.resume(self.shown.id))
-        self.undo_button.clicked.connect(lambda: self.shown and self.control.roll_back(self.shown.id))
+        self.undo_button.clicked.connect(self.ask_undo)
         self.control.changed.connect(self._on_changed)
         self.control.ended.connect(self._on_changed)
         center.versions.changed.connect(self._tick)
@@ -191,7 +202,9 @@ class RolloutView(QWidget):
                 item = QTableWidgetItem(value)
                 if step.phase == "failed":
                     item.setForeground(QColor("#b91c1c"))
-                elif step.phase == "skipped":
+                elif step.offline_since and step.phase == "pushing":
+                    item.setForeground(QColor("#92400e"))
+                elif step.phase in ("skipped", "cancelled"):
                     item.setForeground(QColor("#9ca3af"))
                 if c == COLUMNS.index("Detail") and step.detail:
                     item.setToolTip(plain_tooltip([step.detail]))
@@ -224,10 +237,16 @@ class RolloutView(QWidget):
             text = (f"This rollout of {rollout.release_label} was left unfinished ({good} of {len(sent)} device(s) "
                     "good). Resume it to pick up where it stopped.")
         elif rollout.status == "halted":
-            text = (f"HALTED: {rollout.reason}. " + ("Some devices were changed: roll them back?" if undo else
+            text = (f"HALTED: {rollout.reason}. " + (f"Some devices were changed: {UNDO} returns them to their "
+                                                     "previous model." if undo else
                                                      "Nothing was installed on any device."))
         elif rollout.status == "done":
             text = f"Done: {good} of {len(sent)} device(s) run {rollout.release_label}."
+        elif rollout.status == "cancelled" and running_here and installing(rollout):
+            busy = [s.name for s in installing(rollout)]
+            text = (f"Cancelled: nothing more is sent. {', '.join(busy)} had received the release and "
+                    f"{'is' if len(busy) == 1 else 'are'} finishing the install: "
+                    f"{'its row follows it' if len(busy) == 1 else 'their rows follow them'} to the end.")
         elif rollout.status == "cancelled":
             text = f"Cancelled ({rollout.reason}); {good} device(s) had finished."
         else:
@@ -235,11 +254,40 @@ class RolloutView(QWidget):
         background, color = BANNERS.get(rollout.status, BANNERS["running"])
         self.banner.setStyleSheet(f"QFrame#rolloutBanner {{ {background} }} QLabel {{ {color} }}")
         self.banner_label.setText(visible_text(text, 800))
-        self.cancel_button.setVisible(running_here)
+        self.cancel_button.setVisible(running_here and rollout.status == "running")
         self.resume_button.setVisible(rollout.status == "running" and not running_here)
         self.undo_button.setVisible(not running_here and rollout.status != "rolled_back" and undo)
-        self.undo_button.setText("Roll back what was done" if rollout.status in ("halted", "cancelled")
-                                 else "Undo rollout")
+
+    # -- the questions before acting -------------------------------------------------------------------------------
+    def ask_cancel(self) -> None:
+        rollout = self.shown
+        if rollout is None or not self.control.is_running(rollout.id):
+            return
+        busy = [s.name for s in installing(rollout)]
+        waiting = [s.name for s in rollout.steps if s.phase == "waiting" or (s.phase == "pushing"
+                                                                               and not s.push.get("update_id"))]
+        detail = " ".join(x for x in (
+            f"Nothing more is sent{' to ' + ', '.join(waiting) if waiting else ''}." if waiting else
+            "Nothing more is sent.",
+            (f"{busy[0]} already received it: it finishes installing by itself, and its row follows it to the end."
+             if len(busy) == 1 else f"{', '.join(busy)} already received it: they finish installing by themselves, "
+             "and their rows follow them to the end.") if busy else "",
+            f"Devices the rollout changed keep the release until you press {UNDO}.") if x)
+        if confirm(self, f"Cancel the rollout of {rollout.release_label}",
+                   f"Cancel the rollout of {rollout.release_label}?", "Cancel rollout", "Keep it running", detail):
+            self.control.cancel(rollout.id)
+
+    def ask_undo(self) -> None:
+        rollout = self.shown
+        if rollout is None or self.control.is_running(rollout.id):
+            return
+        changed = [s.name for s in undo_targets(rollout)]
+        if not changed:
+            return
+        if confirm(self, f"{UNDO}: {rollout.release_label}",
+                   f"Undo the rollout of {rollout.release_label}?", UNDO, "Keep the release",
+                   f"These devices go back to the model they ran before: {', '.join(changed)}."):
+            self.control.roll_back(rollout.id)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         self._ticker.start()

@@ -8,11 +8,17 @@ Closing the console cancels a runner where it waits and leaves its rollout "runn
 console finds it (`unfinished_found`) and offers to resume it; a push that was uploading resumes from the offset
 the device confirms, one that was installing follows the device's update. The file a rollout delivers is kept in
 <data>/deliveries/<rollout id>/ for that reason: a resumed upload must send the very same bytes.
+
+The operator's cancel is the runner's (`RolloutRunner.cancel`, on the loop): the rollout is cancelled at once,
+uploads stop, and a device already installing is followed to the end it reports. A console that finds a cancelled
+rollout with such a device left (it was closed meanwhile) asks the device how it ended (`settle`).
+
+Pushes follow the device, not an address: `addresses` (a lock-protected map the loop reads at every try) is kept
+up to date here, on the GUI thread, whenever a device's address or trust changes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sqlite3
 import time
@@ -24,10 +30,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from ..device_state import DeviceState
-from ..releases.delivery import make_delivery
+from ..net.session_terms import describe_error
+from ..releases.delivery import held_by_devices, make_delivery
 from ..releases.library import ReleaseEntry
-from ..releases.push import PushFailed, rollback
-from ..releases.rollout import DeviceStep, Rollout, RolloutRunner
+from ..releases.push import PushFailed, link_problem, plain_words, rollback
+from ..releases.rollout import DeviceAddresses, DeviceStep, Rollout, RolloutRunner
 from ..tasks import Task, TaskCancelled
 
 if TYPE_CHECKING:
@@ -44,7 +51,24 @@ class Running:
 
 
 def something_to_undo(rollout: Rollout) -> bool:
-    return any(s.phase == "good" or s.record.get("state") in CHANGED_IN_A_ROLLOUT for s in rollout.steps)
+    return bool(undo_targets(rollout))
+
+
+def undo_targets(rollout: Rollout) -> list[DeviceStep]:
+    """The devices an undo returns to their previous model: those the rollout made good or left switched."""
+    return [s for s in rollout.steps if s.phase == "good" or s.record.get("state") in CHANGED_IN_A_ROLLOUT]
+
+
+def installing(rollout: Rollout) -> list[DeviceStep]:
+    """The devices asked to install the release and not finished yet: a cancel lets them finish."""
+    return [s for s in rollout.steps if s.phase == "pushing" and s.push.get("update_id")]
+
+
+def in_words(exc: BaseException, base: str = "") -> str:
+    """An error for the user: what the device or the link said, never a Python repr."""
+    if isinstance(exc, PushFailed | LookupError):
+        return plain_words(str(exc))
+    return link_problem(exc, base) if base else plain_words(describe_error(exc))
 
 
 class RolloutControl(QObject):
@@ -63,6 +87,13 @@ class RolloutControl(QObject):
         self.loaded = False
         self._closed = False
         self._resume_when_listed: list[str] = []  # asked before the library was read
+        self._to_settle: dict[str, Rollout] = {}  # cancelled with a device installing: asked once it is known
+        self.addresses = DeviceAddresses()  # where each device is now, for the pushes on the loop
+        for state in self.fleet.states:
+            self._follow_device(state)
+        self.fleet.device_added.connect(self._follow_device)
+        self.fleet.device_removed.connect(self._device_gone)
+        center.versions.follow_library(center)  # the release root the devices' trust is judged against
         center.entries_changed.connect(self._listed)
         self.center.db.call(lambda db: db.rollouts().all(), self.fleet.runtime.post, self._loaded,
                             self._unreadable)
@@ -81,6 +112,44 @@ class RolloutControl(QObject):
         unfinished = [r for r in rollouts if r.status == "running" and r.id not in self.running]
         if unfinished:
             self.unfinished_found.emit(unfinished)
+        for rollout in rollouts:  # cancelled while a device installed, then closed: ask the devices how it ended
+            if rollout.status != "running" and rollout.id not in self.running and installing(rollout):
+                self._to_settle[rollout.id] = rollout
+        self._settle_known()
+
+    def _settle_known(self) -> None:
+        """Settle each such rollout once the console knows where its installing devices are."""
+        for rollout_id, rollout in list(self._to_settle.items()):
+            if all(self._known(step.device_id) for step in installing(rollout)):
+                del self._to_settle[rollout_id]
+                self._work_on(Rollout.from_dict(rollout.to_dict()), "settle")
+
+    def _known(self, device_id: str) -> bool:
+        try:
+            self.addresses.resolve(device_id)
+        except PushFailed:
+            return False
+        return True
+
+    # -- where the devices are -----------------------------------------------------------------------------------
+    def _follow_device(self, state: DeviceState) -> None:
+        state.changed.connect(lambda s=state: self._note_address(s))
+        self._note_address(state)
+
+    def _note_address(self, state: DeviceState) -> None:
+        if self._closed or not state.device_id:
+            return
+        try:
+            self.addresses.set(state.device_id, self.fleet.transport(state))
+        except LookupError as exc:
+            self.addresses.set(state.device_id, str(exc))
+            return
+        if self._to_settle:
+            self._settle_known()
+
+    def _device_gone(self, state: DeviceState) -> None:
+        if state.device_id and self.fleet.find(device_id=state.device_id) is None:
+            self.addresses.set(state.device_id, f"{state.name} was removed from this console's list")
 
     def is_running(self, rollout_id: str) -> bool:
         return rollout_id in self.running
@@ -130,6 +199,7 @@ class RolloutControl(QObject):
             if state is None:
                 targets[step.device_id] = f"{step.name} is not known to this console now"
                 continue
+            self._note_address(state)
             try:
                 targets[step.device_id] = self.fleet.transport(state)
             except LookupError as exc:
@@ -139,20 +209,27 @@ class RolloutControl(QObject):
     def _launch(self, rollout: Rollout, entry: ReleaseEntry) -> None:
         running = self.running[rollout.id] = Running()
         folder = self.center.data_dir / "deliveries" / rollout.id
+        # Signed above what the devices hold (a signer's clock may once have run ahead): asked first, on the loop.
+        devices = [t for t in self._targets(rollout).values() if not isinstance(t, str)]
 
-        def prepare(_task: Task) -> tuple[Path, int]:
+        def prepare(_task: Task, above: int) -> tuple[Path, int]:
             kept = sorted(folder.glob("*.edgerelease")) if folder.is_dir() else []
             if kept:
                 return kept[0], kept[0].stat().st_size  # resuming: the same bytes the device has part of
             folder.mkdir(parents=True, exist_ok=True)
-            made = make_delivery(self.center.library_now(), entry, self.center.data_dir, folder)
+            made = make_delivery(self.center.library_now(), entry, self.center.data_dir, folder, above)
             if made.parent != folder:  # delivered as signed: keep a copy, the library may drop the release
                 made = Path(shutil.copyfile(made, folder / made.name))
             return made, made.stat().st_size
 
-        self.center.tasks.run(prepare, lane="releases",
-                              on_done=lambda found: self._run(rollout, found[0], found[1], running),
-                              on_failed=lambda exc: self._not_started(rollout, f"cannot prepare the delivery: {exc}"))
+        def asked(above: int) -> None:
+            self.center.tasks.run(lambda task: prepare(task, above), lane="releases",
+                                  on_done=lambda found: self._run(rollout, found[0], found[1], running),
+                                  on_failed=lambda exc: self._not_started(rollout,
+                                                                          f"cannot prepare the delivery: {exc}"))
+
+        self.fleet.runtime.tasks.run_async(lambda _t: held_by_devices(self.fleet.runtime.http(), devices),
+                                           on_done=asked, on_failed=lambda _exc: asked(0))
 
     def _not_started(self, rollout: Rollout, why: str) -> None:
         self.running.pop(rollout.id, None)
@@ -169,40 +246,20 @@ class RolloutControl(QObject):
             self._ended(rollout.id)
             return
         self.delivery_sizes[rollout.id] = size
-        targets = self._targets(rollout)
+        self._targets(rollout)  # every device's address noted now; kept up to date as they change
         runtime, db, post = self.fleet.runtime, self.center.db, self.fleet.runtime.post
 
-        def resolve(device_id: str):
-            target = targets.get(device_id, "not part of this rollout")
-            if isinstance(target, str):
-                raise PushFailed(target)
-            return target
-
         async def go(_task: Task) -> Rollout:
-            running.runner = RolloutRunner(rollout, delivery, runtime.http(), resolve, db.save_async,
+            running.runner = RolloutRunner(rollout, delivery, runtime.http(), self.addresses.resolve, db.save_async,
                                            changed=lambda r: post(self._snapshot, Rollout.from_dict(r.to_dict())),
                                            audit=self.center.log)
-            try:
-                return await running.runner.run()
-            except asyncio.CancelledError:
-                if running.cancel_requested:  # the operator's cancel; a closing console leaves it resumable
-                    await self._mark_cancelled(rollout)
-                raise
+            if running.cancel_requested:  # asked between the start and now
+                running.runner.cancel()
+            return await running.runner.run()
 
         running.task = runtime.tasks.run_async(go, on_done=lambda r: self._ended(r.id),
                                                on_failed=lambda exc: self._failed(rollout, exc))
         self.center.versions.watch(running, True)
-
-    async def _mark_cancelled(self, rollout: Rollout) -> None:
-        rollout.status = "cancelled"
-        rollout.reason = "cancelled by the operator"
-        for step in rollout.steps:
-            if step.phase == "pushing":
-                step.phase, step.detail = "failed", ("cancelled mid-push: the device may still finish installing "
-                                                     "what it had received; see Fleet versions")
-        self.center.log("rollout cancelled", rollout=rollout.id, release=rollout.release_label)
-        await self.center.db.save_async(rollout)
-        self.center.tasks.post(self._snapshot, Rollout.from_dict(rollout.to_dict()))
 
     def _snapshot(self, rollout: Rollout) -> None:
         if self._closed:
@@ -231,41 +288,39 @@ class RolloutControl(QObject):
             self._ended(rollout.id)
             return
         self._ended(rollout.id)
-        self.message.emit(f"The rollout of {rollout.release_label} stopped unexpectedly ({exc}); it can be resumed.",
-                          "error")
+        self.message.emit(f"The rollout of {rollout.release_label} stopped unexpectedly ({in_words(exc)}); it can be "
+                          "resumed.", "error")
 
     # -- stopping and undoing -----------------------------------------------------------------------------------------
     def cancel(self, rollout_id: str) -> None:
-        """Stop now: uploads in flight end, nothing more is sent. Devices already installing finish by themselves."""
+        """Stop now: uploads in flight end, nothing more is sent. A device already installing finishes by itself,
+        and its row follows it to the end it reports (the rollout's task ends then)."""
         running = self.running.get(rollout_id)
         if running is None:
             return
         running.cancel_requested = True
         if running.runner is not None:
-            running.runner.cancel()
-        if running.task is not None:
-            running.task.cancel()
+            self.fleet.runtime.network.call_soon(running.runner.cancel)  # the runner lives on the loop
 
     def roll_back(self, rollout_id: str) -> None:
         """Undo a rollout that is not running: every device it changed goes back to its previous model."""
         rollout = self.rollouts.get(rollout_id)
         if rollout is None or rollout_id in self.running:
             return
-        rollout = Rollout.from_dict(rollout.to_dict())
-        targets = self._targets(rollout)
-        runtime, db, post = self.fleet.runtime, self.center.db, self.fleet.runtime.post
-        running = self.running[rollout_id] = Running()
+        self._work_on(Rollout.from_dict(rollout.to_dict()), "undo")
 
-        def resolve(device_id: str):
-            target = targets.get(device_id)
-            if not isinstance(target, tuple):
-                raise OSError(target or "unknown device")  # roll_back reports it on the device's row
-            return target
+    def _work_on(self, rollout: Rollout, what: str) -> None:
+        """Undo a rollout, or settle what a cancelled one left installing, in the background."""
+        self._targets(rollout)  # every device's address noted now
+        runtime, db, post = self.fleet.runtime, self.center.db, self.fleet.runtime.post
+        running = self.running[rollout.id] = Running()
 
         async def go(_task: Task) -> Rollout:
-            runner = RolloutRunner(rollout, Path(), runtime.http(), resolve, db.save_async,
+            runner = RolloutRunner(rollout, Path(), runtime.http(), self.addresses.resolve, db.save_async,
                                    changed=lambda r: post(self._snapshot, Rollout.from_dict(r.to_dict())),
                                    audit=self.center.log)
+            if what == "settle":
+                return await runner.settle()
             self.center.log("rollout undo requested", rollout=rollout.id, release=rollout.release_label)
             return await runner.roll_back()
 
@@ -277,7 +332,7 @@ class RolloutControl(QObject):
         try:
             base, tls = self.fleet.transport(state)
         except LookupError as exc:
-            self.message.emit(f"Cannot roll back {state.name}: {exc}", "error")
+            self.message.emit(f"Cannot roll back {state.name}: {in_words(exc)}", "error")
             return
         runtime, name, device_id = self.fleet.runtime, state.name, state.device_id
 
@@ -293,7 +348,7 @@ class RolloutControl(QObject):
             self.center.versions.refresh([state])
 
         runtime.tasks.run_async(go, on_done=done, on_failed=lambda exc: self.message.emit(
-            f"{name} did not roll back: {exc}", "error"))
+            f"{name} did not roll back: {in_words(exc, base)}", "error"))
 
     def close(self) -> None:
         """Stop following every rollout (each stays as last saved: resumable) without waiting."""

@@ -1,13 +1,17 @@
-"""Releases ▸ Fleet versions: every device and model line, from each device's own `GET /v1/models`.
+"""Releases ▸ Fleet versions: every device and model line, from each device's own `GET /v1/models` and
+`GET /v1/release-trust`.
 
-    Check release: [parts 2.0.0 ▾]                                      [Roll back ▾] [Refresh]
-    Device | Role | Model line | Running | Previous | Retained | Pending | Probation | Last check | parts 2.0.0
-    Line 1 | admin | parts     | 2.0.0 (probation) | …                 | 41 s left  | passed F1 1.00 · p95 15 ms | can take it
-    Old Pi | admin | parts-v1  | 1.0.0 | …                                                        | built for armv7l; …
+    Check release: [parts 2.0.0 ▾]                 [Install release trust…] [Roll back ▾] [Refresh]
+    Device | Role  | Model line | Running      | … | Release trust            | parts 2.0.0
+    Line 1 | admin | parts-v1   | 1.0.0 (good) | … | this console's (root v1) | can take it
+    Line 2 | admin | parts-v1   | 1.0.0 (good) | … | this console's (root v1) | not newer than parts 2.0.0, …
+    Old Pi | admin | parts-v1   | 1.0.0 (good) | … | none                     | trusts no release root: …
 
-A device the chosen release cannot go to (architecture, agent version, providers, role) is greyed, with the
-reason in the last column and its tooltip, before anything is sent. The probation countdown ticks here between
-answers. Everything a device said is shown as plain text.
+A device the chosen release cannot go to is greyed, with the reason in the last column and its tooltip, before
+anything is sent: by the device's own rules (`facts.why_not`), the same the push dialog and the headless push use.
+A device that trusts no release root, or another authority's, can be given this console's by an admin
+(*Install release trust…*, after a confirmation naming the device and the root). *Roll back ▾* asks before it
+changes a device. The probation countdown ticks here between answers. Everything a device said is plain text.
 """
 
 from __future__ import annotations
@@ -30,13 +34,15 @@ from PySide6.QtWidgets import (
 )
 
 from ..device_state import DeviceState
+from ..releases.eligibility import short_keys, trusts_ours
 from ..releases.library import ReleaseEntry
 from ..untrusted_text import plain_tooltip, visible_text
 from .center import ReleaseCenter
+from .confirm import confirm
 from .facts import role_of, why_not
 
 COLUMNS = ("Device", "Role", "Model line", "Running", "Previous", "Retained", "Pending", "Probation", "Last check",
-           "Release")
+           "Release trust", "Release")
 PROBATION_COLUMN = COLUMNS.index("Probation")
 CHECK_COLUMN = COLUMNS.index("Last check")
 GREYED = QColor("#9ca3af")
@@ -87,15 +93,28 @@ def describe_line(models: dict, line: str) -> dict[str, str]:
 
 
 def verdict(entry: ReleaseEntry | None, why: str | None, models: dict | None, line: str) -> str:
-    """The release column: why the release cannot go there, or whether this row already runs it."""
+    """The release column: whether this row already runs it, else why the release cannot go there."""
     if entry is None:
         return ""
-    if why:
-        return why
     running = _model((models or {}).get("running"))
     if line and line == entry.line and (running.get("line"), running.get("version")) == (entry.line, entry.version):
         return "runs it"
-    return "can take it"
+    return why or "can take it"
+
+
+def trust_text(trust: dict | None, problem: str, ours: frozenset[str] | None) -> str:
+    """The release trust column: whose release root the device trusts, as it says (GET /v1/release-trust)."""
+    if trust is None:
+        return f"cannot read: {problem}" if problem else "not known yet"
+    if trust.get("installed") is not True:
+        return "none"
+    version = trust.get("root_version")
+    root = f"root v{version}" if isinstance(version, int) and not isinstance(version, bool) else "a root"
+    mine = trusts_ours(trust, ours)
+    keys = trust.get("keys")
+    named = short_keys(sorted(k for k in keys if isinstance(k, str))) if isinstance(keys, list) else ""
+    return (f"this console's ({root})" if mine else f"another authority ({root}, keys {named})" if mine is False
+            else root)
 
 
 class VersionsView(QWidget):
@@ -112,6 +131,9 @@ class VersionsView(QWidget):
         self.rollback_menu.aboutToShow.connect(self._fill_rollback_menu)
         self.rollback_button.setMenu(self.rollback_menu)
         self.refresh_button = QPushButton("Refresh")
+        self.trust_button = QPushButton("Install release trust…")
+        self.trust_button.setToolTip("Have the selected device trust the release authority this console trusts "
+                                     "(it must trust it to take a release; needs the admin role)")
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -128,6 +150,7 @@ class VersionsView(QWidget):
         bar.addWidget(QLabel("Check release:"))
         bar.addWidget(self.release_box)
         bar.addStretch(1)
+        bar.addWidget(self.trust_button)
         bar.addWidget(self.rollback_button)
         bar.addWidget(self.refresh_button)
         layout = QVBoxLayout(self)
@@ -142,6 +165,8 @@ class VersionsView(QWidget):
         self._tick.timeout.connect(self._tick_probation)
 
         self.refresh_button.clicked.connect(lambda: self.versions.refresh())
+        self.trust_button.clicked.connect(self.ask_install_trust)
+        self.table.itemSelectionChanged.connect(self._offer_trust)
         self.release_box.currentIndexChanged.connect(lambda _i: self.rebuild())
         self.versions.changed.connect(self.rebuild)
         center.entries_changed.connect(self._fill_releases)
@@ -184,15 +209,18 @@ class VersionsView(QWidget):
         reasons: list[str | None] = []
         for state in self.fleet.states:
             models = self.versions.models.get(state.device_id or "")
-            why = why_not(entry, state)
+            why = why_not(entry, state, self.versions)
             lines = lines_of(models) if models else [""]
             for line in lines:
                 described = describe_line(models, line) if models else {}
                 error = self.versions.errors.get(state.device_id or "")
                 fill = "—" if models else (error or ("reading…" if state.connected else state.status))
+                trusted = trust_text(self.versions.trust.get(state.device_id or ""),
+                                     self.versions.trust_errors.get(state.device_id or "", ""),
+                                     self.versions.console_keys)
                 rows.append([state.name, role_of(state) or "not paired", line or fill,
                              *(described.get(c, "") for c in ("Running", "Previous", "Retained", "Pending")),
-                             "—", described.get("Last check", ""), verdict(entry, why, models, line)])
+                             "—", described.get("Last check", ""), trusted, verdict(entry, why, models, line)])
                 reasons.append(why)
                 self.rows.append((state, line))
         self.table.setRowCount(len(rows))
@@ -213,6 +241,7 @@ class VersionsView(QWidget):
         self._tick_probation()
         if selected is not None:
             self.select(*selected)
+        self._offer_trust()
         greyed = sum(1 for w in reasons if w)
         self.note.setText(f"{greyed} device row(s) greyed: {entry.label} cannot go there (reason in the last "
                           "column)." if entry and greyed else "Versions as each device reports them "
@@ -253,19 +282,85 @@ class VersionsView(QWidget):
         running = _model(models.get("running"))
         previous = _model(models.get("previous"))
         if previous:
-            self.rollback_menu.addAction(f"To the previous model: {visible_text(previous.get('line'), 40)} "
-                                         f"{visible_text(previous.get('version'), 20)}",
-                                         lambda: self.center.rollouts.rollback_device(state, None))
+            label = f"{visible_text(previous.get('line'), 40)} {visible_text(previous.get('version'), 20)}"
+            self.rollback_menu.addAction(f"To the previous model: {label}",
+                                         lambda t=label: self.ask_rollback(state, None, t))
         for m in models.get("retained") or []:
             m = _model(m)
             if (m.get("line"), m.get("version")) == (running.get("line"), running.get("version")):
                 continue
             target = f"{m.get('line')}:{m.get('version')}"  # line and version: two lines may share a version
-            self.rollback_menu.addAction(f"To {visible_text(m.get('line'), 40)} {visible_text(m.get('version'), 20)}"
-                                         f"{' (factory)' if m.get('factory') else ''}",
-                                         lambda v=target: self.center.rollouts.rollback_device(state, v))
+            label = (f"{visible_text(m.get('line'), 40)} {visible_text(m.get('version'), 20)}"
+                     f"{' (factory)' if m.get('factory') else ''}")
+            self.rollback_menu.addAction(f"To {label}", lambda v=target, t=label: self.ask_rollback(state, v, t))
         if self.rollback_menu.isEmpty():
             self.rollback_menu.addAction("Nothing retained to return to").setEnabled(False)
+
+    def ask_rollback(self, state: DeviceState, version: str | None, label: str) -> None:
+        """Roll one device back to `version` (None: its previous model), once the user said yes."""
+        models = self.versions.models.get(state.device_id or "") or {}
+        running = _model(models.get("running"))
+        now = f"{visible_text(running.get('line'), 40)} {visible_text(running.get('version'), 20)}".strip()
+        if confirm(self, f"Roll back {state.name}", f"Roll {state.name} back to {label}?", "Roll back",
+                   detail=f"It runs {now or 'a model the console has not read yet'} now, and switches at once (a "
+                          "version it ran before needs no probation). Fleet versions shows the change."):
+            self.center.rollouts.rollback_device(state, version)
+
+    # -- release trust ------------------------------------------------------------------------------------------
+    def _trust_offer(self) -> tuple[DeviceState | None, str]:
+        """The selected device, if this console can give it its release root now; else why not."""
+        chosen = self.selected()
+        if chosen is None:
+            return None, "Select a device first"
+        state = chosen[0]
+        ours = self.versions.ours
+        trust = self.versions.trust.get(state.device_id or "")
+        if ours is None:
+            return None, "The console trusts no release authority yet: Releases ▸ Trust release authority… first"
+        if trust is None:
+            return None, f"{state.name}'s release trust is not known yet"
+        if trusts_ours(trust, ours.root_keys):
+            return None, f"{state.name} already trusts this console's release authority"
+        if not state.connected:
+            return None, f"{state.name} is offline"
+        if role_of(state) != "admin":
+            return None, (f"Installing release trust needs the admin role on {state.name}; this console is "
+                          f"{role_of(state) or 'not paired'} there")
+        return state, ""
+
+    def _offer_trust(self) -> None:
+        state, why = self._trust_offer()
+        self.trust_button.setEnabled(state is not None)
+        self.trust_button.setToolTip(plain_tooltip([why] if state is None else [
+            f"Have {state.name} trust the release authority this console trusts (it trusts "
+            f"{'another one' if self._trusts(state) else 'no release root'} now)"]))
+
+    def _trusts(self, state: DeviceState | None) -> bool:
+        trust = self.versions.trust.get(state.device_id or "") if state is not None else None
+        return bool(trust and trust.get("installed") is True)
+
+    def ask_install_trust(self) -> None:
+        state, why = self._trust_offer()
+        ours = self.versions.ours
+        if state is None or ours is None:
+            self.center.message.emit(why, "warning")
+            return
+        before = ("It trusts no release root now." if not self._trusts(state) else
+                  f"It trusts {trust_text(self.versions.trust.get(state.device_id or ''), '', ours.root_keys)} now: "
+                  "releases signed by that authority will no longer install there.")
+        if not confirm(self, f"Install release trust on {state.name}",
+                       f"Have {state.name} trust this console's release authority: root version {ours.version}, "
+                       f"keys {short_keys(ours.keys, 4)}?", "Install release trust", detail=before):
+            return
+        name, version = state.name, ours.version
+        self.center.log("release trust install requested", device=state.device_id, root_version=version)
+
+        def done(_body: dict) -> None:
+            self.center.log("release trust installed on a device", device=state.device_id, root_version=version)
+            self.center.message.emit(f"{name} now trusts release root version {version}.", "info")
+
+        self.versions.install_trust(state, done, lambda why: self.center.message.emit(
+            f"{name} did not take the release trust: {why}", "error"))
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.versions.watch(self, True)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMenuBar
 from ..releases.library import ReleaseEntry
 from ..releases.rollout import Rollout
 from .center import ReleaseCenter
+from .confirm import confirm
 from .rollouts import age_of
 from .workspace import AUDIT, LIBRARY, ROLLOUTS, VERSIONS, ReleasesWorkspace
 
@@ -102,6 +103,22 @@ class WindowReleases(QObject):
         self.window.notice.dismiss()
         self.open(ROLLOUTS).rollouts.select(rollout_id)
         self.center.rollouts.resume(rollout_id)
+
+    def may_close(self) -> bool:
+        """Whether the window may close now: quitting while a rollout runs stops following it, so it is asked
+        first (the rollout stays resumable: the next console offers to pick it up where it stopped)."""
+        control = self.center.rollouts
+        running = [r for i, r in control.rollouts.items() if control.is_running(i) and r.status == "running"]
+        if not running:
+            return True
+        good = sum(1 for r in running for s in r.steps if s.phase == "good")
+        sent = sum(1 for r in running for s in r.steps if s.phase != "skipped")
+        labels = ", ".join(r.release_label for r in running)
+        return confirm(self.window, "Quit while a rollout is running",
+                       f"The rollout of {labels} is still running ({good} of {sent} device(s) good so far). "
+                       "Quit anyway?", "Quit", "Keep the console open",
+                       "The console stops following it and can resume it later: when it starts again it offers to "
+                       "pick it up where it stopped. A device already installing finishes by itself.")
 
     def close(self) -> None:
         if self.tab is not None:

@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QMessageBox, QVBoxLayout, QWidget
 
 from ..net.addresses import DeviceAddress, parse_host_port
+from .text_fit import grow_to_fit
 
 WHY_NOT_LISTED_HTML = """
 <p>Devices announce themselves with mDNS (<code>_edgeinfer._tcp</code>). A device may not appear when:</p>
@@ -44,13 +45,18 @@ class AddDeviceDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(why)
         layout.addWidget(buttons)
-        self.resize(520, 0)
+        self.resize(560, 0)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        grow_to_fit(self)
 
     def _accept_if_valid(self) -> None:
         try:
             self.address = parse_host_port(self.edit.text())
         except ValueError as exc:
             self.error.setText(str(exc))
+            grow_to_fit(self)
             return
         self.accept()
 

@@ -51,8 +51,9 @@ STATUS_ORDER = ("certificate changed", "no longer paired", "failing", "degraded"
                 "connecting", "offline")
 
 
-# (header, display text, sort key). What a glance needs comes first (name, status, health, last seen), so it is
-# on screen at the dock's default width; the numbers follow, the table scrolls sideways to them.
+# (header, display text, sort key). What a glance needs comes first (name, status, health, last seen, trust), so it
+# is on screen at the dock's default width (window_layout.DEVICES_DOCK_WIDTH); the numbers follow, the table scrolls sideways to them. A cell too
+# narrow for its text ends in "…", and its tooltip starts with the whole text.
 Column = tuple[str, Callable[[DeviceState], str], Callable[[DeviceState], Any]]
 COLUMNS: tuple[Column, ...] = (
     ("Name", lambda s: s.name, lambda s: s.name.lower()),
@@ -72,7 +73,8 @@ COLUMNS: tuple[Column, ...] = (
 STATUS_COLUMN = 1
 HEALTH_COLUMN = 2
 LAST_SEEN_COLUMN = 3
-HEALTH_COLUMN_WIDTH = 120  # the reason is elided here; the row's tooltip has it whole
+TRUST_COLUMN = 4
+HEALTH_COLUMN_WIDTH = 110  # the reason is elided here; the cell's tooltip has it whole
 
 
 def status_icon(color: QColor, size: int = 10) -> QIcon:
@@ -174,7 +176,9 @@ class DeviceTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and not state.connected:
             return QBrush(QColor("#8a8a8a"))  # offline rows greyed, but still listed
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [f"{state.name} — {state.status}"]
+            cell = text(state)
+            lines = [f"{COLUMNS[index.column()][0]}: {cell}"] if cell and index.column() != 0 else []
+            lines.append(f"{state.name} — {state.status}")
             if state.status_reason:
                 lines.append(state.status_reason)
             lines += state.health_reasons if state.connected else []
@@ -212,6 +216,8 @@ class DeviceTable(QWidget):
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.verticalHeader().hide()
         self.view.setAlternatingRowColors(True)
+        self.view.setWordWrap(False)  # one line a device; what does not fit ends in "…" (the tooltip has it all)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(HEALTH_COLUMN, QHeaderView.ResizeMode.Interactive)

@@ -5,6 +5,7 @@ device's certificate and reconnects to it with this console's role."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -25,9 +26,11 @@ from ..fleet import Fleet
 from ..net.pairing_client import PairingResult, pair
 from ..releases.audit_merge import console_audit
 from ..untrusted_text import visible_text
+from .text_fit import grow_to_fit
 
 HOW = ("On the device, run <b>edge-agent pair --role operator</b> (or viewer, admin). It prints an 8-digit code "
-       "valid for 10 minutes. Type it here: the code never crosses the network, and five wrong codes burn it.")
+       "valid for 10 minutes. Type it here: the code never crosses the network. After five wrong codes from this "
+       "computer the device refuses it here; then open a new code on the device.")
 
 
 class PairDialog(QDialog):
@@ -58,18 +61,27 @@ class PairDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
+        self.resize(500, 0)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        grow_to_fit(self)
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+        grow_to_fit(self)  # a long refusal wraps onto more lines: the dialog grows, nothing is clipped
 
     def start(self) -> None:
         try:
             code = normalise_code(self.code.text())
         except ValueError as exc:
-            self.status.setText(str(exc))
+            self._say(str(exc))
             return
         if self.state.address is None:
-            self.status.setText("This device has no known address yet.")
+            self._say("This device has no known address yet.")
             return
         self.pair_button.setEnabled(False)
-        self.status.setText("Pairing…")
+        self._say("Pairing…")
         address, identity = self.state.address, self.fleet.runtime.trust.identity
         self.fleet.runtime.tasks.run_async(lambda _t: pair(address, code, identity, socket.gethostname()),
                                            on_done=self._paired, on_failed=self._failed)
@@ -77,16 +89,16 @@ class PairDialog(QDialog):
     def _paired(self, result: PairingResult) -> None:
         self.result_ = result
         self.fleet.pin_device(result.device_id, result.certificate_pem, result.role, str(self.state.address))
-        data_dir = self.fleet.runtime.trust.data_dir
-        self.fleet.runtime.tasks.run(lambda _t: console_audit(data_dir).append(
+        data_dir = Path(self.fleet.database).parent  # the console's one audit log, beside its database (as the
+        self.fleet.runtime.tasks.run(lambda _t: console_audit(data_dir).append(  # release centre writes it)
             f"console {socket.gethostname()}", "paired", device=result.device_id, role=result.role,
             fingerprint=result.fingerprint[:16]))
-        self.status.setText(f"Paired as {result.role}.")
+        self._say(f"Paired as {result.role}.")
         self.accept()
 
     def _failed(self, exc: BaseException) -> None:
         self.pair_button.setEnabled(True)
-        self.status.setText(f"Not paired: {exc}")
+        self._say(f"Not paired: {exc}")
 
 
 def open_pair_dialog(parent: QWidget, fleet: Fleet, state: DeviceState) -> PairDialog:

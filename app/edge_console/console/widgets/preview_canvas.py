@@ -52,6 +52,8 @@ class PreviewCanvas(QWidget):
         self.compact = compact
         self.frame: DecodedFrame | None = None
         self.paused = False
+        self._frozen_at: float | None = None  # while paused: the time the shown frame's figures are for
+        self._frozen_info: tuple[DecodedFrame | None, list[str]] | None = None  # and the figures, as they were
         self._step_pending = False
         self._decode_request = 0  # a frame stepped to: only the newest request's result is shown
         self.step_note = ""  # "oldest frame kept", shown in the footer while paused
@@ -108,12 +110,15 @@ class PreviewCanvas(QWidget):
     def _show(self, frame: DecodedFrame | None) -> None:
         if frame is not None:
             self.frame = frame
+            if self.paused:
+                self._frozen_at = time.time()  # a frame stepped to: its ages as of the moment it is shown
         self.step_note = ""
         self.update()
 
     def set_paused(self, paused: bool) -> None:
         if paused != self.paused:
             self.paused = paused
+            self._frozen_at = time.time() if paused else None  # the ages on a paused frame stand still
             self._step_pending = False
             self._decode_request += 1  # a step in flight is not shown after resuming
             self.step_note = ""
@@ -239,7 +244,7 @@ class PreviewCanvas(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
         painter.fillRect(self.rect(), BACKGROUND)
-        now = time.time()
+        now = self._frozen_at if self.paused and self._frozen_at is not None else time.time()
         frame = self.frame
         room = max(40.0, self.width() - 22.0)  # text blocks never wider than the picture
         hidden = self.settings.split(frame.header.detections)[1] if frame is not None else 0
@@ -252,7 +257,7 @@ class PreviewCanvas(QWidget):
             _, self.label_rects = paint_frame(painter, frame, self._transform(), self.settings,
                                               avoid=[self.info_rect, footer_rect])
             latency = self._capture_to_paint_ms(frame, now)
-            if frame is not self._last_painted:
+            if frame is not self._last_painted and not self.paused:  # a frame stepped to is not a live paint
                 self._last_painted = frame
                 self.receive_to_paint_ms.append((now - frame.received_at) * 1000.0)
                 if latency is not None:
@@ -294,7 +299,7 @@ class PreviewCanvas(QWidget):
         if not self.settings.show_info:
             self.info_rect = QRectF()
             return [], font, QSizeF()
-        lines, size = fitted_lines(font, info_lines(self.state, frame, now, self.compact), room)
+        lines, size = fitted_lines(font, self._info_text(frame, now), room)
         bounds = QRectF(self.rect())
         if frame is not None and time.monotonic() - self._info_corner_at >= INFO_CORNER_HOLD_S:
             self._info_corner_at = time.monotonic()
@@ -304,6 +309,15 @@ class PreviewCanvas(QWidget):
             self._info_corner = quietest_corner(size, bounds, boxes)
         self.info_rect = corner_rect(self._info_corner, size, bounds)
         return lines, font, size
+
+    def _info_text(self, frame: DecodedFrame | None, now: float) -> list[str]:
+        """The frame's figures; while paused, as they were when it was shown (fps, ages and latency stand still)."""
+        if not self.paused:
+            self._frozen_info = None
+            return info_lines(self.state, frame, now, self.compact)
+        if self._frozen_info is None or self._frozen_info[0] is not frame:
+            self._frozen_info = (frame, info_lines(self.state, frame, now, self.compact))
+        return self._frozen_info[1]
 
     def _info_font(self, base: QFont) -> QFont:
         if not self.compact:
@@ -322,7 +336,7 @@ class PreviewCanvas(QWidget):
 
     def _banner(self) -> str:
         """Why the picture is not live, if it is not; empty while frames flow."""
-        return not_live_reason(self.state, self.frame is not None)
+        return not_live_reason(self.state, self.frame is not None, self.paused)
 
     def _paint_banner(self, painter: QPainter, text: str) -> None:
         painter.save()

@@ -45,6 +45,7 @@ class PreviewControls(QWidget):
         self.setMinimumWidth(200)
 
         self.pause_button = QToolButton(text="Pause", checkable=True, toolTip="Pause the preview (Space)")
+        self.pause_button.toggled.connect(self._show_paused)
         self.pause_button.toggled.connect(self.pause_toggled)
         self.step_back_button = QToolButton(text="◂", toolTip="Paused: show the frame received before (←)")
         self.step_back_button.clicked.connect(self.step_back_requested)
@@ -157,6 +158,11 @@ class PreviewControls(QWidget):
 
     def set_paused(self, paused: bool) -> None:
         self.pause_button.setChecked(paused)
+
+    def _show_paused(self, paused: bool) -> None:
+        """The button says what pressing it does next."""
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setToolTip("Resume the live preview (Space)" if paused else "Pause the preview (Space)")
 
     def _sync_from_settings(self) -> None:
         self.threshold_label.setText(f"Conf ≥ {self.settings.threshold:.2f}")

@@ -44,7 +44,8 @@ def capture_to_paint_ms(state: DeviceState, frame: DecodedFrame, now: float) -> 
 
 
 def info_lines(state: DeviceState, frame: DecodedFrame | None, now: float, compact: bool) -> list[str]:
-    """The information block: on a grid tile two short lines, on a full preview five."""
+    """The information block: on a grid tile two short lines, on a full preview five. `now`: the time the figures
+    are for (a paused preview passes the moment it paused: its frame's ages stand still)."""
     lines = [state.name]
     if frame is None:
         return lines
@@ -75,8 +76,21 @@ def health_line(state: DeviceState) -> str:
     return f"{state.status}: " + ("; ".join(reasons) if reasons else "the device gives no reason")
 
 
-def not_live_reason(state: DeviceState, has_frame: bool) -> str:
-    """Why the picture is not live, if it is not; empty while frames flow."""
+TRUST_TEXT = {
+    "not paired": "not paired: this console may not watch it yet\nPair… (Ctrl+Alt+P) with the code `edge-agent pair` "
+                  "prints on the device",
+    "certificate changed": "certificate changed: the device is not the one this console paired with (reinstalled?)"
+                           "\nnothing is taken from it; pair again if you know why",
+    "no longer paired": "no longer paired: the device revoked this console\nPair… (Ctrl+Alt+P) again with a new code",
+}
+
+
+def not_live_reason(state: DeviceState, has_frame: bool, paused: bool = False) -> str:
+    """Why the picture is not live, if it is not; empty while frames flow (or while paused on a frame)."""
+    if state.status in TRUST_TEXT:  # before anything about the stream: nothing will come until this changes
+        return TRUST_TEXT[state.status]
+    if paused:
+        return "" if has_frame else "paused before the first frame\nspace resumes"
     if state.stream_live and has_frame and not state.stream_reason:
         return ""  # frames are arriving: whatever the control channel says, the picture is live
     if state.status == "offline":
@@ -85,7 +99,10 @@ def not_live_reason(state: DeviceState, has_frame: bool) -> str:
     if state.status == "connecting":
         return f"connecting to {state.address}…"
     if not state.stream_live:
-        return f"stream: {state.stream_reason} — retrying by itself" if state.stream_reason else "opening the stream…"
+        if not state.stream_reason:
+            return "opening the stream…"
+        reason = state.stream_reason  # a reason that already says when the next try is needs no second "retrying"
+        return f"stream: {reason}" if "retrying" in reason else f"stream: {reason} — retrying by itself"
     if state.stream_reason:  # live, but what arrives cannot be shown (refused frames)
         return f"stream: {state.stream_reason}"
     health = health_line(state)
