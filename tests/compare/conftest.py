@@ -48,14 +48,14 @@ def start_agent(name: str, state_dir: Path, model: str) -> AgentProcess:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped when this folder is done: idle agents would burn CPU for the rest
 def v2_device(tmp_path_factory) -> Iterator[AgentProcess]:
     agent = start_agent("Press line 1", tmp_path_factory.mktemp("v2"), "parts-v2")
     yield agent
     agent.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped when this folder is done: idle agents would burn CPU for the rest
 def v1_device(tmp_path_factory) -> Iterator[AgentProcess]:
     agent = start_agent("Packing line 2", tmp_path_factory.mktemp("v1"), "parts-v1")
     yield agent

@@ -43,7 +43,7 @@ def sound_qt_binding() -> None:
     assert not signal_emit_drops_true_references(), "install PySide6-Essentials<6.12: 6.12.0 corrupts refcounts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped when this folder is done: idle agents would burn CPU for the rest
 def shared_agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[AgentProcess]]:
     """Two advertised agents for the tests that only watch (discovery, preview, charts). Tests must not stop them."""
     base = tmp_path_factory.mktemp("shared-agents")

@@ -109,14 +109,21 @@ def test_a_device_that_comes_back_after_a_stale_answer_is_reported_by_the_runnin
             await device.stop()
             await asker.async_close()
 
-    times = asyncio.run(scenario())
-    assert not errors
-    ptr_after_stop = [(t, ttl) for t, ttl in times["ptr"] if times["t_stop"] < t < times["t_start"]]
-    goodbye = next((t for t, ttl in ptr_after_stop if ttl == 0), None)
-    assert goodbye is not None, f"the goodbye did not reach the console: {ptr_after_stop}"
-    # The failure reproduced: an answer with full TTLs reached the console after the goodbye.
-    assert any(ttl > 0 and t > goodbye for t, ttl in ptr_after_stop), \
-        f"no stale answer after the goodbye (the scenario did not happen): {ptr_after_stop}"
+    # The race (an answer queued before the goodbye, sent after it) depends on the device's random 20-120 ms delay:
+    # on a busy machine it may not happen at the first try, so it is staged up to three times, never assumed.
+    for _attempt in range(3):
+        found.clear()
+        removed.clear()
+        times = asyncio.run(scenario())
+        assert not errors
+        ptr_after_stop = [(t, ttl) for t, ttl in times["ptr"] if times["t_stop"] < t < times["t_start"]]
+        goodbye = next((t for t, ttl in ptr_after_stop if ttl == 0), None)
+        assert goodbye is not None, f"the goodbye did not reach the console: {ptr_after_stop}"
+        if any(ttl > 0 and t > goodbye for t, ttl in ptr_after_stop):
+            break  # the failure reproduced: an answer with full TTLs reached the console after the goodbye
+    else:
+        raise AssertionError(f"no stale answer after the goodbye in 3 tries (the scenario did not happen): "
+                             f"{ptr_after_stop}")
     # The console did not take the stale answer for the device: it was not listed as back while it was gone ...
     assert not [t for t, _ in found if times["t_stop"] < t < times["t_start"]], \
         "the browser reported the device while it was stopped (a stale answer after its goodbye)"
