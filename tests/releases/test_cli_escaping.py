@@ -183,10 +183,13 @@ def test_rollback_with_a_nested_answer_says_so_in_one_line(data):
 def test_rollback_prints_what_the_device_runs_escaped(data):
     running = {"running": {"name": HOSTILE, "version": "1.0.0"}}
     with HostileDevice({"GET /v1/info": lab_info(), "POST /v1/models/rollback": running}) as device:
-        result = console(data, "rollback", "--device", device.address)
+        result = console(data, "rollback", "--device", device.address, "--json")
+        said = console(data, "rollback", "--device", device.address)
     assert result.returncode == 0, result.stderr
     assert_no_raw(result.stdout)
     assert json.loads(result.stdout)["name"] == HOSTILE
+    assert said.returncode == 0 and said.stdout.startswith("Line 5 rolled back: it runs") and len(
+        said.stdout.splitlines()) == 1
 
 
 def test_push_to_a_hostile_device_fails_its_step_with_one_line_each(data, tmp_path):

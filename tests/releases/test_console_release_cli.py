@@ -62,13 +62,17 @@ def test_import_push_with_a_canary_and_batches_then_audit(site):
     authority, base, data = site["authority"], site["base"], site["data"]
     bundle = build(demo_model("parts-v2"), "parts", "2.0.0", site["golden"], base)
     release = authority.sign(bundle, base / "parts-2.0.0.edgerelease")
-    imported = console(data, "release", "import", str(release))
+    imported = console(data, "release", "import", str(release), "--json")
     assert imported.returncode == 0 and json.loads(imported.stdout)["verified"]
     pushed = console(data, "push", "--release", "parts:2.0.0", "--devices", _addresses(site), "--canary", "1",
                      "--batch", "1", "--json")
     assert pushed.returncode == 0, pushed.stderr
     rollout = json.loads(pushed.stdout.splitlines()[-1])
     assert rollout["status"] == "done" and [s["phase"] for s in rollout["steps"]] == ["good", "good"]
+    # Followed as it goes (issue 22): a line each time a device reaches another step, not silence until the end.
+    said = pushed.stderr
+    assert said.index("Line 1: uploading") < said.index("Line 1: checked") < said.index("Line 1: active") \
+        < said.index("Line 2: uploading") < said.index("rollout done"), said
     assert rollout["steps"][0]["canary"] and not rollout["steps"][1]["canary"]
     exported = console(data, "audit", "export", "--devices", _addresses(site))
     assert exported.returncode == 0, exported.stderr
@@ -86,7 +90,7 @@ def test_a_tampered_release_is_refused_on_import_and_cannot_be_pushed(site):
     raw[len(raw) // 2] ^= 0xFF
     tampered = base / "tampered.edgerelease"
     tampered.write_bytes(bytes(raw))
-    imported = console(data, "release", "import", str(tampered))
+    imported = console(data, "release", "import", str(tampered), "--json")
     assert imported.returncode == 1 and not json.loads(imported.stdout)["verified"]
     refused = console(data, "push", "--release", str(tampered), "--devices", _addresses(site))
     assert refused.returncode == 2 and "cannot be pushed" in refused.stderr
@@ -97,14 +101,14 @@ def test_a_canary_failing_its_golden_set_halts_the_rollout_before_the_rest(site)
     good = build(demo_model("parts-v2"), "parts", "3.0.0", site["golden"], base)
     weak = rewrite_bundle(good, base / "weak.edgebundle", replace={"model.onnx": demo_model("parts-v1").read_bytes()})
     release = authority.sign(weak, base / "parts-3.0.0.edgerelease")
-    assert console(data, "release", "import", str(release)).returncode == 0
+    assert console(data, "release", "import", str(release), "--json").returncode == 0
     pushed = console(data, "push", "--release", "parts:3.0.0", "--devices", _addresses(site), "--json")
     rollout = json.loads(pushed.stdout.splitlines()[-1])
     assert pushed.returncode == 1 and rollout["status"] == "halted"
     canary, rest = rollout["steps"]
     assert canary["phase"] == "failed" and "golden set" in canary["detail"]
     assert rest["phase"] == "waiting"  # never sent
-    rolled = console(data, "rollback", "--device", _addresses(site).split(",")[1])
+    rolled = console(data, "rollback", "--device", _addresses(site).split(",")[1], "--json")
     assert rolled.returncode == 0 and json.loads(rolled.stdout)["factory"]
 
 

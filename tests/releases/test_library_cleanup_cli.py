@@ -60,7 +60,7 @@ def test_refused_releases_are_checked_again_when_an_authority_is_trusted(tmp_pat
         (usb / name).write_bytes((site["usb"] / name).read_bytes())
 
     # Imported before the console trusts anything: refused, and the stick is taken out.
-    first = console(data, "release", "import", str(usb / "parts-2.0.0.edgerelease"))
+    first = console(data, "release", "import", str(usb / "parts-2.0.0.edgerelease"), "--json")
     assert first.returncode == 1 and "trusts no release authority yet" in json.loads(first.stdout)["problem"]
     (usb / "parts-2.0.0.edgerelease").unlink()
     trusted = console(data, "release", "trust", str(root_file(site["plant"], tmp_path / "plant-root.json")))
@@ -71,7 +71,7 @@ def test_refused_releases_are_checked_again_when_an_authority_is_trusted(tmp_pat
 
     # Signed by another authority: refused under the plant's; the console then trusts that one instead.
     for name in ("other-2.0.0.edgerelease", "other-2.0.1.edgerelease"):
-        refused = console(data, "release", "import", str(usb / name))
+        refused = console(data, "release", "import", str(usb / name), "--json")
         assert refused.returncode == 1 and json.loads(refused.stdout)["problem"], refused.stdout
     (usb / "other-2.0.1.edgerelease").unlink()  # this one's file is gone when it is checked again
     other = console(data, "release", "trust", str(root_file(site["other"], tmp_path / "other-root.json")))

@@ -65,7 +65,7 @@ def test_the_library_refuses_hostile_release_files_before_copying_them_and_keeps
     cases = {many: "more metadata than a release needs", trailing: "goes on after its end",
              huge: "a release is at most 4 GiB", not_onnx: "model.onnx of parts 2.0.1 is not an ONNX model"}
     for path, why in cases.items():
-        imported = console(data, "release", "import", str(path))
+        imported = console(data, "release", "import", str(path), "--json")
         assert imported.returncode == 1, imported.stderr
         entry = json.loads(imported.stdout)
         assert not entry["verified"] and why in entry["problem"], entry
@@ -77,7 +77,7 @@ def test_the_library_refuses_hostile_release_files_before_copying_them_and_keeps
     listed = json.loads(console(data, "release", "list", "--json").stdout)
     assert len(listed) == len(cases) and not any(e["verified"] for e in listed)
     # The release these were made from imports as verified, and is the only one that keeps its bytes.
-    imported = console(data, "release", "import", str(good))
+    imported = console(data, "release", "import", str(good), "--json")
     assert imported.returncode == 0 and json.loads(imported.stdout)["verified"], imported.stdout
     kept = [name for name in _library_files(data) if not name.endswith("/entry.json")]
     assert kept and all(name.startswith("parts-2.0.0-") for name in kept)
@@ -110,7 +110,7 @@ def test_a_console_push_is_signed_above_the_version_a_device_holds(tmp_path, kit
         release = tmp_path / "parts-2.1.0.edgerelease"
         assert edge_bundle("sign", str(version_of(kit, "2.1.0", tmp_path)), "--dir", str(authority.folder),
                            "--out", str(release)).returncode == 0
-        imported = console(data, "release", "import", str(release))
+        imported = console(data, "release", "import", str(release), "--json")
         assert imported.returncode == 0 and json.loads(imported.stdout)["verified"], imported.stdout
         pushed = console(data, "push", "--release", "parts:2.1.0", "--devices", address, "--json")
         assert pushed.returncode == 0, pushed.stdout + pushed.stderr

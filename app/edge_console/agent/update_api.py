@@ -108,7 +108,7 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
             return json_refusal(409, "busy", str(exc))
         except ValueError as exc:
             return json_refusal(409, "cannot roll back", str(exc))
-        return web.json_response({"running": target.__dict__})
+        return web.json_response({"running": {k: v for k, v in target.__dict__.items() if k != "path"}})
 
     async def events(request: web.Request) -> web.StreamResponse:
         ws = await open_socket(request, agent.sockets, "update events")  # counted and closed on revocation like every socket

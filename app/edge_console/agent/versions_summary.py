@@ -23,7 +23,8 @@ def versions_summary(lifecycle: Lifecycle, last: UpdateRecord | None = None, now
     now = time.time() if now is None else now
     lc = lifecycle
     if lc.active is None:
-        running = "Running: the model the agent was started with (--model); no release has been installed"
+        running = ("Running: the model the agent was started with (--model), its factory model: "
+                   + ("it was rolled back to it" if lc.retained or lc.highest else "no release has been installed"))
     elif lc.state == "probation":
         left = (lc.probation_until or 0) - now
         when = (f"{left:.0f} s left; the watchdog rolls it back if it misbehaves" if left > 0 else

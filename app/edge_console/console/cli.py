@@ -115,9 +115,11 @@ class Launch:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["compare"]:
-        return run_headless_compare(argv[1:])
-    if headless_command(argv):
+    command = headless_command(argv)
+    if command == "compare":  # `--data-dir DIR compare ...` as the other commands take it: compare's own option
+        at = argv.index("compare")
+        return run_headless_compare(argv[at + 1:] + argv[:at])
+    if command:
         from .releases.cli import main as releases_main  # Qt-free: releases, pairing, pushes, audit
 
         return releases_main(argv)
@@ -141,7 +143,7 @@ def headless_command(argv: list[str]) -> str | None:
     take first (`edge-console --data-dir DIR pairings HOST:PORT`)."""
     rest = argv[2:] if argv[:1] == ["--data-dir"] else argv[1:] if argv[:1] and argv[0].startswith("--data-dir=") \
         else argv
-    return rest[0] if rest and rest[0] in HEADLESS_COMMANDS else None
+    return rest[0] if rest and rest[0] in (*HEADLESS_COMMANDS, "compare") else None
 
 
 def run_headless_compare(argv: list[str]) -> int:

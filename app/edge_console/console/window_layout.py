@@ -18,7 +18,7 @@ DEFAULT_SIZE = QSize(1440, 900)
 SMALLEST_SCREEN = QSize(1366, 768)  # the minimums below fit it, with a taskbar and a title bar
 FRAME_ALLOWANCE = QSize(16, 48)  # a window manager's frame and title bar around the window
 # (dock minimum size in its own direction, first-start size): readable, and together well inside SMALLEST_SCREEN.
-DEVICES_DOCK_WIDTH = (300, 490)  # first start: name, status, health, last seen and trust all shown
+DEVICES_DOCK_WIDTH = (300, 520)  # first start: name, status, health, last seen and trust all shown
 DETAILS_DOCK_WIDTH = (260, 300)
 CHARTS_DOCK_HEIGHT = (220, 300)
 

@@ -76,7 +76,7 @@ def _list_caption(text: str) -> QLabel:
 class ComparePanelLayout(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model_box = QComboBox(minimumContentsLength=28,
+        self.model_box = QComboBox(minimumContentsLength=20,
                                    sizeAdjustPolicy=QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_box.setToolTip("The model run on this laptop. Default: the library's copy of the device's own "
                                   "model; pick another to preview a candidate against what the device runs.")

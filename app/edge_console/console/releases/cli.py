@@ -60,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     release = sub.add_parser("release", help="the release library").add_subparsers(dest="action", required=True)
     release.add_parser("trust").add_argument("root", type=Path)
-    release.add_parser("import").add_argument("path", type=Path)
+    importing = release.add_parser("import", help="verify a release file as a device would and add it to the library")
+    importing.add_argument("path", type=Path)
+    importing.add_argument("--json", action="store_true", help="print the library's entry as JSON")
     listing = release.add_parser("list")
     listing.add_argument("--json", action="store_true")
     release.add_parser("inspect").add_argument("release")
@@ -89,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     roll = sub.add_parser("rollback", help="roll a device back to its previous (or a retained) model")
     roll.add_argument("--device", required=True, metavar="HOST:PORT")
     roll.add_argument("--version")
+    roll.add_argument("--json", action="store_true", help="print what the device runs now as JSON")
     audit = sub.add_parser("audit").add_subparsers(dest="action", required=True)
     export = audit.add_parser("export", help="the console's and its devices' audit logs, merged and verified")
     export.add_argument("--devices", default="", help="HOST:PORT,... whose logs to merge")
@@ -195,18 +198,35 @@ async def _push(ctx: Context, args) -> int:
         def resolve(device_id: str):
             return reached[device_id]
 
-        runner = RolloutRunner(rollout, delivery, session, resolve, store.save, changed=lambda r: None,
+        runner = RolloutRunner(rollout, delivery, session, resolve, store.save, changed=_progress_printer(say),
                                audit=ctx.log)
         ctx.log("push requested", release=entry.label, devices=[s.device_id for s in steps])
         result = await runner.run()
     for step in result.steps:
-        say(f"  {step.name}: {step.phase} {step.detail}")
+        say(f"  {step.name}: {step.phase}" + (f": {step.detail}" if step.detail and step.detail != step.phase else ""))
     sent = [s for s in result.steps if s.phase != "skipped"]
     say(f"rollout {result.status}" + (f": {result.reason}" if result.reason else "")
         + ("" if sent else ": nothing was sent, every device was skipped"))
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     return 0 if result.status == "done" and sent else 1
+
+
+def _progress_printer(say):
+    """A line each time a device's push reaches another step (upload started, verified, checked, on probation...),
+    not one per uploaded chunk: a push in a terminal is followed, and a minute of probation is not silence."""
+    seen: dict[str, tuple[str, str]] = {}
+
+    def changed(rollout: Rollout) -> None:
+        for step in rollout.steps:
+            state = str(step.record.get("state") or ("uploading" if step.phase == "pushing" else step.phase))
+            if step.phase in ("waiting", "skipped") or seen.get(step.device_id, ("", ""))[1] == state:
+                continue
+            seen[step.device_id] = (step.phase, state)
+            note = (step.record.get("steps") or [{}])[-1].get("note", "") if step.record else ""
+            say(f"  {step.name}: {state}" + (f" ({note})" if note and note != state else ""))
+
+    return changed
 
 
 async def _rollback(ctx: Context, args) -> int:
@@ -220,7 +240,12 @@ async def _rollback(ctx: Context, args) -> int:
     if running is None:
         raise EdgeConsoleError(f"{facts.name} says it rolled back, but not to what; `edge-console audit export` "
                                "shows what it recorded")
-    print(json.dumps(running, indent=1))  # JSON with ensure_ascii: every control or bidi character is escaped
+    if args.json:
+        print(json.dumps(running, indent=1))  # JSON with ensure_ascii: every control or bidi character is escaped
+    else:
+        line, version = running.get("line", "?"), running.get("version", "?")
+        say_line(f"{facts.name} rolled back: it runs {line} {version}" + (" (factory)" if running.get("factory")
+                                                                           else ""))
     return 0
 
 
@@ -315,7 +340,11 @@ def run(args) -> int:
         if args.action == "import":
             entry = ctx.library.import_release(args.path)
             ctx.log("release imported", release=entry.label, verified=entry.verified, problem=entry.problem)
-            print(json.dumps(entry.to_dict(), indent=1, default=str))
+            if args.json:
+                print(json.dumps(entry.to_dict(), indent=1, default=str))
+            else:
+                say_line(f"{entry.label} (id {entry.id}): verified, ready to push" if entry.verified else
+                         f"{entry.label or args.path.name} (id {entry.id}): REFUSED: {entry.problem}")
             return 0 if entry.verified else 1
         if args.action == "list":
             entries = ctx.library.entries()

@@ -14,6 +14,7 @@ aiohttp's own text, which quotes the TLS context it was given.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import ssl
@@ -185,7 +186,10 @@ async def _upload(session: aiohttp.ClientSession, base: str, tls: ssl.SSLContext
         base, tls = link.now()
         try:
             async with session.post(base + "/v1/uploads", ssl=ssl_arg(tls),
-                                    headers={**TUS, "Upload-Length": str(data_len)}) as r:
+                                    headers={**TUS, "Upload-Length": str(data_len),
+                                             # the release's name, for the device's records and audit log
+                                             "Upload-Metadata": "filename " + base64.b64encode(
+                                                 release.name.encode()).decode()}) as r:
                 if r.status != 201:
                     raise PushFailed(f"the device refused the upload (HTTP {r.status}): {await _refusal(r)}")
                 location = r.headers.get("Location", "")

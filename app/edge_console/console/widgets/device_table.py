@@ -75,6 +75,7 @@ HEALTH_COLUMN = 2
 LAST_SEEN_COLUMN = 3
 TRUST_COLUMN = 4
 HEALTH_COLUMN_WIDTH = 110  # the reason is elided here; the cell's tooltip has it whole
+MAX_COLUMN_WIDTH = 180
 
 
 def status_icon(color: QColor, size: int = 10) -> QIcon:
@@ -220,6 +221,7 @@ class DeviceTable(QWidget):
         self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setMaximumSectionSize(MAX_COLUMN_WIDTH)  # a long name or reason is elided, never pushes Trust away
         header.setSectionResizeMode(HEALTH_COLUMN, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(HEALTH_COLUMN, HEALTH_COLUMN_WIDTH)
         header.setStretchLastSection(True)
