@@ -101,8 +101,9 @@ def tour(out: Path | None, size: tuple[int, int]) -> int:
             _save(window, out, "releases.png", say)
 
             dialog = tab.open_push(entry)
-            _wait(app, f"{CANARY}'s answers (the dialog says 'not known yet' until then)",
-                  lambda: canary in dialog.items and canary not in dialog.reasons)
+            _wait(app, "every device's answers (the dialog says 'not known yet' until then)",
+                  lambda: canary in dialog.items and canary not in dialog.reasons
+                  and not any(why.startswith("not known yet") for why in dialog.reasons.values()))
             dialog.set_canaries([canary])
             say(f"push: {dialog.summary.text()}")
             dialog.start_button.click()
