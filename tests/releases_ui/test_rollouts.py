@@ -41,11 +41,14 @@ def test_push_to_two_devices_with_progress_then_undo_the_rollout(qtbot, agent_fa
     assert [dialog.items[s].checkState(0) for s in states] == [Qt.CheckState.Checked] * 2
     assert "1 canary device(s) first (Line 1)" in dialog.summary.text()
     seen: dict[str, set[str]] = {"Line 1": set(), "Line 2": set()}
+    clipped: set[str] = set()
     view = tab.rollouts
 
     def record(_rollout_id: str) -> None:  # what each device's progress bar said, change by change
         for r, bar in enumerate(view.bars):
             seen[view.table.item(r, 0).text()].add(bar.format())
+            if bar.fontMetrics().horizontalAdvance(bar.format()) > bar.width() - 8:  # issue 22: "uplo|ad 58 %"
+                clipped.add(bar.format())
 
     center.rollouts.changed.connect(record)
     dialog.start_button.click()
@@ -56,6 +59,7 @@ def test_push_to_two_devices_with_progress_then_undo_the_rollout(qtbot, agent_fa
 
     rollout = center.rollouts.rollouts[rollout_id]
     assert [(s.name, s.canary, s.phase) for s in rollout.steps] == [("Line 1", True, "good"), ("Line 2", False, "good")]
+    assert not clipped, clipped
     for name, formats in seen.items():
         assert any(f.startswith("upload ") for f in formats), (name, formats)  # bytes, then the device's steps
         assert {"probation", "good"} <= formats, (name, formats)

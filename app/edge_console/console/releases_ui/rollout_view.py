@@ -42,6 +42,7 @@ from .confirm import confirm
 from .rollouts import installing, something_to_undo, undo_targets
 
 COLUMNS = ("Device", "Stage", "Phase", "Progress", "Detail", "Check", "Probation")
+PROGRESS_WIDTH = 210
 # How far along a push is, for its bar: the upload is the first half, the device's own steps the rest.
 STAGE_PERCENT = {"staged": 55, "verified": 65, "checked": 80, "active": 90, "good": 100}
 DEVICE_VERDICTS = ("rejected", "rolled_back", "interrupted")  # a device's own end of an update, said as it is
@@ -123,6 +124,10 @@ class RolloutView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COLUMNS.index("Detail"), QHeaderView.ResizeMode.Stretch)
+        # A bar is a cell widget, which ResizeToContents does not measure: wide enough for "upload 100 % · 99.9
+        # MB/s" or "failed at checked" (it was "uplo|ad 58 %", "failed at activ"), its full text in the tooltip.
+        header.setSectionResizeMode(COLUMNS.index("Progress"), QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(COLUMNS.index("Progress"), PROGRESS_WIDTH)
         self.empty = QLabel("No rollout yet. Choose a release in the Library and press Push… (Ctrl+P).")
         self.empty.setStyleSheet("color:#555")
         bar = QHBoxLayout()
@@ -211,6 +216,7 @@ class RolloutView(QWidget):
                 self.table.setItem(r, c, item)
             self.bars[r].setValue(percent)
             self.bars[r].setFormat(word)
+            self.bars[r].setToolTip(plain_tooltip([word, step.detail] if step.detail else [word]))
         self._tick()
         self._banner(rollout)
 
