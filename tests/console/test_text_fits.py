@@ -6,7 +6,7 @@ first layout (1440x900), real agents."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from edge_console.console.main_window import MainWindow
 from edge_console.console.widgets.add_device_dialog import AddDeviceDialog
@@ -59,7 +59,11 @@ def test_dialogs_grow_with_their_text_and_cells_say_the_rest_in_tooltips(qtbot, 
     qtbot.waitUntil(lambda: compare.run_count > 0, timeout=LONG)
     compare.refresh_stats()
     assert window.details_dock.isVisible() and window.devices_dock.isVisible()
-    assert compare.scroll.horizontalScrollBar().maximum() == 0  # nothing off to the right, behind the Details dock
+    content = compare.scroll.widget()
+    widest = sorted(((w.minimumSizeHint().width(), type(w).__name__, getattr(w, "text", lambda: "")()[:40])
+                     for w in content.findChildren(QWidget) if w.isVisible()), reverse=True)[:5]
+    assert compare.scroll.horizontalScrollBar().maximum() == 0, (  # nothing off to the right, behind the Details dock
+        compare.scroll.viewport().width(), content.minimumSizeHint().width(), widest)
     stats = compare.agreement
     right_edge = stats.mapTo(compare.scroll.widget(), stats.rect().topRight()).x()
     assert right_edge <= compare.scroll.viewport().width()

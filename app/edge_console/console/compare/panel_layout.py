@@ -76,7 +76,7 @@ def _list_caption(text: str) -> QLabel:
 class ComparePanelLayout(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model_box = QComboBox(minimumContentsLength=20,
+        self.model_box = QComboBox(minimumContentsLength=18,
                                    sizeAdjustPolicy=QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_box.setToolTip("The model run on this laptop. Default: the library's copy of the device's own "
                                   "model; pick another to preview a candidate against what the device runs.")
@@ -102,6 +102,8 @@ class ComparePanelLayout(QWidget):
                                          toolTip="Write the hard frames as a YOLO dataset labelled by the local model")
         self.busy_label = QLabel()
         self.busy_label.setStyleSheet("color: #555;")
+        # What it says ("fetching the next frame…") may be cut on a narrow tab; it never widens the panel past it.
+        self.busy_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.message_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.setTextFormat(Qt.TextFormat.PlainText)  # messages may quote what a device sent
         self.message_label.hide()
@@ -377,3 +379,4 @@ class ComparePanelLayout(QWidget):
 
     def set_busy(self, busy: bool, note: str) -> None:
         self.busy_label.setText("working…" if busy else note)
+        self.busy_label.setToolTip(note)
