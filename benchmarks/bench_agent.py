@@ -46,9 +46,9 @@ from benchmarks.tls_setup import (  # noqa: E402
     pinned_context,
     raw_client,
 )
-from edge_console.core.detector import Detector  # noqa: E402
+from edge_console.core.detection.detector import Detector  # noqa: E402
 from edge_console.core.paths import demo_model  # noqa: E402
-from edge_console.core.scene import ConveyorScene  # noqa: E402
+from edge_console.core.scene.conveyor import ConveyorScene  # noqa: E402
 from tests.support.agents import AgentProcess, agent_args  # noqa: E402
 
 

@@ -31,9 +31,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_console.console.compare.fetch import fetch_device_frame  # noqa: E402
-from edge_console.console.compare.session import CompareSession  # noqa: E402
-from edge_console.core.model_library import ModelLibrary  # noqa: E402
+from edge_console.client.compare.fetch import fetch_device_frame  # noqa: E402
+from edge_console.client.compare.session import CompareSession  # noqa: E402
+from edge_console.core.detection.model_library import ModelLibrary  # noqa: E402
 from edge_console.core.paths import demo_model  # noqa: E402
 from tests.support.agents import AgentProcess, agent_args  # noqa: E402
 

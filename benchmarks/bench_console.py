@@ -55,14 +55,14 @@ from benchmarks.tls_setup import (  # noqa: E402
     pinned_context,
 )
 from edge_console.agent.simulate import agent_command  # noqa: E402
+from edge_console.client.net.addresses import DeviceAddress  # noqa: E402
 from edge_console.console.fleet import Fleet  # noqa: E402
 from edge_console.console.frames import decode_stream_message  # noqa: E402
-from edge_console.console.net.addresses import DeviceAddress  # noqa: E402
 from edge_console.console.qt_compat import guard_signal_emit_refcount  # noqa: E402
 from edge_console.console.widgets.device_table import DeviceTable  # noqa: E402
 from edge_console.console.widgets.grid_view import DeviceGrid  # noqa: E402
 from edge_console.core.protocol import decode_frame_message  # noqa: E402
-from edge_console.core.tls_identity import TlsIdentity  # noqa: E402
+from edge_console.core.trust.tls_identity import TlsIdentity  # noqa: E402
 from tests.support.agents import AgentProcess  # noqa: E402
 
 LOOPBACK = "127.0.0.1"

@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from benchmarks.yolov8n_like import tuned_model  # noqa: E402
-from edge_console.core.detector import Detector  # noqa: E402
-from edge_console.core.matching import match_detections  # noqa: E402
-from edge_console.core.scene import ConveyorScene  # noqa: E402
+from edge_console.core.detection.detector import Detector  # noqa: E402
+from edge_console.core.detection.matching import match_detections  # noqa: E402
+from edge_console.core.scene.conveyor import ConveyorScene  # noqa: E402
 
 # Boxes reaching this close to the frame's top or bottom edge are left out of the exact comparison: there the
 # rectangle has 12 px of padding before the network's own zero border where the square has 140, and features

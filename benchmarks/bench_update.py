@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 from edge_console.bundle.demo import make_demo_release  # noqa: E402
 from edge_console.core.paths import demo_model  # noqa: E402
 from edge_console.core.protocol import decode_frame_message  # noqa: E402
-from edge_console.core.release_trust import install_root  # noqa: E402
-from edge_console.core.tls_identity import load_or_create_identity, server_context  # noqa: E402
+from edge_console.core.releases.trust import install_root  # noqa: E402
+from edge_console.core.trust.tls_identity import load_or_create_identity, server_context  # noqa: E402
 from tests.support.agents import AgentProcess, agent_args  # noqa: E402
 from tests.support.trust import console_identity, device_certificate, enrol, pinned_session  # noqa: E402
 from tests.support.updates import TUS, install, upload  # noqa: E402

@@ -14,9 +14,9 @@ import socket
 import ssl
 from pathlib import Path
 
-from edge_console.agent.trust import TrustStore
-from edge_console.console.trust_store import console_identity
-from edge_console.core.tls_identity import TlsIdentity, client_context
+from edge_console.agent.trust.device_trust import TrustStore
+from edge_console.client.trust_store import console_identity
+from edge_console.core.trust.tls_identity import TlsIdentity, client_context
 
 
 def add_tls_argument(parser: argparse.ArgumentParser) -> None:

@@ -197,8 +197,8 @@ def tuned_model(out: Path, frame: np.ndarray, imgsz: int = 640, target_candidate
     """
     import onnxruntime as ort
 
-    from edge_console.core.model_spec import ModelSpec
-    from edge_console.core.preprocess import Preprocessor
+    from edge_console.core.detection.model_spec import ModelSpec
+    from edge_console.core.detection.preprocess import Preprocessor
 
     model, params, flops = build(imgsz, cls_bias=0.0)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])

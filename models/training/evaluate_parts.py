@@ -3,7 +3,7 @@
 Why through `Detector`: the figures in MODEL_CARD.md must describe what a user gets from the product
 (its letterbox, its decoding, its NMS at the default thresholds), not what the training code believes.
 
-Prints one line per model and writes a JSON report: mAP@0.5 (COCO definition, app/edge_console/core/metrics.py), AP per class,
+Prints one line per model and writes a JSON report: mAP@0.5 (COCO definition, app/edge_console/core/detection/metrics.py), AP per class,
 and precision/recall at the confidence threshold. With --coco the same predictions are also scored by pycocotools
 as a cross-check of our mAP.
 
@@ -26,10 +26,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "app"))  # run from a checkout without installing it
 
-from edge_console.core.detection import Detection  # noqa: E402
-from edge_console.core.detector import Detector  # noqa: E402
-from edge_console.core.metrics import average_precision_per_class, precision_recall  # noqa: E402
-from edge_console.core.scene import CLASS_NAMES, GroundTruth, render_scene  # noqa: E402
+from edge_console.core.detection.detector import Detector  # noqa: E402
+from edge_console.core.detection.metrics import average_precision_per_class, precision_recall  # noqa: E402
+from edge_console.core.detection.record import Detection  # noqa: E402
+from edge_console.core.scene.conveyor import CLASS_NAMES, GroundTruth, render_scene  # noqa: E402
 
 EVAL_SEED = 3000  # distinct from training (1000+) and validation (2000+) streams in train_parts.py
 FRAME_SIZE = (640, 480)  # what the simulator's camera produces

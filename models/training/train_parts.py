@@ -2,7 +2,7 @@
 
 Why it exists: the product ships two small detectors so the simulator, the comparison view and the update/rollback
 flow have real models to work with, and anyone can rebuild them bit for bit from this file and
-app/edge_console/core/scene.py alone (no dataset download, CPU only, one thread).
+app/edge_console/core/scene/conveyor.py alone (no dataset download, CPU only, one thread).
 
 The export looks exactly like an Ultralytics YOLOv8 detect export, because that is the layout the product's
 detector recognises: input `images` [1, 3, S, S] RGB 0..1 letterboxed with grey 114; output `output0`
@@ -39,8 +39,8 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "app"))  # run from a checkout without installing it
 
-from edge_console.core.metrics import mean_average_precision, precision_recall  # noqa: E402
-from edge_console.core.scene import CLASS_NAMES, GroundTruth, render_scene  # noqa: E402
+from edge_console.core.detection.metrics import mean_average_precision, precision_recall  # noqa: E402
+from edge_console.core.scene.conveyor import CLASS_NAMES, GroundTruth, render_scene  # noqa: E402
 
 TRAIN_SEED = 1000  # the training stream; evaluation sets use other seeds (evaluate_parts.py: 3000, tests: 4000)
 VAL_SEED = 2000
@@ -105,7 +105,7 @@ class SceneSet:
 
     def __init__(self, seed: int, count: int, size: int, cache_dir: Path | None):
         self.count, self.size = count, size
-        key = hashlib.sha256((REPO / "app/edge_console/core/scene.py").read_bytes()).hexdigest()[:12]
+        key = hashlib.sha256((REPO / "app/edge_console/core/scene/conveyor.py").read_bytes()).hexdigest()[:12]
         stem = f"scenes-{seed}-{size}-{key}"  # a changed generator never reuses old renders
         # Scene i depends only on (seed, i), so a larger cached set serves any smaller count.
         for cached in sorted(cache_dir.glob(f"{stem}-*.u8")) if cache_dir else []:

@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_console.core.detector import Detector
+from edge_console.core.detection.detector import Detector
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, TELEMETRY_FIELDS, decode_frame_message
-from edge_console.core.scene import ConveyorScene
+from edge_console.core.scene.conveyor import ConveyorScene
 from tests.support.agents import AgentProcess, agent_args, wait_until
 
 

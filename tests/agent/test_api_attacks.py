@@ -14,13 +14,13 @@ import json
 import aiohttp
 import pytest
 
+from edge_console.agent.api.socket_registry import MAX_PER_CONSOLE
 from edge_console.agent.config import AgentConfig
 from edge_console.agent.serve import serving
-from edge_console.agent.socket_registry import MAX_PER_CONSOLE
-from edge_console.agent.trust import TrustStore
+from edge_console.agent.trust.device_trust import TrustStore
 from edge_console.bundle.authority import ReleaseAuthority
-from edge_console.core.audit_log import AuditLog
-from edge_console.core.release_trust import install_root
+from edge_console.core.audit.log import AuditLog
+from edge_console.core.releases.trust import install_root
 from tests.support.agents import AgentProcess, agent_args
 from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
 

@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 
 from edge_console.bundle.authority import ReleaseAuthority
-from edge_console.console.releases.audit_merge import AuditHeads, check
-from edge_console.core.audit_anchor import SignedHead, head_is_signed_by, sign_head
-from edge_console.core.audit_chain import make_entry
-from edge_console.core.audit_log import AuditLog
+from edge_console.client.releases.audit_merge import AuditHeads, check
+from edge_console.core.audit.anchor import SignedHead, head_is_signed_by, sign_head
+from edge_console.core.audit.chain import make_entry
+from edge_console.core.audit.log import AuditLog
 from edge_console.core.paths import demo_model
 from tests.console.trust_setup import pairing_code
 from tests.support.agents import ROOT, AgentProcess, agent_args
 from tests.support.trust import console_identity
 
-CONSOLE = [sys.executable, "-m", "edge_console.console.releases.cli"]
+CONSOLE = [sys.executable, "-m", "edge_console.client.releases.cli"]
 
 
 def _agent_cli(*args: str) -> subprocess.CompletedProcess:

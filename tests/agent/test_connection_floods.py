@@ -22,8 +22,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from edge_console.agent.tls_gate import HandshakeGate, TlsHandshake
-from edge_console.core.tls_identity import TlsIdentity, client_context
+from edge_console.agent.api.tls_gate import HandshakeGate, TlsHandshake
+from edge_console.core.trust.tls_identity import TlsIdentity, client_context
 from tests.support.agents import AgentProcess, agent_args, wait_until
 from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_console.agent.uploads import MAX_UPLOADS
-from edge_console.core.audit_log import AuditLog
+from edge_console.agent.updates._uploads import MAX_UPLOADS
+from edge_console.core.audit.log import AuditLog
 from edge_console.core.disk_reserve import RESERVE_BYTES
 from tests.support.agents import AgentProcess, agent_args, wait_until
 from tests.support.trust import console_identity, device_certificate, enrol, pinned_session

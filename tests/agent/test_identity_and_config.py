@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from edge_console.agent.config import ConfigError, build_config
-from edge_console.agent.sources import SourceSpec, redact_url
+from edge_console.agent.pipeline.sources import SourceSpec, redact_url
 from tests.support.agents import ROOT, AgentProcess
 
 

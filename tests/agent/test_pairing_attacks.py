@@ -13,10 +13,10 @@ import time
 import aiohttp
 import pytest
 
-from edge_console.agent.trust import TrustStore
-from edge_console.console.net.addresses import DeviceAddress
-from edge_console.console.net.pairing_client import pair
-from edge_console.core.pairing_protocol import MAX_FAILURES, MAX_GUESSES, ConsoleExchange
+from edge_console.agent.trust.device_trust import TrustStore
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.net.pairing_client import pair
+from edge_console.core.trust.pairing_protocol import MAX_FAILURES, MAX_GUESSES, ConsoleExchange
 from tests.agent.test_trust import _agent_cli, _code
 from tests.support.agents import AgentProcess, agent_args, wait_until
 from tests.support.trust import console_identity

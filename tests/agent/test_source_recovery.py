@@ -9,7 +9,7 @@ import urllib.request
 import cv2
 import numpy as np
 
-from edge_console.core.scene import ConveyorScene
+from edge_console.core.scene.conveyor import ConveyorScene
 from tests.support.agents import AgentProcess, agent_args, wait_until
 
 

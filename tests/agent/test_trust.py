@@ -18,10 +18,10 @@ import pytest
 
 from edge_console.agent.config import AgentConfig
 from edge_console.agent.serve import serving
-from edge_console.console.net.addresses import DeviceAddress
-from edge_console.console.net.pairing_client import fetch_certificate, pair
-from edge_console.core.pairing_protocol import PairingFailed
-from edge_console.core.tls_identity import certificate_fingerprint, client_context
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.net.pairing_client import fetch_certificate, pair
+from edge_console.core.trust.pairing_protocol import PairingFailed
+from edge_console.core.trust.tls_identity import certificate_fingerprint, client_context
 from tests.support.agents import ROOT, AgentProcess, agent_args
 from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
 

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
+from edge_console.agent.api.server import StreamSettings
 from edge_console.agent.health import assess
 from edge_console.agent.history import TelemetryArchive
-from edge_console.agent.latest_slot import LatestSlot
-from edge_console.agent.server import StreamSettings
-from edge_console.agent.sources import SourceSpec
-from edge_console.agent.stats import PipelineSnapshot
+from edge_console.agent.pipeline.latest_slot import LatestSlot
+from edge_console.agent.pipeline.sources import SourceSpec
+from edge_console.agent.pipeline.stats import PipelineSnapshot
 
 
 def test_slot_keeps_only_the_newest_and_counts_drops():

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from edge_console.agent.lifecycle import MAX_PROBATION_RESTARTS, ModelLifecycle, factory_entry
-from edge_console.agent.model_store import ModelStore, StoredModel
-from edge_console.core.audit_log import AuditLog
+from edge_console.agent.updates._lifecycle import MAX_PROBATION_RESTARTS, ModelLifecycle, factory_entry
+from edge_console.agent.updates._model_store import ModelStore, StoredModel
+from edge_console.core.audit.log import AuditLog
 from tests.agent.test_updates import Device, kit  # noqa: F401 - the fixture is shared
 from tests.support.agents import ROOT
 from tests.support.updates import signed_release

@@ -15,7 +15,7 @@ import pytest
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
-from edge_console.core.release_trust import install_root
+from edge_console.core.releases.trust import install_root
 from tests.support.agents import ROOT, AgentProcess, agent_args
 from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
 from tests.support.updates import (
@@ -98,7 +98,7 @@ def test_a_signed_release_is_verified_checked_activated_and_marked_good(device, 
     assert states == ["staged", "verified", "checked", "active", "good"]
     golden = record["figures"]["golden"]
     assert golden["passed"] and golden["f1"] >= 0.95 and golden["frames"] == 8
-    # Unpacked, hashed and signature-checked while it arrived (agent/upload_follower.py), and nothing of that left.
+    # Unpacked, hashed and signature-checked while it arrived (agent/updates/_follower.py), and nothing of that left.
     assert record["figures"]["verify_ms"]["staged_as_received"] is True
     assert record["figures"]["verify_ms"]["signatures_checked_as_received"] is True
     assert not list((device.state / "uploads").glob(".*")), list((device.state / "uploads").iterdir())

@@ -1,4 +1,4 @@
-"""agent/upload_follower.py: staging a release from an upload's bytes as they are written. It gives what staging
+"""agent/updates/_follower.py: staging a release from an upload's bytes as they are written. It gives what staging
 the finished file gives; anything that breaks the order of the bytes makes it step aside (the file is staged
 instead) and clean up; and a release cannot make it, or the upload feeding it, wait for ever."""
 
@@ -8,12 +8,12 @@ import threading
 
 import pytest
 
-from edge_console.agent.upload_follower import PIPE_LIMIT, FollowAbandoned, UploadFollower
+from edge_console.agent.updates._follower import PIPE_LIMIT, FollowAbandoned, UploadFollower
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
-from edge_console.core.release_stream import stage_release
-from edge_console.core.release_trust import install_root
+from edge_console.core.releases.stream import stage_release
+from edge_console.core.releases.trust import install_root
 from tests.support.updates import build, signed_release
 
 CHUNK = 300_000

@@ -15,12 +15,12 @@ use_test_screens()  # offscreen, a 1920x1080 and a 1366x768 screen; before anyth
 
 import pytest  # noqa: E402
 
+from edge_console.client.net.addresses import DeviceAddress  # noqa: E402
+from edge_console.client.runtime import ConsoleRuntime  # noqa: E402
 from edge_console.console.compare.panel import ComparePanel  # noqa: E402
 from edge_console.console.device_state import DeviceState  # noqa: E402
 from edge_console.console.gui_dispatch import GuiDispatcher  # noqa: E402
-from edge_console.console.net.addresses import DeviceAddress  # noqa: E402
-from edge_console.console.runtime import ConsoleRuntime  # noqa: E402
-from edge_console.core.model_library import ModelLibrary  # noqa: E402
+from edge_console.core.detection.model_library import ModelLibrary  # noqa: E402
 from edge_console.core.paths import demo_model, models_dir  # noqa: E402
 from tests.console.agents import AgentProcess  # noqa: E402
 from tests.console.conftest import fleet_factory, no_leaked_threads, sound_qt_binding  # noqa: E402, F401

@@ -9,11 +9,11 @@ import pytest
 from aiohttp import web
 from PySide6.QtCore import QSettings, Qt
 
+from edge_console.client.net.addresses import DeviceAddress
 from edge_console.console.compare.panel import ComparePanel
 from edge_console.console.main_window import MainWindow
-from edge_console.console.net.addresses import DeviceAddress
-from edge_console.core.detection import Detection, Timings
-from edge_console.core.model_spec import file_sha256
+from edge_console.core.detection.model_spec import file_sha256
+from edge_console.core.detection.record import Detection, Timings
 from edge_console.core.paths import demo_model
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, StreamHeader, encode_frame_message, header_bytes
 from tests.console.agents import AgentProcess

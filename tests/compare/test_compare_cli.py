@@ -15,7 +15,7 @@ from tests.support.onnx_factory import constant_output_model, ultralytics_metada
 
 
 def compare(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_console.console.compare.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "edge_console.client.compare.cli", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=180)
 
 

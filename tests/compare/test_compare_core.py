@@ -9,13 +9,24 @@ import numpy as np
 import pytest
 import yaml
 
-from edge_console.core.comparison import IncompatibleModelsError, class_mapping, compare_frame, remap, summarize
-from edge_console.core.detection import Detection, Timings
-from edge_console.core.detector import Detector
-from edge_console.core.model_library import ModelLibrary
+from edge_console.core.detection.comparison import (
+    IncompatibleModelsError,
+    class_mapping,
+    compare_frame,
+    remap,
+    summarize,
+)
+from edge_console.core.detection.detector import Detector
+from edge_console.core.detection.model_library import ModelLibrary
+from edge_console.core.detection.record import Detection, Timings
+from edge_console.core.detection.yolo_dataset import (
+    ExportCancelled,
+    LabelledFrame,
+    export_yolo_dataset,
+    yolo_label_lines,
+)
 from edge_console.core.protocol import StreamHeader
-from edge_console.core.scene import ConveyorScene
-from edge_console.core.yolo_dataset import ExportCancelled, LabelledFrame, export_yolo_dataset, yolo_label_lines
+from edge_console.core.scene.conveyor import ConveyorScene
 
 
 def test_class_mapping_matches_by_name_and_names_differences():
@@ -49,8 +60,8 @@ def test_same_detector_on_the_same_frame_agrees(parts_v2):
 def test_summary_pools_counts_over_frames():
     a = Detection(0, 0, 10, 10, 0, "a", 0.9)
     far = Detection(50, 50, 60, 60, 0, "a", 0.9)
-    from edge_console.core.comparison import FrameComparison
-    from edge_console.core.matching import match_detections
+    from edge_console.core.detection.comparison import FrameComparison
+    from edge_console.core.detection.matching import match_detections
 
     f1 = FrameComparison(1, [a], [a], Timings(), Timings(), match_detections([a], [a]))
     f2 = FrameComparison(2, [a, far], [a], Timings(), Timings(), match_detections([a, far], [a]))

@@ -9,9 +9,9 @@ from PySide6.QtGui import QColor
 from edge_console.console.colors import class_color
 from edge_console.console.compare.frame_view import ComparedFrameView, ViewMode
 from edge_console.console.compare.overlay_painter import STYLES, Agreement, AgreementLegend, compared_boxes
-from edge_console.core.comparison import FrameComparison
-from edge_console.core.detection import Detection, Timings
-from edge_console.core.matching import match_detections
+from edge_console.core.detection.comparison import FrameComparison
+from edge_console.core.detection.matching import match_detections
+from edge_console.core.detection.record import Detection, Timings
 from tests.console.helpers import count_color
 
 from .panel_helpers import edge_coverage

@@ -11,8 +11,8 @@ import sys
 import yaml
 from PySide6.QtCore import Qt
 
+from edge_console.client.compare.saved_frames import SUFFIX
 from edge_console.console.compare.overlay_painter import STYLES, Agreement
-from edge_console.console.compare.saved_frames import SUFFIX
 from edge_console.core.paths import demo_model
 from tests.console.agents import ROOT
 from tests.console.helpers import outline_color_fraction

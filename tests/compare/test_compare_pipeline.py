@@ -9,12 +9,12 @@ import asyncio
 import aiohttp
 import numpy as np
 
-from edge_console.console.compare.fetch import decode_frame
-from edge_console.console.compare.session import CompareSession
-from edge_console.console.net.bound_session import DeviceBoundSession
-from edge_console.core.comparison import remap
-from edge_console.core.detector import Detector
-from edge_console.core.model_library import ModelLibrary
+from edge_console.client.compare.fetch import decode_frame
+from edge_console.client.compare.session import CompareSession
+from edge_console.client.net.bound_session import DeviceBoundSession
+from edge_console.core.detection.comparison import remap
+from edge_console.core.detection.detector import Detector
+from edge_console.core.detection.model_library import ModelLibrary
 from edge_console.core.paths import demo_model, models_dir
 from tests.console.trust_setup import TEST_TRUST
 

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter
 
+from edge_console.client.net.addresses import DeviceAddress
 from edge_console.console.compare.frame_view import ComparedFrameView, ViewMode
 from edge_console.console.compare.overlay_painter import STYLES, Agreement, compared_boxes, paint_compared_boxes
-from edge_console.console.net.addresses import DeviceAddress
-from edge_console.core.comparison import FrameComparison
-from edge_console.core.detection import Detection, Timings
-from edge_console.core.matching import match_detections
-from edge_console.core.model_library import ModelLibrary
+from edge_console.core.detection.comparison import FrameComparison
+from edge_console.core.detection.matching import match_detections
+from edge_console.core.detection.model_library import ModelLibrary
+from edge_console.core.detection.record import Detection, Timings
 from edge_console.core.protocol import FRAME_CONTENT_TYPE
 from tests.console.agents import AgentProcess
 from tests.console.fake_devices import FakeDeviceServer, parts_v2_info, scripted_app

@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from edge_console.console.net.addresses import DeviceAddress
+from edge_console.client.net.addresses import DeviceAddress
 from edge_console.core.paths import demo_model
-from edge_console.core.release_trust import install_root
+from edge_console.core.releases.trust import install_root
 
 from .trust_setup import TEST_TRUST
 

@@ -9,7 +9,7 @@ import time
 
 from aiohttp import web
 
-from edge_console.console.net.addresses import DeviceAddress
+from edge_console.client.net.addresses import DeviceAddress
 
 GARBAGE_FRAMES: tuple[bytes, ...] = (
     b"this is not a frame message",  # length prefix reads as a huge header

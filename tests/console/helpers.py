@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QImage
 from edge_console.console.colors import class_color
 from edge_console.console.frames import DecodedFrame, decode_stream_message
 from edge_console.console.widgets.preview_canvas import BACKGROUND
-from edge_console.core.detection import Detection, Timings
+from edge_console.core.detection.record import Detection, Timings
 from edge_console.core.protocol import StreamHeader, encode_frame_message, header_bytes
 
 

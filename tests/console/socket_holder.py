@@ -1,6 +1,6 @@
 """Other consoles, as far as an agent can tell: WebSocket clients on 127.0.0.1 that connect and keep reading, so the
 agent reaches its client limit. Runs its own event loop on one thread; `close()` joins it. Each is a console of its
-own, paired with the agent as a viewer (an agent limits what one console may hold: agent/socket_registry.py), and
+own, paired with the agent as a viewer (an agent limits what one console may hold: agent/api/socket_registry.py), and
 presents its certificate over TLS, as every console must."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import threading
 
 import aiohttp
 
-from edge_console.agent.socket_registry import MAX_PER_CONSOLE
-from edge_console.agent.trust import TrustStore
-from edge_console.core.tls_identity import client_context, load_or_create_identity
+from edge_console.agent.api.socket_registry import MAX_PER_CONSOLE
+from edge_console.agent.trust.device_trust import TrustStore
+from edge_console.core.trust.tls_identity import client_context, load_or_create_identity
 
 
 def _other_console(agent, n: int):

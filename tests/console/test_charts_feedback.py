@@ -7,9 +7,9 @@ import time
 
 from PySide6.QtGui import QImage, QPainter, QTextDocument
 
+from edge_console.client.net.addresses import DeviceAddress
 from edge_console.console.compare.agreement_chart import AgreementChart
 from edge_console.console.device_state import DeviceState
-from edge_console.console.net.addresses import DeviceAddress
 from edge_console.console.widgets.charts import TelemetryCharts
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from edge_console.client.net.addresses import DeviceAddress
 from edge_console.console.device_state import DeviceState
 from edge_console.console.fleet import Fleet
-from edge_console.console.net.addresses import DeviceAddress
 from edge_console.console.widgets.device_table import DeviceTable
 
 LONG = 60_000  # ms; generous, the box is shared and slow, and waitUntil returns as soon as the condition holds

@@ -11,7 +11,7 @@ import uuid
 from zeroconf import ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
-from edge_console.console.store import DeviceStore
+from edge_console.client.store import DeviceStore
 from edge_console.core.protocol import SERVICE_TYPE
 
 from .agents import LOOPBACK

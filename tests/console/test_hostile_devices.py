@@ -10,12 +10,12 @@ import pytest
 from PySide6 import QtGui
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextDocument
-from PySide6.QtWidgets import QApplication, QLabel, QToolTip
+from PySide6.QtWidgets import QLabel, QToolTip, QWidget
 
 from edge_console.console.compare.panel import ComparePanel
 from edge_console.console.widgets.device_table import DeviceTable
 from edge_console.console.widgets.preview_panel import PreviewPanel
-from edge_console.core.model_library import ModelLibrary
+from edge_console.core.detection.model_library import ModelLibrary
 from edge_console.core.paths import models_dir
 
 from .fake_devices import FakeDeviceServer, parts_v2_info, scripted_app
@@ -76,6 +76,10 @@ def assert_shown_as_typed(text: str) -> None:
     assert "line two\u2400end" in text and "\x00" not in text and "\u240a" in text  # NUL and newline visible
 
 
+def tip_labels(widget: QWidget) -> list[QLabel]:
+    return [label for label in widget.findChildren(QLabel) if label.metaObject().className() == "QTipLabel"]
+
+
 def test_a_device_name_with_markup_is_shown_as_plain_text(qtbot, fleet_factory, hostile_device):
     fleet = fleet_factory(discover=False)
     state = fleet.add_manual(hostile_device.address)
@@ -90,9 +94,10 @@ def test_a_device_name_with_markup_is_shown_as_plain_text(qtbot, fleet_factory, 
     tooltip = table.model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
     assert_shown_as_typed(rendered_text(tooltip) if QtGui.Qt.mightBeRichText(tooltip) else tooltip)
     QToolTip.showText(table.mapToGlobal(QPoint(20, 40)), tooltip, table)
-    qtbot.waitUntil(lambda: any(w.metaObject().className() == "QTipLabel" and w.isVisible()
-                                for w in QApplication.topLevelWidgets()), timeout=5000)
-    tip = next(w for w in QApplication.topLevelWidgets() if w.metaObject().className() == "QTipLabel")
+    # Qt parents the tip label to the widget it describes: looking among the table's children (not every top-level
+    # widget of the process, some of them half-destroyed by earlier tests on this worker) cannot touch a dead object.
+    qtbot.waitUntil(lambda: any(w.isVisible() for w in tip_labels(table)), timeout=5000)
+    tip = next(w for w in tip_labels(table) if w.isVisible())
     assert_shown_as_typed(rendered_text(tip.text()) if tip.textFormat() != Qt.TextFormat.PlainText else tip.text())
     line = tip.fontMetrics().height()
     assert tip.grab().height() < 8 * line  # a few plain lines; no heading, no link

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
+from edge_console.client.net.addresses import DeviceAddress
 from edge_console.console.colors import class_color
-from edge_console.console.net.addresses import DeviceAddress
 from edge_console.console.widgets.charts import TelemetryCharts
 from edge_console.console.widgets.preview_panel import PreviewPanel
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
-from edge_console.console.net.addresses import DeviceAddress
+from edge_console.client.net.addresses import DeviceAddress
 from edge_console.console.widgets.add_device_dialog import AddDeviceDialog
 
 from .agents import ROOT

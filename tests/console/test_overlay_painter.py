@@ -9,13 +9,13 @@ import pytest
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage, QPainter
 
+from edge_console.client.net.addresses import DeviceAddress
 from edge_console.console.colors import CLASS_PALETTE, class_color
 from edge_console.console.device_state import DeviceState
 from edge_console.console.frames import LatestFrameSlot, decode_stream_message
-from edge_console.console.net.addresses import DeviceAddress
 from edge_console.console.widgets.overlay import OverlaySettings, fit_transform, paint_frame
 from edge_console.console.widgets.preview_panel import PreviewPanel
-from edge_console.core.detection import Detection
+from edge_console.core.detection.record import Detection
 from edge_console.core.protocol import ProtocolError
 
 from .helpers import box_edge_points, color_distance, decoded, frame_message, has_color_near

@@ -11,15 +11,15 @@ import numpy as np
 from PySide6.QtCore import QRectF, QSettings, Qt
 from PySide6.QtTest import QTest
 
+from edge_console.client.net.addresses import DeviceAddress
 from edge_console.console.colors import class_color
 from edge_console.console.device_state import DeviceState
 from edge_console.console.frames import decode_stream_message
 from edge_console.console.main_window import MainWindow
-from edge_console.console.net.addresses import DeviceAddress
 from edge_console.console.widgets.grid_view import DeviceGrid
 from edge_console.console.widgets.overlay import OverlaySettings
 from edge_console.console.widgets.preview_panel import PreviewPanel
-from edge_console.core.detection import Detection
+from edge_console.core.detection.record import Detection
 
 from .helpers import count_color, frame_message, rgb_array
 from .socket_holder import SocketHolder

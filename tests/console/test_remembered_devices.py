@@ -11,9 +11,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.store import DeviceRecord, DeviceStore
 from edge_console.console.main_window import MainWindow
-from edge_console.console.net.addresses import DeviceAddress
-from edge_console.console.store import DeviceRecord, DeviceStore
 
 from .window_checks import desktop, place_on
 

@@ -16,9 +16,9 @@ from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QTextBrowser
 
+from edge_console.client.store import DeviceRecord, DeviceStore
 from edge_console.console.cli import LAYOUT_TEXT_KEY, show_window
 from edge_console.console.main_window import MainWindow
-from edge_console.console.store import DeviceRecord, DeviceStore
 
 from .agents import ROOT
 from .screens import DESKTOP, LAPTOP

@@ -8,8 +8,8 @@ import tempfile
 import weakref
 from pathlib import Path
 
-from edge_console.agent.trust import TrustStore
-from edge_console.console.trust_store import PinStore, console_identity
+from edge_console.agent.trust.device_trust import TrustStore
+from edge_console.client.trust_store import PinStore, console_identity
 
 
 def pairing_code(state_dir: Path, role: str) -> str:
@@ -82,7 +82,7 @@ class TestTrust:
 
     def ssl_for(self, agent):
         """A TLS context that presents the tests' console certificate and accepts only this agent's."""
-        from edge_console.core.tls_identity import client_context
+        from edge_console.core.trust.tls_identity import client_context
 
         return client_context(console_identity(self.data_dir), agent.certificate())
 

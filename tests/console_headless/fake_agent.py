@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from edge_console.console.net.addresses import DeviceAddress
+from edge_console.client.net.addresses import DeviceAddress
 from edge_console.core.protocol import API_VERSION, StreamHeader, encode_frame_message, header_bytes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -10,11 +10,11 @@ import threading
 import numpy as np
 import pytest
 
-from edge_console.console.compare.fetch import DeviceFrame
-from edge_console.console.compare.pipeline import ComparePipeline
-from edge_console.core.comparison import FrameComparison
-from edge_console.core.detection import Timings
-from edge_console.core.matching import match_detections
+from edge_console.client.compare.fetch import DeviceFrame
+from edge_console.client.compare.pipeline import ComparePipeline
+from edge_console.core.detection.comparison import FrameComparison
+from edge_console.core.detection.matching import match_detections
+from edge_console.core.detection.record import Timings
 from edge_console.core.protocol import StreamHeader
 
 WAIT_S = 30.0  # a guard against hanging, not a timing assertion

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge_console.console.device_registry import DeviceIdentity, DeviceRegistry
-from edge_console.console.net.addresses import DeviceAddress
-from edge_console.console.net.mdns_browser import DiscoveredService
-from edge_console.console.store import DeviceRecord
+from edge_console.client.device_registry import DeviceIdentity, DeviceRegistry
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.net.mdns_browser import DiscoveredService
+from edge_console.client.store import DeviceRecord
 
 A = DeviceAddress("10.0.0.5", 8470)
 A_NEW_PORT = DeviceAddress("10.0.0.5", 40123)

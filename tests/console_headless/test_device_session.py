@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from edge_console.console.net.device_clock import console_time, latency_since
-from edge_console.console.net.device_session import HISTORY_PAGE, DeviceSession
+from edge_console.client.net.device_clock import console_time, latency_since
+from edge_console.client.net.device_session import HISTORY_PAGE, DeviceSession
 from edge_console.core.backoff import BackoffPolicy
 from edge_console.core.protocol import decode_frame_message
 

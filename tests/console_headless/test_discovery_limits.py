@@ -13,11 +13,11 @@ import uuid
 from zeroconf import ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
-from edge_console.console import device_registry, store
-from edge_console.console.device_registry import DeviceRegistry
-from edge_console.console.net.addresses import DeviceAddress
-from edge_console.console.net.mdns_browser import DiscoveredService, MdnsBrowser
-from edge_console.console.store import DeviceRecord, DeviceStore
+from edge_console.client import device_registry, store
+from edge_console.client.device_registry import DeviceRegistry
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.net.mdns_browser import DiscoveredService, MdnsBrowser
+from edge_console.client.store import DeviceRecord, DeviceStore
 from edge_console.core.protocol import SERVICE_TYPE
 
 from .test_device_registry import Log

@@ -2,7 +2,7 @@
 deeply nested JSON, bodies larger than any answer, things that are not JSON) never ends the console's session with
 it. The session says why it cannot use the device, in words a person reads, keeps retrying with backoff, logs an
 unexpected failure once, and takes the device back the moment it answers properly. Every device answer in the
-console's source goes through the one bounded reader (`console/net/device_answers.py`): checked here by reading
+console's source goes through the one bounded reader (`client/net/device_answers.py`): checked here by reading
 the source, so a new `.json()` cannot slip in.
 """
 
@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from edge_console.console.net.device_answers import MAX_ANSWER_BYTES
-from edge_console.console.net.device_session import DeviceSession
+from edge_console.client.net.device_answers import MAX_ANSWER_BYTES
+from edge_console.client.net.device_session import DeviceSession
 from edge_console.core.backoff import BackoffPolicy
 from edge_console.core.protocol import StreamHeader, decode_frame_message, encode_frame_message, header_bytes
 
@@ -273,7 +273,7 @@ def test_an_unexpected_failure_is_said_logged_once_and_retried(caplog):
         logged = [r for r in caplog.records if "unexpected failure" in r.getMessage()]
         assert len(logged) == 1 and logged[0].exc_info is not None  # one traceback in the log, not one a retry
 
-    with caplog.at_level(logging.ERROR, logger="edge_console.console.net.device_session"):
+    with caplog.at_level(logging.ERROR, logger="edge_console.client.net.device_session"):
         run_against(agent, scenario, recorder)
 
 
@@ -371,7 +371,7 @@ def tus_device(location: str, events: list[str]) -> web.Application:
 
 
 def push_to(app: web.Application, tmp_path: Path) -> tuple[BaseException | None, list]:
-    from edge_console.console.releases.push import push
+    from edge_console.client.releases.push import push
 
     release = tmp_path / "release.edgerelease"
     release.write_bytes(b"x" * 1000)  # the device here takes any bytes: what it answers is the point
@@ -396,7 +396,7 @@ def push_to(app: web.Application, tmp_path: Path) -> tuple[BaseException | None,
 
 
 def test_a_push_goes_only_where_the_device_may_send_it(tmp_path):
-    from edge_console.console.releases.push import PushFailed
+    from edge_console.client.releases.push import PushFailed
 
     failure, _progress = push_to(tus_device("@127.0.0.2:1/v1/uploads/x", []), tmp_path)
     assert isinstance(failure, PushFailed)
@@ -404,7 +404,7 @@ def test_a_push_goes_only_where_the_device_may_send_it(tmp_path):
 
 
 def test_a_nested_update_event_fails_the_push_with_its_reason(tmp_path):
-    from edge_console.console.releases.push import PushFailed
+    from edge_console.client.releases.push import PushFailed
 
     failure, progress = push_to(tus_device("/v1/uploads/u1", [NESTED]), tmp_path)
     assert isinstance(failure, PushFailed)
@@ -414,7 +414,7 @@ def test_a_nested_update_event_fails_the_push_with_its_reason(tmp_path):
 
 
 def test_numbers_no_reader_can_use_are_refused_as_out_of_range():
-    from edge_console.console.net.device_answers import OUT_OF_RANGE, UnreadableAnswer, parse_json
+    from edge_console.client.net.device_answers import OUT_OF_RANGE, UnreadableAnswer, parse_json
 
     for text in ('{"ts": 1e999}', '{"ts": NaN}', '{"ts": %s}' % ("9" * 400), '{"ts": -%s}' % ("9" * 400)):
         with pytest.raises(UnreadableAnswer) as refused:

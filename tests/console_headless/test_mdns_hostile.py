@@ -12,8 +12,8 @@ import uuid
 from zeroconf import ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
-from edge_console.console.net.addresses import DeviceAddress
-from edge_console.console.net.mdns_browser import (
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.net.mdns_browser import (
     MAX_NAME_CHARS,
     MAX_TXT_VALUE_CHARS,
     DiscoveredService,

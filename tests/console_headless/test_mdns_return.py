@@ -22,8 +22,8 @@ from zeroconf.asyncio import AsyncZeroconf
 from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_PTR
 
 from edge_console.agent.discovery import Advertiser
-from edge_console.console.net import mdns_browser
-from edge_console.console.net.mdns_browser import GOODBYE_GRACE_S, DiscoveredService, MdnsBrowser
+from edge_console.client.net import mdns_browser
+from edge_console.client.net.mdns_browser import GOODBYE_GRACE_S, DiscoveredService, MdnsBrowser
 from edge_console.core.protocol import SERVICE_TYPE
 
 LOOPBACK = "127.0.0.1"

@@ -12,15 +12,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 QT_FREE = [
-    "edge_console.console.tasks", "edge_console.console.runtime", "edge_console.console.device_registry",
-    "edge_console.console.store", "edge_console.console.telemetry_ring", "edge_console.console.image_headers",
-    "edge_console.console.untrusted_text", "edge_console.console.frame_ring",
-    "edge_console.console.net.addresses", "edge_console.console.net.backoff", "edge_console.console.net.device_clock",
-    "edge_console.console.net.device_info", "edge_console.console.net.device_session",
-    "edge_console.console.net.loop_thread", "edge_console.console.net.mdns_browser",
-    "edge_console.console.compare.fetch", "edge_console.console.compare.session", "edge_console.console.compare.cli",
-    "edge_console.console.compare.saved_frames", "edge_console.console.compare.worker",
-    "edge_console.console.compare.hard_frames",
+    "edge_console.client.tasks", "edge_console.client.runtime", "edge_console.client.device_registry",
+    "edge_console.client.store", "edge_console.client.telemetry_ring", "edge_console.client.image_headers",
+    "edge_console.client.untrusted_text", "edge_console.client.frame_ring",
+    "edge_console.client.net.addresses", "edge_console.client.net.backoff", "edge_console.client.net.device_clock",
+    "edge_console.client.net.device_info", "edge_console.client.net.device_session",
+    "edge_console.client.net.loop_thread", "edge_console.client.net.mdns_browser",
+    "edge_console.client.compare.fetch", "edge_console.client.compare.session", "edge_console.client.compare.cli",
+    "edge_console.client.compare.saved_frames", "edge_console.client.compare.worker",
+    "edge_console.client.compare.hard_frames",
 ]
 PROBE = """
 import importlib, json, sys

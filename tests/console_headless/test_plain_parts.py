@@ -10,16 +10,16 @@ import sqlite3
 import numpy as np
 import pytest
 
-from edge_console.console.compare.cli import _device_address
-from edge_console.console.net.addresses import DEFAULT_AGENT_PORT, DeviceAddress, parse_host_port
-from edge_console.console.net.device_info import (
+from edge_console.client.compare.cli import _device_address
+from edge_console.client.net.addresses import DEFAULT_AGENT_PORT, DeviceAddress, parse_host_port
+from edge_console.client.net.device_info import (
     ProtocolMismatch,
     check_device_info,
     check_health,
     check_telemetry_sample,
 )
-from edge_console.console.store import DeviceRecord, DeviceStore
-from edge_console.console.telemetry_ring import TelemetryRing, break_gaps, per_second_increase
+from edge_console.client.store import DeviceRecord, DeviceStore
+from edge_console.client.telemetry_ring import TelemetryRing, break_gaps, per_second_increase
 from edge_console.core.protocol import ProtocolError
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from edge_console.console.net.loop_thread import NetworkLoop
-from edge_console.console.tasks import TaskCancelled, TaskManager
+from edge_console.client.net.loop_thread import NetworkLoop
+from edge_console.client.tasks import TaskCancelled, TaskManager
 
 WAIT_S = 30.0  # a guard against hanging, not a timing assertion
 

@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_console.console.frame_ring import FrameRing, ReceivedFrame
-from edge_console.console.image_headers import (
+from edge_console.client.frame_ring import FrameRing, ReceivedFrame
+from edge_console.client.image_headers import (
     ImageSizeError,
     check_lossless_image,
     check_stream_jpeg,
     jpeg_size,
     lossless_image_size,
 )
-from edge_console.console.untrusted_text import escaped, plain_tooltip, visible_text
+from edge_console.client.untrusted_text import escaped, plain_tooltip, visible_text
 from edge_console.core.protocol import StreamHeader
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from edge_console.core.paths import demo_model
-from edge_console.core.release_trust import install_root
-from edge_console.core.tls_identity import TlsIdentity
+from edge_console.core.releases.trust import install_root
+from edge_console.core.trust.tls_identity import TlsIdentity
 from tests.support.agents import AgentProcess, agent_args
 from tests.support.trust import console_identity, device_certificate, enrol
 

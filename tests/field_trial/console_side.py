@@ -20,14 +20,14 @@ from pathlib import Path
 
 import aiohttp
 
-from edge_console.console.net.addresses import DeviceAddress
-from edge_console.console.net.device_access import DeviceAccess, reach
-from edge_console.console.trust_store import ConsoleTrust, PinStore, TlsContexts, console_identity
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.net.device_access import DeviceAccess, reach
+from edge_console.client.trust_store import ConsoleTrust, PinStore, TlsContexts, console_identity
 from tests.support.agents import ROOT
 
 from .netns import Site, setns
 
-CONSOLE_CLI = [sys.executable, "-m", "edge_console.console.releases.cli"]
+CONSOLE_CLI = [sys.executable, "-m", "edge_console.client.releases.cli"]
 
 
 class NetnsLoop:

@@ -10,7 +10,7 @@ on the old root), snapshot and timestamp that bind no hashes, a root listing one
 metadata members, data after the tar's end, a signed model that is not ONNX. Each case must be rejected, and the
 device's model store must be exactly as it was (byte for byte) with nothing activated.
 
-The device is `agent/updates.py`'s UpdateManager (what `edge-agent run` uses), in-process, on a real state folder
+The device is `agent/updates/_service.py`'s UpdateManager (what `edge-agent run` uses), in-process, on a real state folder
 with a real model loader; only the switch of a running pipeline is replaced by a recorder. It first installs
 parts 2.0.0 (so it has TUF state, a highest version and a store to protect). The target of the corpus is parts
 3.0.0, signed last: delivered intact at the end, it must be accepted (the control).
@@ -40,8 +40,8 @@ from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.build import build_bundle
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
-from edge_console.core.release_trust import SigningKey, rotate_root
-from edge_console.core.tls_identity import write_private
+from edge_console.core.releases.trust import SigningKey, rotate_root
+from edge_console.core.trust.tls_identity import write_private
 from tests.support.updates import rewrite_bundle
 
 from .corpus_parts import (
@@ -315,7 +315,7 @@ def quiet(*loggers: str):
 
 
 def run_corpus(mode: str = "short", seed: int = 1) -> dict:
-    with quiet("edge_console.agent.updates", "edge_console.core.audit_log"):
+    with quiet("edge_console.agent.updates._service", "edge_console.core.audit.log"):
         return _run_corpus(mode, seed)
 
 
@@ -387,7 +387,7 @@ def run_console_corpus(mode: str = "short", seed: int = 1) -> dict:
     accepts an older release file whose bundle the newest trusted targets still list: by design)."""
     import hashlib
 
-    from edge_console.console.releases.library import ReleaseLibrary
+    from edge_console.client.releases.library import ReleaseLibrary
 
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="edge-corpus-console-") as tmp:

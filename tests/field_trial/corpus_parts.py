@@ -1,6 +1,6 @@
 """The pieces the broken-release corpus (corpus.py) is made with: tar plumbing (read, rebuild, flip members of a
 release held in memory), a signer that chooses keys and metadata versions itself, and a device's own update path
-(`agent/updates.py`'s UpdateManager, in-process, on a real state folder) to deliver releases to."""
+(`agent/updates/_service.py`'s UpdateManager, in-process, on a real state folder) to deliver releases to."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from pathlib import Path
 from tuf.api.metadata import Metadata, Targets, Timestamp
 
 from edge_console.agent import AGENT_VERSION
-from edge_console.agent.lifecycle import ModelLifecycle, factory_entry
-from edge_console.agent.model_store import ModelStore
-from edge_console.agent.updates import UpdateManager
+from edge_console.agent.updates._lifecycle import ModelLifecycle, factory_entry
+from edge_console.agent.updates._model_store import ModelStore
+from edge_console.agent.updates._service import UpdateManager
 from edge_console.bundle.authority import ReleaseAuthority
-from edge_console.core.audit_log import AuditLog
-from edge_console.core.detector import Detector
-from edge_console.core.model_library import read_model
+from edge_console.core.audit.log import AuditLog
+from edge_console.core.detection.detector import Detector
+from edge_console.core.detection.model_library import read_model
 from edge_console.core.paths import demo_model
-from edge_console.core.release_trust import (
+from edge_console.core.releases.trust import (
     SigningKey,
     add_target,
     install_root,
@@ -125,7 +125,7 @@ class Signer:
         for unless `hashes` is False (as release tooling before issue 21 signed them)."""
         from tuf.api.metadata import MetaFile, Snapshot
 
-        from edge_console.core.release_trust import _SERIALIZER, _expiry, _metafile
+        from edge_console.core.releases.trust import _SERIALIZER, _expiry, _metafile
 
         v = version or self.next_version()
 

@@ -1,5 +1,5 @@
 """Releases for the trial's deliveries, signed in one order and delivered in that order, and the console's own push
-code (console/releases/push.py) run on the console's namespace loop.
+code (client/releases/push.py) run on the console's namespace loop.
 
 TUF orders deliveries by their timestamp version (the signing time in seconds): a device that has seen a release
 signed at T refuses one signed before T as replayed. So every release of the trial is signed by one thread, in
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
-from edge_console.console.releases.push import PushState, _upload, push
+from edge_console.client.releases.push import PushState, _upload, push
 from tests.support.updates import TUS, rewrite_bundle
 
 from .releases import ReleaseKit, _next_second

@@ -148,7 +148,7 @@ class Device:
         return out
 
     def audit_entries(self) -> list[dict]:
-        from edge_console.core.audit_log import AuditLog
+        from edge_console.core.audit.log import AuditLog
 
         return AuditLog(self.state / "audit.log").entries()
 

@@ -108,7 +108,7 @@ def _kill_at(site: FieldSite, device: Device, step: str, rng: random.Random, que
         good = record is not None and record.get("state") == "good"
         return ok and good, f"{why}; push ended {error or (record or {}).get('state')}", lost, extra
     if step == "staged":
-        # A release is staged as it arrives (agent/upload_follower.py): its record is "staged" only for the few
+        # A release is staged as it arrives (agent/updates/_follower.py): its record is "staged" only for the few
         # milliseconds from the install request to the verdict on its signatures, too short to see on disk.
         # So the kill follows the device's answer to the install request, as closely as the trial can.
         reached = wait_for(lambda: state.update_id, 60, 0.0005)

@@ -18,9 +18,9 @@ from zeroconf import DNSOutgoing, DNSQuestion
 from zeroconf.asyncio import AsyncZeroconf
 from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_PTR
 
-from edge_console.console.net import mdns_browser
-from edge_console.console.net.device_access import CertificateChanged
-from edge_console.console.net.mdns_browser import MdnsBrowser
+from edge_console.client.net import mdns_browser
+from edge_console.client.net.device_access import CertificateChanged
+from edge_console.client.net.mdns_browser import MdnsBrowser
 from edge_console.core.protocol import SERVICE_TYPE
 
 from .checks import check_device, general, result_of, submit, wait_record
@@ -286,8 +286,8 @@ def _session_reason(site: FieldSite, host: str, port: int, timeout: float = 15.0
     console adds one)."""
     import aiohttp
 
-    from edge_console.console.net.addresses import DeviceAddress
-    from edge_console.console.net.device_session import DeviceSession
+    from edge_console.client.net.addresses import DeviceAddress
+    from edge_console.client.net.device_session import DeviceSession
 
     from .watch import SeenByConsole, _decode
 
@@ -436,9 +436,9 @@ def greedy_console(site: FieldSite, rng: random.Random, trials: int, queue=None,
     pairing is revoked on the device, every socket it holds is closed."""
     import aiohttp
 
-    from edge_console.agent.socket_registry import MAX_PER_CONSOLE
-    from edge_console.agent.trust import TrustStore
-    from edge_console.core.tls_identity import client_context, load_or_create_identity
+    from edge_console.agent.api.socket_registry import MAX_PER_CONSOLE
+    from edge_console.agent.trust.device_trust import TrustStore
+    from edge_console.core.trust.tls_identity import client_context, load_or_create_identity
 
     result = FaultResult("greedy_console", f"a paired viewer console opens {MAX_PER_CONSOLE + 6} sockets on one "
                                            "device, then is revoked on the device's terminal")

@@ -108,7 +108,7 @@ WEIGHTS = {"frame": 14, "txt": 12, "control": 7, "stream_settings": 9, "config_f
 
 
 def run_fuzz(total: int, rng_seed: int = 1, only: tuple[str, ...] | None = None, http: bool = True) -> dict:
-    with quiet("edge_console.core.audit_log"):  # "a torn last entry was set aside": expected, thousands of times
+    with quiet("edge_console.core.audit.log"):  # "a torn last entry was set aside": expected, thousands of times
         return _run_fuzz(total, rng_seed, only, http)
 
 

@@ -21,8 +21,8 @@ class FuzzAgent:
     def __init__(self, folder: Path) -> None:
         import aiohttp
 
-        from edge_console.agent.trust import TrustStore
-        from edge_console.core.tls_identity import client_context, load_or_create_identity
+        from edge_console.agent.trust.device_trust import TrustStore
+        from edge_console.core.trust.tls_identity import client_context, load_or_create_identity
         from tests.support.agents import AgentProcess, agent_args
 
         self.folder = folder
@@ -71,7 +71,7 @@ class FuzzAgent:
         """A POST whose body stops `missing` bytes short of its Content-Length: the client goes away mid-body."""
         import socket
 
-        from edge_console.core.tls_identity import client_context
+        from edge_console.core.trust.tls_identity import client_context
 
         context = client_context(self.console, (self.state / "tls" / "identity.crt").read_bytes())
         head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

@@ -64,8 +64,8 @@ def frame_target():
 
 
 def txt_target():
-    from edge_console.console.net.addresses import unusable_address_reason
-    from edge_console.console.net.mdns_browser import (
+    from edge_console.client.net.addresses import unusable_address_reason
+    from edge_console.client.net.mdns_browser import (
         DEVICE_ID,
         MAX_NAME_CHARS,
         MAX_TXT_VALUE_CHARS,
@@ -92,7 +92,7 @@ def txt_target():
 
 
 def control_target():
-    from edge_console.agent.control_messages import ControlMessageError, parse_control_message
+    from edge_console.agent.api.control_messages import ControlMessageError, parse_control_message
 
     texts = st.one_of(st.text(max_size=300), json_values.map(lambda v: json.dumps(v, allow_nan=True)),
                       st.integers(1, 5000).map(deep), st.integers(1, 5000).map(lambda n: deep(n, "{")),
@@ -108,7 +108,7 @@ def control_target():
 
 
 def stream_settings_target():
-    from edge_console.agent.server import StreamSettings
+    from edge_console.agent.api.server import StreamSettings
 
     values = st.one_of(number_texts, json_scalars, st.lists(st.integers(), max_size=2), st.binary(max_size=8))
     mapping = st.dictionaries(st.sampled_from(["max_fps", "quality", "max_width", "type", "other"]), values,
@@ -188,7 +188,7 @@ def config_targets(folder: Path):
 
 
 def manifest_target():
-    from edge_console.core.release_format import FORMAT, BundleError, BundleManifest
+    from edge_console.core.releases.file_format import FORMAT, BundleError, BundleManifest
 
     valid = {"format": FORMAT, "model_line": "parts", "version": "2.0.0", "created_at": 1.0, "description": "d",
              "model": {"name": "parts"}, "members": {"model.onnx": {"sha256": "0" * 64, "size": 10},
@@ -228,9 +228,9 @@ def manifest_target():
 
 
 def stage_target(folder: Path):
-    from edge_console.core.release_format import BundleError
-    from edge_console.core.release_stream import stage_release, verify_staged
-    from edge_console.core.release_trust import ReleaseTrustError
+    from edge_console.core.releases.file_format import BundleError
+    from edge_console.core.releases.stream import stage_release, verify_staged
+    from edge_console.core.releases.trust import ReleaseTrustError
 
     @st.composite
     def bundles(draw):
@@ -292,8 +292,8 @@ def stage_target(folder: Path):
 
 
 def audit_targets(folder: Path):
-    from edge_console.core.audit_chain import GENESIS, make_entry, verify_chain
-    from edge_console.core.audit_log import AuditLog
+    from edge_console.core.audit.chain import GENESIS, make_entry, verify_chain
+    from edge_console.core.audit.log import AuditLog
 
     def chain(n: int) -> list[dict]:
         out, prev = [], GENESIS

@@ -32,7 +32,7 @@ from aiohttp import web
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from edge_console.core.protocol import API_VERSION, SERVICE_TYPE
-from edge_console.core.tls_identity import load_or_create_identity, server_context
+from edge_console.core.trust.tls_identity import load_or_create_identity, server_context
 
 ROUTER_PAGE = "<html><head><title>Router login</title></head><body><form>admin password</form></body></html>"
 

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from edge_console.core.tls_identity import client_context
+from edge_console.core.trust.tls_identity import client_context
 from tests.support.trust import pinned_session
 
 from .conftest import SecureAgent, start_secure_agent
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def _sign_at(kit: ReleaseKit, version: str, frozen_now: float, monkeypatch) -> bytes:
     """A release signed by the kit's authority with the clock stopped at `frozen_now`."""
-    import edge_console.core.release_versions as release_versions  # where signers take their versions from
+    import edge_console.core.releases.metadata_versions as release_versions  # where signers take their versions from
 
     class FrozenClock:
         @staticmethod
@@ -121,7 +121,7 @@ def test_a_silent_upload_body_ends_its_request_and_keeps_what_arrived(tmp_path, 
     In-process: the upload routes alone, plain HTTP on 127.0.0.1."""
     from aiohttp import web
 
-    import edge_console.agent.uploads as uploads
+    import edge_console.agent.updates._uploads as uploads
 
     monkeypatch.setattr(uploads, "READ_TIMEOUT_S", 0.5)
     sent = 70_000
@@ -160,9 +160,9 @@ def test_a_disk_full_during_staging_still_reports_the_rejection(tmp_path, kit, m
     """D3: when the disk filled while a release was staged, the rejection could not be written (ENOSPC) and the
     exception died in the worker's Future: the record stayed 'staged' with no event, no audit entry, no log line,
     and the console following it waited until its own deadline. (The site's tmpfs version: test_site.py.)"""
-    import edge_console.agent.update_records as update_records
-    import edge_console.core.audit_log as audit_log
-    from edge_console.agent.updates import UpdateManager
+    import edge_console.agent.updates._records as update_records
+    import edge_console.core.audit.log as audit_log
+    from edge_console.agent.updates._service import UpdateManager
 
     release = kit.authority.sign(kit.bundle("2.0.0"), kit.folder / "disk-full.edgerelease").read_bytes()
     device = CorpusDevice(tmp_path / "state", kit.authority.root_json())
@@ -208,7 +208,7 @@ def test_a_disk_full_during_staging_still_reports_the_rejection(tmp_path, kit, m
 def test_a_device_whose_disk_is_still_full_starts_and_says_so(tmp_path, kit, monkeypatch):
     """D3, the restart half: an update left 'staged' on a disk that is still full made the agent's start-up fail
     (marking it interrupted could not be written). It starts, and tells the interruption from memory."""
-    import edge_console.agent.update_records as update_records
+    import edge_console.agent.updates._records as update_records
 
     device = CorpusDevice(tmp_path / "state", kit.authority.root_json())
     record = device.manager.records.new("upload", "test", "cut.edgerelease")  # a power cut right after staging
@@ -239,7 +239,7 @@ def test_a_power_cut_right_after_the_switch_keeps_the_record_with_the_lifecycle(
     """D8: _activate saves lifecycle.json (probation) before the record's 'active' step; a kill -9 in between
     restarted the agent on the new model while the record said 'interrupted: nothing was changed. Deliver it
     again.' (delivering again was refused as older than installed, and the console's push failed)."""
-    from edge_console.agent.lifecycle import ModelLifecycle
+    from edge_console.agent.updates._lifecycle import ModelLifecycle
 
     release = kit.authority.sign(kit.bundle("2.0.0"), kit.folder / "cut.edgerelease").read_bytes()
     device = CorpusDevice(tmp_path / "state", kit.authority.root_json())

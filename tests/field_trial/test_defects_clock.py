@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from edge_console.core.tls_identity import CERT_FILE, KEY_FILE, load_or_create_identity, write_private
+from edge_console.core.trust.tls_identity import CERT_FILE, KEY_FILE, load_or_create_identity, write_private
 from tests.support.trust import pinned_session
 
 from .conftest import start_secure_agent

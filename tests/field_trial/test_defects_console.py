@@ -22,9 +22,9 @@ def test_reach_says_a_web_server_is_not_an_edge_agent():
     """D4: reach() falls back to plain HTTP for lab-mode agents; when the plain answer was not an agent's (a
     router page) it re-raised the TLS error (WRONG_VERSION_NUMBER), which the CLI printed as is. (Fixed in the
     console's device access: NotAnAgentAnswer, a ValueError that says what answered.)"""
-    from edge_console.console.net.addresses import DeviceAddress
-    from edge_console.console.net.device_access import reach
-    from edge_console.console.trust_store import TlsContexts
+    from edge_console.client.net.addresses import DeviceAddress
+    from edge_console.client.net.device_access import reach
+    from edge_console.client.trust_store import TlsContexts
 
     async def router_page(request: web.Request) -> web.Response:
         return web.Response(text="<html>Router login</html>", content_type="text/html")
@@ -52,7 +52,7 @@ def test_reach_says_a_web_server_is_not_an_edge_agent():
 
 
 def test_a_release_with_malformed_metadata_is_listed_as_refused(tmp_path, kit):
-    from edge_console.console.releases.library import ReleaseLibrary
+    from edge_console.client.releases.library import ReleaseLibrary
 
     release = kit.authority.sign(kit.bundle("2.0.0"), kit.folder / "malformed.edgerelease").read_bytes()
     broken = replace_members(release, {"metadata/targets.json": b"{ not json"})
@@ -70,7 +70,7 @@ def test_a_device_whose_first_resolve_failed_is_still_reported(monkeypatch):
     from zeroconf import ServiceInfo
     from zeroconf.asyncio import AsyncZeroconf
 
-    import edge_console.console.net.mdns_browser as mdns_browser
+    import edge_console.client.net.mdns_browser as mdns_browser
     from edge_console.core.protocol import SERVICE_TYPE
 
     tag = uuid.uuid4().hex[:8]  # other people's agents may announce on this loopback too: ours carries this tag

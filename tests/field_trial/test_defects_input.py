@@ -36,7 +36,7 @@ def test_a_malformed_frame_header_is_a_protocol_error(header):
 
 
 def test_a_manifest_with_an_infinite_size_is_a_bundle_error():
-    from edge_console.core.release_format import FORMAT, BundleError, BundleManifest
+    from edge_console.core.releases.file_format import FORMAT, BundleError, BundleManifest
 
     with pytest.raises(BundleError):
         BundleManifest.from_dict({"format": FORMAT, "model_line": "parts", "version": "2.0.0", "model": {},
@@ -50,9 +50,9 @@ def test_a_manifest_with_an_infinite_size_is_a_bundle_error():
                          ids=["nested", "1e999"])
 def test_a_hostile_manifest_is_refused_as_a_bad_release(tmp_path, manifest):
     """stage_release refuses it, or finishes and leaves the problem for verify_staged: never another exception."""
-    from edge_console.core.release_format import BundleError
-    from edge_console.core.release_stream import stage_release
-    from edge_console.core.release_trust import ReleaseTrustError
+    from edge_console.core.releases.file_format import BundleError
+    from edge_console.core.releases.stream import stage_release
+    from edge_console.core.releases.trust import ReleaseTrustError
 
     inner = io.BytesIO()
     with tarfile.open(fileobj=inner, mode="w") as tar:
@@ -74,7 +74,7 @@ def test_a_hostile_manifest_is_refused_as_a_bad_release(tmp_path, manifest):
 @pytest.mark.parametrize("line", [b'{"seq": 1e999, "hash": "x", "prev": ""}', _deep(50_000)], ids=["1e999", "nested"])
 def test_an_audit_log_with_a_hostile_last_line_still_opens(tmp_path, line):
     """The agent (and the console) open their audit log at start: a damaged last line must not stop them."""
-    from edge_console.core.audit_log import AuditLog
+    from edge_console.core.audit.log import AuditLog
 
     path = tmp_path / "audit.log"
     path.write_bytes(line + b"\n")

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from edge_console.console.net.addresses import DeviceAddress
-from edge_console.console.net.device_session import DeviceSession
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.net.device_session import DeviceSession
 from edge_console.core.protocol import decode_frame_message
 
 from .console_side import Console

@@ -17,7 +17,7 @@ import pytest
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
-from edge_console.core.release_format import MAX_MANIFEST_BYTES
+from edge_console.core.releases.file_format import MAX_MANIFEST_BYTES
 from tests.support.agents import ROOT
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 from tests.support.updates import build, rewrite_bundle, sign_unchecked

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from edge_console.agent.trust import TrustStore
+from edge_console.agent.trust.device_trust import TrustStore
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
 from edge_console.core.terminal_text import for_terminal
-from edge_console.core.tls_identity import load_or_create_identity, server_context
+from edge_console.core.trust.tls_identity import load_or_create_identity, server_context
 from tests.support.agents import ROOT
 from tests.support.updates import build
 

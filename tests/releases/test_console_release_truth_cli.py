@@ -18,12 +18,12 @@ import pytest
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
-from edge_console.core.release_trust import install_root
+from edge_console.core.releases.trust import install_root
 from tests.console.trust_setup import pairing_code
 from tests.support.agents import ROOT, AgentProcess, agent_args
 from tests.support.updates import build
 
-CONSOLE = [sys.executable, "-m", "edge_console.console.releases.cli"]
+CONSOLE = [sys.executable, "-m", "edge_console.client.releases.cli"]
 REPR = re.compile(r"0x[0-9a-f]{4,}|object at|SSLContext|Traceback")
 
 

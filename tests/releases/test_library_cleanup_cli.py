@@ -15,8 +15,8 @@ import pytest
 
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
-from edge_console.console.releases.audit_merge import console_audit
-from edge_console.console.releases.rollout import DeviceStep, Rollout, RolloutStore
+from edge_console.client.releases.audit_merge import console_audit
+from edge_console.client.releases.rollout import DeviceStep, Rollout, RolloutStore
 from edge_console.core.paths import demo_model
 from tests.support.agents import ROOT
 from tests.support.updates import build
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def console(data: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_console.console.releases.cli", "--data-dir", str(data), *args],
+    return subprocess.run([sys.executable, "-m", "edge_console.client.releases.cli", "--data-dir", str(data), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from edge_console.bundle.authority import ReleaseAuthority, public_key_from_json
 from edge_console.bundle.demo import golden_frames
-from edge_console.console.releases.delivery import delivery_public_key
+from edge_console.client.releases.delivery import delivery_public_key
 from edge_console.core.paths import demo_model
 from tests.console.trust_setup import pairing_code
 from tests.releases.test_release_signing import clock_ahead, edge_bundle, version_of
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def console(data: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_console.console.releases.cli", "--data-dir", str(data), *args],
+    return subprocess.run([sys.executable, "-m", "edge_console.client.releases.cli", "--data-dir", str(data), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 

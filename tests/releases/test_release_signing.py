@@ -19,7 +19,7 @@ from tuf.api.metadata import Metadata, Targets
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
-from edge_console.core.release_trust import add_target, new_root, rotate_root
+from edge_console.core.releases.trust import add_target, new_root, rotate_root
 from tests.support.agents import ROOT
 from tests.support.updates import (
     TrustingDevice,
@@ -52,7 +52,7 @@ def version_of(kit: dict, version: str, folder: Path) -> Path:
 def clock_ahead(days: float):
     """This process's clock runs `days` ahead (the signing machine's, in the attacker's report); afterwards the
     process forgets the versions it handed out meanwhile, as the next test's signing machine would not know them."""
-    from edge_console.core import release_versions
+    from edge_console.core.releases import metadata_versions as release_versions
 
     real, before = time.time, release_versions._last_in_process[0]
     with pytest.MonkeyPatch.context() as patch:
@@ -178,7 +178,7 @@ def test_a_root_listing_one_key_under_two_ids_is_refused_by_device_console_and_t
     device = TrustingDevice(tmp_path / "device", authority)
     try:
         # Installed as trust by an admin: refused, and the trust is what it was.
-        from edge_console.core.release_trust import SigningKey
+        from edge_console.core.releases.trust import SigningKey
 
         key = SigningKey.generate()
         doubled_root = new_root([key], [key], [key], threshold=1)
@@ -210,7 +210,7 @@ def test_a_root_listing_one_key_under_two_ids_is_refused_by_device_console_and_t
         device.stop()
     root_file = tmp_path / "doubled-root.json"
     root_file.write_bytes(doubled_root.to_bytes())
-    console = subprocess.run([sys.executable, "-m", "edge_console.console.releases.cli", "--data-dir",
+    console = subprocess.run([sys.executable, "-m", "edge_console.client.releases.cli", "--data-dir",
                               str(tmp_path / "console-data"), "release", "trust", str(root_file)], cwd=ROOT,
                              capture_output=True, text=True, timeout=120)
     assert console.returncode != 0 and "one public key under two key ids" in console.stderr, console.stderr

@@ -14,11 +14,11 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit
 
-from edge_console.agent.trust import TrustStore
+from edge_console.agent.trust.device_trust import TrustStore
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
+from edge_console.client.trust_store import console_identity
 from edge_console.console.main_window import MainWindow
-from edge_console.console.trust_store import console_identity
 from edge_console.core.paths import demo_model
 from tests.console.trust_setup import TEST_TRUST
 from tests.support.updates import build, rewrite_bundle
@@ -106,7 +106,7 @@ def open_window(fleet, tmp_path: Path, qtbot) -> MainWindow:
 
 def add_and_wait(fleet, agents, qtbot) -> list:
     """Add the agents by address and wait until each answers with its hardware and this console's role."""
-    from edge_console.console.releases_ui.facts import role_of
+    from edge_console.client.releases.facts import role_of
 
     for agent in agents:
         fleet.add_manual(agent.address)

@@ -10,7 +10,7 @@ from PySide6.QtGui import QColor
 
 from edge_console.console.releases_ui.audit_view import BROKEN_ROW, COLUMNS
 from edge_console.console.releases_ui.workspace import AUDIT
-from edge_console.core.audit_log import AuditLog
+from edge_console.core.audit.log import AuditLog
 from tests.console.helpers import count_color
 
 from .support import LONG, add_and_wait, make_site, open_window

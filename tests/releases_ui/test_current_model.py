@@ -9,7 +9,7 @@ import asyncio
 
 import aiohttp
 
-from edge_console.console.releases.push import push
+from edge_console.client.releases.push import push
 from tests.console.trust_setup import TEST_TRUST
 
 from .support import LONG, add_and_wait, device_api, make_site, open_window, running, trusting_agent

@@ -10,8 +10,8 @@ import time
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from edge_console.console.releases.audit_merge import console_audit
-from edge_console.console.releases.rollout import DeviceStep, Rollout, RolloutStore
+from edge_console.client.releases.audit_merge import console_audit
+from edge_console.client.releases.rollout import DeviceStep, Rollout, RolloutStore
 from edge_console.console.releases_ui.library_view import REFUSED_COLOR, VERIFIED_COLOR
 
 from .support import LONG, answer_file_dialog, make_site, open_window

@@ -18,7 +18,7 @@ import time
 
 from PySide6.QtCore import Qt
 
-from edge_console.console.releases import push as push_module
+from edge_console.client.releases import push as push_module
 from edge_console.console.releases_ui.push_dialog import PUSH, WHY
 from edge_console.console.releases_ui.versions_view import COLUMNS
 from edge_console.console.releases_ui.workspace import VERSIONS

@@ -5,9 +5,9 @@ get it. Then one device is rolled back on its own from Fleet versions."""
 
 from __future__ import annotations
 
-from edge_console.console.releases.rollout import RolloutStore
+from edge_console.client.releases.rollout import RolloutStore
 from edge_console.console.releases_ui.workspace import VERSIONS
-from edge_console.core.audit_log import AuditLog
+from edge_console.core.audit.log import AuditLog
 
 from .boxes import confirmed
 from .support import LONG, add_and_wait, device_api, make_site, open_window, releases_ready, running, trusting_agent

@@ -10,7 +10,7 @@ asked in test_push_truth.py; Quit accepted mid-rollout in test_resume.py.)"""
 
 from __future__ import annotations
 
-from edge_console.console.releases.rollout import RolloutStore
+from edge_console.client.releases.rollout import RolloutStore
 from edge_console.console.releases_ui.rollout_view import COLUMNS
 from edge_console.console.releases_ui.workspace import ROLLOUTS, VERSIONS
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import aiohttp
 
-from edge_console.agent.trust import TrustStore
-from edge_console.core.tls_identity import TlsIdentity, client_context, load_or_create_identity
+from edge_console.agent.trust.device_trust import TrustStore
+from edge_console.core.trust.tls_identity import TlsIdentity, client_context, load_or_create_identity
 
 
 def console_identity(folder: Path, name: str = "test console") -> TlsIdentity:

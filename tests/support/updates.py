@@ -13,8 +13,8 @@ import aiohttp
 
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.build import build_bundle
-from edge_console.core.release_format import MANIFEST, read_manifest, sha256_bytes
-from edge_console.core.release_trust import SigningKey, add_target, delivery_metadata, pack, write_delivery
+from edge_console.core.releases.file_format import MANIFEST, read_manifest, sha256_bytes
+from edge_console.core.releases.trust import SigningKey, add_target, delivery_metadata, pack, write_delivery
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -159,7 +159,7 @@ class TrustingDevice:
 
     def __init__(self, folder: Path, authority: ReleaseAuthority, probation_s: float = 1.0) -> None:
         from edge_console.core.paths import demo_model
-        from edge_console.core.release_trust import install_root
+        from edge_console.core.releases.trust import install_root
         from tests.support.agents import AgentProcess, agent_args
         from tests.support.trust import console_identity, enrol
 

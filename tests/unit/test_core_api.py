@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_public_names_import_from_the_package():
     from edge_console.core import API_VERSION, Detector, MatchReport, errors, match_detections, version_key
-    from edge_console.core.detector import Detector as DetectorItself
+    from edge_console.core.detection.detector import Detector as DetectorItself
     from edge_console.core.protocol import API_VERSION as PROTOCOL_VERSION
 
     assert Detector is DetectorItself and API_VERSION == PROTOCOL_VERSION
@@ -32,7 +32,7 @@ def test_every_name_in_all_resolves_and_all_lists_every_export():
 def test_unknown_names_are_attribute_errors_and_submodules_still_import():
     with pytest.raises(AttributeError, match="no attribute 'Detecter'"):
         core.Detecter  # noqa: B018 - the attribute access is the test
-    from edge_console.core import scene  # not exported by name, still a module of the package
+    from edge_console.core import scene  # not exported by name, still a package of the core
 
     assert scene.__name__ == "edge_console.core.scene"
 

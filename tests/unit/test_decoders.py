@@ -5,14 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_console.core.decoders import (
+from edge_console.core.detection.decoders import (
     End2EndDecoder,
     End2EndSplitDecoder,
     Yolov5Decoder,
     Yolov8Decoder,
     select_decoder,
 )
-from edge_console.core.detector import Detector
+from edge_console.core.detection.detector import Detector
 from edge_console.core.errors import UnknownModelLayoutError
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 

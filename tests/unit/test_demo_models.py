@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_console.core.detector import Detector
-from edge_console.core.metrics import mean_average_precision
-from edge_console.core.scene import CLASS_NAMES, render_scene
+from edge_console.core.detection.detector import Detector
+from edge_console.core.detection.metrics import mean_average_precision
+from edge_console.core.scene.conveyor import CLASS_NAMES, render_scene
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 SAMPLE_SEED = 4000  # distinct from the training (1000+), validation (2000+) and model-card (3000) sets

@@ -5,7 +5,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto
 
-from edge_console.core.detector import Detector
+from edge_console.core.detection.detector import Detector
+from edge_console.core.detection.providers import resolve_providers
 from edge_console.core.errors import (
     ModelError,
     ModelNotFoundError,
@@ -13,7 +14,6 @@ from edge_console.core.errors import (
     ProviderError,
     UnknownModelLayoutError,
 )
-from edge_console.core.providers import resolve_providers
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 
 

@@ -1,5 +1,5 @@
 """A model is never guessed: every output must belong to a recognised layout, and without class names the shape
-alone must prove it (rules in edge_console/core/decoders.py's docstring).
+alone must prove it (rules in edge_console/core/detection/decoders.py's docstring).
 
 The refused graphs are other detector families and exports with outputs no layout explains. Before these rules,
 several were accepted by reading their first output as a YOLO head with a made-up class count.
@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_console.core import decoders
-from edge_console.core.decoders import End2EndSplitDecoder, select_decoder
-from edge_console.core.detector import Detector
+from edge_console.core.detection import decoders
+from edge_console.core.detection.decoders import End2EndSplitDecoder, select_decoder
+from edge_console.core.detection.detector import Detector
 from edge_console.core.errors import UnknownModelLayoutError
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 

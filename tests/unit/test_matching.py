@@ -1,7 +1,7 @@
 import pytest
 
-from edge_console.core.detection import Detection
-from edge_console.core.matching import iou_matrix, match_detections
+from edge_console.core.detection.matching import iou_matrix, match_detections
+from edge_console.core.detection.record import Detection
 
 
 def det(x1, y1, x2, y2, cls=0, conf=0.9, name=None):

@@ -4,15 +4,15 @@ import io
 import numpy as np
 import pytest
 
-from edge_console.core.detection import Detection
-from edge_console.core.metrics import (
+from edge_console.core.detection.metrics import (
     average_precision_per_class,
     box_iou,
     mean_average_precision,
     precision_recall,
     precision_recall_f1,
 )
-from edge_console.core.scene import GroundTruth
+from edge_console.core.detection.record import Detection
+from edge_console.core.scene.conveyor import GroundTruth
 
 
 def gt(x1, y1, x2, y2, c=0) -> GroundTruth:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edge_console.core.model_spec import ModelSpec
-from edge_console.core.preprocess import LETTERBOX_FILL, Preprocessor, plan_transform
+from edge_console.core.detection.model_spec import ModelSpec
+from edge_console.core.detection.preprocess import LETTERBOX_FILL, Preprocessor, plan_transform
 
 
 def spec(**kw) -> ModelSpec:

@@ -6,7 +6,7 @@ The shapes asserted are the ones the onnxruntime session really received (a reco
 import numpy as np
 import pytest
 
-from edge_console.core.detector import Detector
+from edge_console.core.detection.detector import Detector
 from edge_console.core.errors import ModelError
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 

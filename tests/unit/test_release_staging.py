@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
-from edge_console.core import release_preverify
 from edge_console.core.paths import demo_model
-from edge_console.core.release_format import BundleError
-from edge_console.core.release_preverify import commit, preverify
-from edge_console.core.release_stream import ReleaseStager, stage_release, verify_staged
-from edge_console.core.release_trust import ReleaseTrustError, install_root
+from edge_console.core.releases import preverify as release_preverify
+from edge_console.core.releases.file_format import BundleError
+from edge_console.core.releases.preverify import commit, preverify
+from edge_console.core.releases.stream import ReleaseStager, stage_release, verify_staged
+from edge_console.core.releases.trust import ReleaseTrustError, install_root
 from tests.support.updates import build, flip_bundle_byte, rewrite_bundle, sign_unchecked, signed_release
 
 

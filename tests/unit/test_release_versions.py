@@ -11,11 +11,11 @@ import time
 import pytest
 from securesystemslib.signer import SSlibKey
 
-from edge_console.core.onnx_shape import MAX_TOP_LEVEL_FIELDS, onnx_file_problem, onnx_problem
+from edge_console.core.detection.onnx_shape import MAX_TOP_LEVEL_FIELDS, onnx_file_problem, onnx_problem
 from edge_console.core.paths import demo_model
-from edge_console.core.release_checks import canonical_keyid, root_key_problem
-from edge_console.core.release_trust import ReleaseTrustError, SigningKey, install_root, new_root
-from edge_console.core.release_versions import MAX_VERSION, VersionError, VersionMark, reported_version
+from edge_console.core.releases.checks import canonical_keyid, root_key_problem
+from edge_console.core.releases.metadata_versions import MAX_VERSION, VersionError, VersionMark, reported_version
+from edge_console.core.releases.trust import ReleaseTrustError, SigningKey, install_root, new_root
 
 
 def test_a_version_mark_never_goes_back_and_goes_above_what_it_is_told(tmp_path):

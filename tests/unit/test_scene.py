@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from edge_console.core import scene, scene_parts
-from edge_console.core.scene import CLASS_NAMES, ConveyorScene, GroundTruth, render_scene
+from edge_console.core.scene import conveyor as scene
+from edge_console.core.scene import parts as scene_parts
+from edge_console.core.scene.conveyor import CLASS_NAMES, ConveyorScene, GroundTruth, render_scene
 
 
 def still(seed: int, width: int = 640, height: int = 480):

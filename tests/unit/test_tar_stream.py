@@ -1,4 +1,4 @@
-"""core/tar_stream.py, the push parser a device reads releases with while they arrive: for every tar the standard
+"""core/releases/tar_stream.py, the push parser a device reads releases with while they arrive: for every tar the standard
 library writes in the formats releases use, fed in any chunking, it finds the members tarfile finds with the same
 bytes; everything else (links, directories, GNU extensions, damage, a cut) is refused with a reason."""
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_console.core.tar_stream import TarFormatError, TarWalker
+from edge_console.core.releases.tar_stream import TarFormatError, TarWalker
 
 NAMES = st.text("abcxyz0123456789_.-", min_size=1, max_size=30)
 LONG_NAMES = st.builds(lambda parts: "/".join(parts), st.lists(NAMES, min_size=1, max_size=8))  # up to ~250 chars

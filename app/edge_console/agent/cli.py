@@ -7,12 +7,11 @@ import logging
 import sys
 from pathlib import Path
 
+from edge_console.agent.api import log_limits
+from edge_console.agent.config import ConfigError, build_config
+from edge_console.agent.trust.cli import add_trust_commands, run_trust_command
+from edge_console.agent.updates import add_update_commands, run_update_command
 from edge_console.core.errors import EdgeConsoleError
-
-from . import log_limits
-from .config import ConfigError, build_config
-from .trust_cli import add_trust_commands, run_trust_command
-from .update_cli import add_update_commands, run_update_command
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         log_limits.install(handler)
     try:
         if args.command == "simulate":
-            from .simulate import run_fleet
+            from edge_console.agent.simulate import run_fleet
 
             return run_fleet(args.count, args.interfaces or [], args.base_dir, args.fps, args.enrol_console,
                              args.release_root)
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_update_command(args)
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
         config = build_config(args.config, overrides)
-        from .serve import serve
+        from edge_console.agent.serve import serve
 
         return serve(config)
     except (ConfigError, EdgeConsoleError, OSError) as exc:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .config import build_config
-from .identity import default_state_root
+from edge_console.agent.config import build_config
+from edge_console.agent.identity import default_state_root
 
 
 def state_dir_of(args) -> Path:

@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .identity import default_state_root
+from edge_console.agent.identity import default_state_root
 
 INSTANCE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from .stats import PipelineSnapshot
+from edge_console.agent.pipeline.stats import PipelineSnapshot
 
 STALE_AFTER_S = 5.0  # no inferred frame for this long while the source delivers: the model is stuck or too slow
 HOT_C = 85.0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from edge_console.core.providers import available_providers
+from edge_console.core.detection.providers import available_providers
 
 
 def default_state_root() -> Path:

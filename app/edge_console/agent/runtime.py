@@ -16,34 +16,37 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from edge_console.core.audit_anchor import SignedHead, sign_head
-from edge_console.core.audit_log import AuditLog
-from edge_console.core.detector import Detector
+from edge_console.agent import AGENT_VERSION, sd_notify
+from edge_console.agent.api.socket_registry import SocketRegistry
+from edge_console.agent.config import AgentConfig
+from edge_console.agent.discovery import Advertiser
+from edge_console.agent.health import Health, SnapshotWindow, assess
+from edge_console.agent.history import HistoryService
+from edge_console.agent.identity import device_id, hardware, lock_state_dir, read_temperature_c
+from edge_console.agent.pipeline.capture import CapturedFrame, CaptureLoop
+from edge_console.agent.pipeline.frame_hub import FrameHub
+from edge_console.agent.pipeline.inference import InferenceLoop, InferredFrame
+from edge_console.agent.pipeline.latest_slot import LatestSlot
+from edge_console.agent.pipeline.sources import SourceSpec
+from edge_console.agent.pipeline.stats import PipelineStats
+from edge_console.agent.supervisor import BackgroundLoops
+from edge_console.agent.telemetry import TelemetryHub, TelemetrySampler
+from edge_console.agent.trust.device_trust import TrustStore, device_identity
+from edge_console.agent.updates import (
+    ModelLifecycle,
+    ModelStore,
+    UpdateManager,
+    UploadStore,
+    factory_entry,
+    run_in_loop,
+)
+from edge_console.core.audit.anchor import SignedHead, sign_head
+from edge_console.core.audit.log import AuditLog
+from edge_console.core.detection.detector import Detector
+from edge_console.core.detection.model_library import ModelLibrary, read_model
 from edge_console.core.disk_reserve import DiskReserve
-from edge_console.core.model_library import ModelLibrary, read_model
 from edge_console.core.paths import shipped_models_dir
 from edge_console.core.protocol import API_VERSION
-
-from . import AGENT_VERSION, sd_notify
-from .capture import CapturedFrame, CaptureLoop
-from .config import AgentConfig
-from .discovery import Advertiser
-from .frame_hub import FrameHub
-from .health import Health, SnapshotWindow, assess
-from .history import HistoryService
-from .identity import device_id, hardware, lock_state_dir, read_temperature_c
-from .latest_slot import LatestSlot
-from .lifecycle import ModelLifecycle, factory_entry
-from .model_store import ModelStore
-from .pipeline import InferenceLoop, InferredFrame
-from .socket_registry import SocketRegistry
-from .sources import SourceSpec
-from .stats import PipelineStats
-from .supervisor import BackgroundLoops
-from .telemetry import TelemetryHub, TelemetrySampler
-from .trust import TrustStore, device_identity
-from .updates import UpdateManager, run_in_loop
-from .uploads import UploadStore
 
 log = logging.getLogger(__name__)
 ENCODE_THREADS = 2
@@ -161,7 +164,7 @@ class Agent:
         }
 
     def signed_audit_head(self) -> SignedHead | None:
-        """The audit chain's head signed with this device's identity key (core/audit_anchor.py)."""
+        """The audit chain's head signed with this device's identity key (core/audit/anchor.py)."""
         if self.identity is None:
             return None
         seq, head = self.audit.last()

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from edge_console.agent import sd_notify
+from edge_console.agent.api.access import Access
+from edge_console.agent.api.connections import ConnectionGuard, GuardedAppRunner
+from edge_console.agent.api.server import agent_access, build_app
+from edge_console.agent.config import AgentConfig
+from edge_console.agent.discovery import host_ipv4_addresses
+from edge_console.agent.runtime import Agent
 from edge_console.core.errors import EdgeConsoleError
-from edge_console.core.tls_identity import certificate_fingerprint, peer_certificate, server_context
-
-from . import sd_notify
-from .access import Access
-from .config import AgentConfig
-from .connections import ConnectionGuard, GuardedAppRunner
-from .discovery import host_ipv4_addresses
-from .runtime import Agent
-from .server import agent_access, build_app
+from edge_console.core.trust.tls_identity import certificate_fingerprint, peer_certificate, server_context
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,9 @@ import tempfile
 import threading
 from pathlib import Path
 
+from edge_console.agent.trust.device_trust import TrustStore
 from edge_console.core.paths import demo_model
-from edge_console.core.release_trust import install_root
-
-from .trust import TrustStore
+from edge_console.core.releases.trust import install_root
 
 # (name, model, injected delay ms): one line runs the older parts-v1, one has slower "hardware".
 PROFILES = (

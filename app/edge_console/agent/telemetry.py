@@ -7,8 +7,8 @@ import time
 
 import psutil
 
-from .health import Health
-from .stats import PipelineSnapshot
+from edge_console.agent.health import Health
+from edge_console.agent.pipeline.stats import PipelineSnapshot
 
 
 class TelemetrySampler:

@@ -4,7 +4,7 @@
     <folder>/metadata/<N>.root.json, root.json          every root version (devices need the chain to rotate)
     <folder>/metadata/targets.json                      every bundle released so far, signed by the targets key
     <folder>/delivery-version.json                      the highest snapshot/timestamp version signed here
-                                                        (core/release_versions.py: never signed below again)
+                                                        (core/releases/metadata_versions.py: never signed below again)
 
 Devices trust `metadata/1.root.json` (or a later root, given the chain). A release file carries the whole chain,
 the current targets metadata, a snapshot and timestamp signed by this authority's delivery key, and the bundle.
@@ -21,10 +21,11 @@ from pathlib import Path
 from securesystemslib.signer import SSlibKey
 from tuf.api.metadata import Metadata, Root, Targets
 
-from edge_console.core.onnx_shape import not_onnx_message, onnx_problem
-from edge_console.core.release_checks import canonical_keyid
-from edge_console.core.release_format import BundleError, read_manifest
-from edge_console.core.release_trust import (
+from edge_console.core.detection.onnx_shape import not_onnx_message, onnx_problem
+from edge_console.core.releases.checks import canonical_keyid
+from edge_console.core.releases.file_format import BundleError, read_manifest
+from edge_console.core.releases.metadata_versions import VersionError, VersionMark
+from edge_console.core.releases.trust import (
     ReleaseTrustError,
     SigningKey,
     add_target,
@@ -35,8 +36,7 @@ from edge_console.core.release_trust import (
     rotate_root,
     write_delivery,
 )
-from edge_console.core.release_versions import VersionError, VersionMark
-from edge_console.core.tls_identity import write_private
+from edge_console.core.trust.tls_identity import write_private
 
 ROLES = ("root", "targets", "delivery")
 RELEASE_SUFFIX = ".edgerelease"

@@ -19,14 +19,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_console.core.detection import Detection
-from edge_console.core.detector import Detector
+from edge_console.core.detection.detector import Detector
+from edge_console.core.detection.onnx_shape import not_onnx_message, onnx_file_problem
+from edge_console.core.detection.record import Detection
 from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.frame_file import SUFFIX as SAVED_FRAME_SUFFIX
 from edge_console.core.frame_file import read_saved_frame
-from edge_console.core.onnx_shape import not_onnx_message, onnx_file_problem
 from edge_console.core.protocol import ProtocolError
-from edge_console.core.release_format import (
+from edge_console.core.releases.file_format import (
     MAX_MANIFEST_BYTES,
     SUFFIX,
     BundleError,

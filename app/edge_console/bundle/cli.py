@@ -24,14 +24,13 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from edge_console.bundle import kit_sums
+from edge_console.bundle.authority import ReleaseAuthority, public_key_from_json
+from edge_console.bundle.summaries import earliest_expiry, golden_progress, verify_summary
 from edge_console.core.errors import EdgeConsoleError
-from edge_console.core.release_format import BundleError, manifest_summary, read_manifest
-from edge_console.core.release_stream import stage_release, verify_staged
-from edge_console.core.release_trust import ReleaseTrustError, install_root, trusted_root
-
-from . import kit_sums
-from .authority import ReleaseAuthority, public_key_from_json
-from .summaries import earliest_expiry, golden_progress, verify_summary
+from edge_console.core.releases.file_format import BundleError, manifest_summary, read_manifest
+from edge_console.core.releases.stream import stage_release, verify_staged
+from edge_console.core.releases.trust import ReleaseTrustError, install_root, trusted_root
 
 EXAMPLES = __doc__.split("\n", 2)[2]
 
@@ -128,7 +127,7 @@ def run(args) -> int:
               f"root metadata {authority.metadata_dir / '1.root.json'} (install it on every device: "
               "edge-agent trust-root root.json)")
     elif args.command == "build":
-        from .build import build_bundle
+        from edge_console.bundle.build import build_bundle
 
         out = build_bundle(args.model, args.line, args.version, args.golden, args.out, card=args.card,
                            latency_budget_p95_ms=args.latency_budget, min_f1=args.min_f1, architectures=args.arch,
@@ -154,8 +153,8 @@ def run(args) -> int:
                       "root_version": trusted_root(work / "trust").signed.version,
                       "expires": earliest_expiry(work / "trust")}
             if args.check:
-                from edge_console.core.detector import Detector
-                from edge_console.core.golden_check import run_golden_set
+                from edge_console.core.detection.detector import Detector
+                from edge_console.core.releases.golden_check import run_golden_set
 
                 result["golden"] = run_golden_set(Detector(staged.bundle_dir / "model.onnx"), staged.manifest,
                                                   staged.bundle_dir).to_dict()

@@ -1,6 +1,6 @@
 """A throwaway release authority with a parts-v2 release, for the demo and the tests (never for a site).
 
-The golden frames are synthetic conveyor scenes (core/scene.py) drawn from a fixed seed, so the release is the
+The golden frames are synthetic conveyor scenes (core/scene/conveyor.py) drawn from a fixed seed, so the release is the
 same every time; the keys are new each time, so nothing secret is ever shipped.
 """
 
@@ -12,11 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_console.bundle.authority import ReleaseAuthority
+from edge_console.bundle.build import build_bundle
 from edge_console.core.paths import demo_model
-from edge_console.core.scene import render_scene
-
-from .authority import ReleaseAuthority
-from .build import build_bundle
+from edge_console.core.scene.conveyor import render_scene
 
 GOLDEN_SEED = 7000  # apart from the training (1000+), validation (2000+) and evaluation (3000+, 4000+) seeds
 GOLDEN_FRAMES = 24

@@ -30,18 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edge_console.client.net.addresses import EXAMPLE, DeviceAddress, parse_host_port
 from edge_console.core.paths import resources_dir
 from edge_console.core.terminal_text import for_terminal
-
-from .net.addresses import EXAMPLE, DeviceAddress, parse_host_port
 
 if TYPE_CHECKING:  # Qt is imported only once the arguments are good: `--help` and mistakes stay instant
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from .demo import SimulatedFleet
-    from .fleet import Fleet
-    from .main_window import MainWindow
+    from edge_console.console.demo import SimulatedFleet
+    from edge_console.console.fleet import Fleet
+    from edge_console.console.main_window import MainWindow
 
 # What `--help` says of the commands that run without a window (each has its own --help).
 COMMANDS_HELP = """commands (headless, no window; `edge-console COMMAND --help` for each):
@@ -120,12 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         at = argv.index("compare")
         return run_headless_compare(argv[at + 1:] + argv[:at])
     if command:
-        from .releases.cli import main as releases_main  # Qt-free: releases, pairing, pushes, audit
+        from edge_console.client.releases.cli import main as releases_main  # Qt-free: releases, pairing, pushes, audit
 
         return releases_main(argv)
     launch = parse_command_line(argv)
     configure_logging(launch.args.verbose)
-    from .platform_check import display_problem, emulate_screen
+    from edge_console.console.platform_check import display_problem, emulate_screen
 
     if launch.args.screenshot is not None:  # headless: lay the window out for a screen of the asked size
         emulate_screen(*(launch.args.size or DEFAULT_SCREENSHOT_SIZE))
@@ -148,7 +147,7 @@ def headless_command(argv: list[str]) -> str | None:
 
 def run_headless_compare(argv: list[str]) -> int:
     """Qt-free: `edge-console compare` runs in scripts and on machines without a display."""
-    from .compare.cli import main as compare_main
+    from edge_console.client.compare.cli import main as compare_main
 
     return compare_main(argv)
 
@@ -168,8 +167,8 @@ def parse_command_line(argv: list[str]) -> Launch:
     if args.compare_model:
         if not args.open_compare:
             parser.error("--compare-model goes with --open-compare NAME")
+        from edge_console.core.detection.model_library import ModelLibrary
         from edge_console.core.errors import EdgeConsoleError
-        from edge_console.core.model_library import ModelLibrary
         from edge_console.core.paths import models_dir
 
         try:
@@ -194,7 +193,7 @@ def configure_logging(verbose: bool) -> None:
 
 
 def run_console(launch: Launch) -> int:
-    from .qt_compat import guard_signal_emit_refcount
+    from edge_console.console.qt_compat import guard_signal_emit_refcount
 
     args = launch.args
     binding_warning = guard_signal_emit_refcount()  # probes only on the PySide6 release that needs it
@@ -208,14 +207,14 @@ def run_console(launch: Launch) -> int:
             for address in launch.addresses:
                 fleet.add_manual(address)
             if simulated is not None:
-                from .demo import follow_demo_fleet, prepare_demo_release
+                from edge_console.console.demo import follow_demo_fleet, prepare_demo_release
 
                 follow_demo_fleet(fleet, simulated)
                 prepare_demo_release(fleet, simulated)
             window = show_window(fleet, window_settings(args, scratch), demo=args.demo, warning=binding_warning,
                                  size=args.size or (DEFAULT_SCREENSHOT_SIZE if args.screenshot else None),
                                  demo_count=args.demo_count)
-            from .screenshot import Outcome, open_compare_when_listed, schedule_screenshot
+            from edge_console.console.screenshot import Outcome, open_compare_when_listed, schedule_screenshot
 
             outcome = Outcome()
             if args.open_compare:
@@ -234,7 +233,7 @@ def make_application() -> QApplication:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from .store import APP_NAME
+    from edge_console.client.store import APP_NAME
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(APP_NAME)
@@ -254,8 +253,8 @@ def demo_data_dir(args: argparse.Namespace, scratch: Path) -> Path:
 
 
 def start_demo(args: argparse.Namespace, data_dir: Path) -> SimulatedFleet:
-    from .demo import DEMO_INTERFACE, SimulatedFleet
-    from .trust_store import console_identity
+    from edge_console.client.trust_store import console_identity
+    from edge_console.console.demo import DEMO_INTERFACE, SimulatedFleet
 
     if args.browse_interface and set(args.browse_interface) != {DEMO_INTERFACE}:
         print(f"edge-console: --demo browses {DEMO_INTERFACE} only; ignoring --browse-interface", file=sys.stderr)
@@ -265,9 +264,9 @@ def start_demo(args: argparse.Namespace, data_dir: Path) -> SimulatedFleet:
 
 
 def open_fleet(args: argparse.Namespace, scratch: Path, simulated: SimulatedFleet | None) -> Fleet:
-    from .demo import DEMO_INTERFACE, DemoOnlyDiscovery
-    from .fleet import Fleet
-    from .store import default_database_path
+    from edge_console.client.store import default_database_path
+    from edge_console.console.demo import DEMO_INTERFACE, DemoOnlyDiscovery
+    from edge_console.console.fleet import Fleet
 
     if simulated is not None:
         interfaces: list[str] | None = [DEMO_INTERFACE]
@@ -282,7 +281,7 @@ def window_settings(args: argparse.Namespace, scratch: Path) -> QSettings:
     """The user's saved layout; a screenshot must not depend on (or change) it."""
     from PySide6.QtCore import QSettings
 
-    from .store import APP_NAME
+    from edge_console.client.store import APP_NAME
 
     if args.screenshot:
         return QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
@@ -291,8 +290,8 @@ def window_settings(args: argparse.Namespace, scratch: Path) -> QSettings:
 
 def show_window(fleet: Fleet, settings: QSettings, *, demo: bool, warning: str | None,
                 size: tuple[int, int] | None = None, demo_count: int = 3) -> MainWindow:
-    from .demo import DEMO_INTERFACE
-    from .main_window import MainWindow
+    from edge_console.console.demo import DEMO_INTERFACE
+    from edge_console.console.main_window import MainWindow
 
     window = MainWindow(fleet, settings)
     if demo:  # a fresh fleet has seconds of history: a short window and every device on the charts

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from .net.addresses import DeviceAddress
-from .net.mdns_browser import DiscoveredService
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.net.mdns_browser import DiscoveredService
 
 if TYPE_CHECKING:
-    from .discovery import DeviceDiscovery
-    from .fleet import Fleet
-    from .tasks import TaskManager
+    from edge_console.client.tasks import TaskManager
+    from edge_console.console.discovery import DeviceDiscovery
+    from edge_console.console.fleet import Fleet
 
 DEMO_INTERFACE = "127.0.0.1"
 RECHECK_MS = 500  # how often announcements held back are offered again (the simulator may name them later)
@@ -216,9 +216,8 @@ def prepare_demo_release(fleet: Fleet, simulated: SimulatedFleet) -> None:
 
     def build(_task) -> str:
         from edge_console.bundle.demo import make_demo_release
-        from edge_console.core.release_trust import install_root
-
-        from .releases.library import ReleaseLibrary
+        from edge_console.client.releases.library import ReleaseLibrary
+        from edge_console.core.releases.trust import install_root
 
         demo = make_demo_release(simulated.base_dir / "release")
         for state in simulated.device_states():

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from .device_registry import DeviceIdentity
-from .frame_ring import FrameRing, ReceivedFrame
-from .frames import DecodedFrame, LatestFrameSlot, decode_stream_message
-from .net.addresses import DeviceAddress
-from .net.device_clock import console_time
-from .telemetry_ring import TelemetryRing
-from .untrusted_text import visible_text
+from edge_console.client.device_registry import DeviceIdentity
+from edge_console.client.frame_ring import FrameRing, ReceivedFrame
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.net.device_clock import console_time
+from edge_console.client.telemetry_ring import TelemetryRing
+from edge_console.client.untrusted_text import visible_text
+from edge_console.console.frames import DecodedFrame, LatestFrameSlot, decode_stream_message
 
 MAX_ERRORS_KEPT = 50
 MAX_NAME_CHARS = 100  # a device name shown in a table row and a tab title

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from .gui_dispatch import GuiDispatcher
-from .net.loop_thread import NetworkLoop
-from .net.mdns_browser import DiscoveredService, MdnsBrowser
+from edge_console.client.net.loop_thread import NetworkLoop
+from edge_console.client.net.mdns_browser import DiscoveredService, MdnsBrowser
+from edge_console.console.gui_dispatch import GuiDispatcher
 
 
 class DeviceDiscovery(QObject):

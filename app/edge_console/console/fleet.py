@@ -18,19 +18,19 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 
-from .device_registry import DeviceIdentity, DeviceRegistry
-from .device_state import DeviceState
-from .discovery import DeviceDiscovery
-from .fleet_trust import FleetTrust
-from .frame_ring import ReceivedFrame
-from .frames import DecodedFrame, decode_stream_message
-from .gui_dispatch import GuiDispatcher
-from .net.addresses import DeviceAddress
-from .net.device_session import DeviceSession
-from .net.mdns_browser import DiscoveredService
-from .runtime import ConsoleRuntime
-from .session_bridge import SessionBridge, SessionHandle
-from .store import FORGET_DISCOVERED_AFTER_DAYS, DeviceRecord, RestoredDevices
+from edge_console.client.device_registry import DeviceIdentity, DeviceRegistry
+from edge_console.client.fleet_trust import FleetTrust
+from edge_console.client.frame_ring import ReceivedFrame
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.net.device_session import DeviceSession
+from edge_console.client.net.mdns_browser import DiscoveredService
+from edge_console.client.runtime import ConsoleRuntime
+from edge_console.client.store import FORGET_DISCOVERED_AFTER_DAYS, DeviceRecord, RestoredDevices
+from edge_console.console.device_state import DeviceState
+from edge_console.console.discovery import DeviceDiscovery
+from edge_console.console.frames import DecodedFrame, decode_stream_message
+from edge_console.console.gui_dispatch import GuiDispatcher
+from edge_console.console.session_bridge import SessionBridge, SessionHandle
 
 log = logging.getLogger(__name__)
 LAST_SEEN_WRITE_PERIOD_S = 30.0  # how often a live device's last-seen time is written; it is only a coarse fact

@@ -15,9 +15,8 @@ import cv2
 import numpy as np
 from PySide6.QtGui import QImage
 
+from edge_console.client.image_headers import check_stream_jpeg
 from edge_console.core.protocol import ProtocolError, StreamHeader, decode_frame_message
-
-from .image_headers import check_stream_jpeg
 
 
 @dataclass(frozen=True, slots=True)

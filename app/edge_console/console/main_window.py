@@ -19,26 +19,25 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
-from edge_console.core.model_library import ModelLibrary
+from edge_console.client.untrusted_text import visible_text
+from edge_console.console import window_layout
+from edge_console.console.compare.panel import ComparePanel
+from edge_console.console.device_state import DeviceState
+from edge_console.console.fleet import Fleet
+from edge_console.console.releases_ui.window_glue import WindowReleases
+from edge_console.console.releases_ui.workspace import LIBRARY, ReleasesWorkspace
+from edge_console.console.widgets.add_device_dialog import AddDeviceDialog, show_why_not_listed
+from edge_console.console.widgets.charts import WINDOWS_S, TelemetryCharts
+from edge_console.console.widgets.details_panel import DetailsPanel
+from edge_console.console.widgets.device_table import DeviceTable
+from edge_console.console.widgets.grid_view import DeviceGrid
+from edge_console.console.widgets.notice_bar import NoticeBar
+from edge_console.console.widgets.overlay import OverlaySettings
+from edge_console.console.widgets.pair_dialog import PairDialog, open_pair_dialog
+from edge_console.console.widgets.preview_panel import PreviewPanel
+from edge_console.console.widgets.shortcuts_dialog import ShortcutsDialog
+from edge_console.core.detection.model_library import ModelLibrary
 from edge_console.core.paths import models_dir
-
-from . import window_layout
-from .compare.panel import ComparePanel
-from .device_state import DeviceState
-from .fleet import Fleet
-from .releases_ui.window_glue import WindowReleases
-from .releases_ui.workspace import LIBRARY, ReleasesWorkspace
-from .untrusted_text import visible_text
-from .widgets.add_device_dialog import AddDeviceDialog, show_why_not_listed
-from .widgets.charts import WINDOWS_S, TelemetryCharts
-from .widgets.details_panel import DetailsPanel
-from .widgets.device_table import DeviceTable
-from .widgets.grid_view import DeviceGrid
-from .widgets.notice_bar import NoticeBar
-from .widgets.overlay import OverlaySettings
-from .widgets.pair_dialog import PairDialog, open_pair_dialog
-from .widgets.preview_panel import PreviewPanel
-from .widgets.shortcuts_dialog import ShortcutsDialog
 
 
 class MainWindow(QMainWindow):

@@ -21,10 +21,10 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
-from .cli import LAYOUT_TEXT_KEY
-from .compare.panel import ComparePanel
-from .main_window import MainWindow
-from .widgets.formatting import trust_text
+from edge_console.console.cli import LAYOUT_TEXT_KEY
+from edge_console.console.compare.panel import ComparePanel
+from edge_console.console.main_window import MainWindow
+from edge_console.console.widgets.formatting import trust_text
 
 SCREENSHOT_READY_GRACE_S = 30.0  # with --demo, how much longer than --after to wait for every device's picture
 SCREENSHOT_POLL_MS = 250

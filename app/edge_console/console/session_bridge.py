@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from .device_state import DeviceState
-from .frame_ring import ReceivedFrame
-from .frames import DecodedFrame
-from .gui_dispatch import GuiDispatcher
-from .net.addresses import DeviceAddress
-from .net.device_session import DeviceSession
-from .net.loop_thread import NetworkLoop
+from edge_console.client.frame_ring import ReceivedFrame
+from edge_console.client.net.addresses import DeviceAddress
+from edge_console.client.net.device_session import DeviceSession
+from edge_console.client.net.loop_thread import NetworkLoop
+from edge_console.console.device_state import DeviceState
+from edge_console.console.frames import DecodedFrame
+from edge_console.console.gui_dispatch import GuiDispatcher
 
 
 class SessionBridge:

@@ -15,27 +15,27 @@ from typing import TYPE_CHECKING, Any
 
 # public name -> the module (relative to this package) that defines it
 _EXPORTS: dict[str, str] = {
-    "Detector": "detector",
-    "Detection": "detection",
-    "DetectionResult": "detection",
-    "Timings": "detection",
-    "ModelSpec": "model_spec",
-    "build_spec": "model_spec",
-    "match_detections": "matching",
-    "MatchReport": "matching",
-    "MatchedPair": "matching",
-    "mean_average_precision": "metrics",
-    "average_precision_per_class": "metrics",
-    "precision_recall": "metrics",
-    "precision_recall_f1": "metrics",
-    "PrecisionRecall": "metrics",
-    "box_iou": "metrics",
+    "Detector": "detection.detector",
+    "Detection": "detection.record",
+    "DetectionResult": "detection.record",
+    "Timings": "detection.record",
+    "ModelSpec": "detection.model_spec",
+    "build_spec": "detection.model_spec",
+    "match_detections": "detection.matching",
+    "MatchReport": "detection.matching",
+    "MatchedPair": "detection.matching",
+    "mean_average_precision": "detection.metrics",
+    "average_precision_per_class": "detection.metrics",
+    "precision_recall": "detection.metrics",
+    "precision_recall_f1": "detection.metrics",
+    "PrecisionRecall": "detection.metrics",
+    "box_iou": "detection.metrics",
     "API_VERSION": "protocol",
     "parse_version": "versions",
     "version_key": "versions",
-    "ModelLibrary": "model_library",
-    "LibraryModel": "model_library",
-    "read_model": "model_library",
+    "ModelLibrary": "detection.model_library",
+    "LibraryModel": "detection.model_library",
+    "read_model": "detection.model_library",
     "EdgeConsoleError": "errors",
     "ModelError": "errors",
     "ModelNotFoundError": "errors",
@@ -95,19 +95,10 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
-    from . import errors
-    from .detection import Detection, DetectionResult, Timings
-    from .detector import Detector
-    from .errors import (
-        EdgeConsoleError,
-        ModelError,
-        ModelNotFoundError,
-        NotAnOnnxModelError,
-        ProviderError,
-        UnknownModelLayoutError,
-    )
-    from .matching import MatchedPair, MatchReport, match_detections
-    from .metrics import (
+    from edge_console.core import errors
+    from edge_console.core.detection.detector import Detector
+    from edge_console.core.detection.matching import MatchedPair, MatchReport, match_detections
+    from edge_console.core.detection.metrics import (
         PrecisionRecall,
         average_precision_per_class,
         box_iou,
@@ -115,7 +106,16 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
         precision_recall,
         precision_recall_f1,
     )
-    from .model_library import LibraryModel, ModelLibrary, read_model
-    from .model_spec import ModelSpec, build_spec
-    from .protocol import API_VERSION
-    from .versions import parse_version, version_key
+    from edge_console.core.detection.model_library import LibraryModel, ModelLibrary, read_model
+    from edge_console.core.detection.model_spec import ModelSpec, build_spec
+    from edge_console.core.detection.record import Detection, DetectionResult, Timings
+    from edge_console.core.errors import (
+        EdgeConsoleError,
+        ModelError,
+        ModelNotFoundError,
+        NotAnOnnxModelError,
+        ProviderError,
+        UnknownModelLayoutError,
+    )
+    from edge_console.core.protocol import API_VERSION
+    from edge_console.core.versions import parse_version, version_key

@@ -2,7 +2,7 @@
 
     4 bytes big-endian header length N | N bytes JSON header (core/protocol.py) | the lossless image (BMP or PNG)
 
-`edge-console compare --save-frames DIR` writes one file per frame (console/compare/saved_frames.py); the Compare
+`edge-console compare --save-frames DIR` writes one file per frame (client/compare/saved_frames.py); the Compare
 panel replays them, and `edge-bundle build --golden DIR` takes them as golden frames. Read here, with core code
 only, so the signing tool needs nothing of the console. Everything in such a file came from a device: the header
 is parsed under the protocol's limits, and the image's own header must describe exactly the frame's pixels before
@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .image_headers import MAX_FRAME_PIXELS, check_lossless_image
-from .protocol import MAX_HEADER_BYTES, ProtocolError, StreamHeader, decode_frame_message
+from edge_console.core.image_headers import MAX_FRAME_PIXELS, check_lossless_image
+from edge_console.core.protocol import MAX_HEADER_BYTES, ProtocolError, StreamHeader, decode_frame_message
 
 SUFFIX = ".edgeframe"
 _LENGTH_PREFIX = struct.Struct(">I")

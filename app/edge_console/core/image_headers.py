@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 
-from .protocol import ProtocolError, StreamHeader
+from edge_console.core.protocol import ProtocolError, StreamHeader
 
 # 8K UHD: beyond any camera the console supports. One such frame is 133 MB as BGRA; anything larger is refused.
 MAX_FRAME_PIXELS = 7680 * 4320

@@ -20,8 +20,8 @@ import json
 import struct
 from dataclasses import dataclass, field
 
-from . import bounded_json
-from .detection import Detection, Timings
+from edge_console.core import bounded_json
+from edge_console.core.detection.record import Detection, Timings
 
 API_VERSION = 1
 SERVICE_TYPE = "_edgeinfer._tcp.local."

@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from .overlay_painter import STYLES, Agreement
+from edge_console.console.compare.overlay_painter import STYLES, Agreement
 
 MAX_POINTS = 2000
 CURVE_COLOR = "#0072B2"

@@ -12,9 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from edge_console.core.yolo_dataset import ExportCancelled, LabelledFrame, export_yolo_dataset
-
-from ..tasks import Task, TaskCancelled, TaskManager
+from edge_console.client.tasks import Task, TaskCancelled, TaskManager
+from edge_console.core.detection.yolo_dataset import ExportCancelled, LabelledFrame, export_yolo_dataset
 
 
 class HardFrameExport(QObject):

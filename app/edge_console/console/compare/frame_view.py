@@ -12,10 +12,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from edge_console.core.comparison import FrameComparison
-
-from ..widgets.overlay import fit_transform, paint_detections, paint_text_block
-from .overlay_painter import ComparedBox, paint_compared_boxes
+from edge_console.console.compare.overlay_painter import ComparedBox, paint_compared_boxes
+from edge_console.console.widgets.overlay import fit_transform, paint_detections, paint_text_block
+from edge_console.core.detection.comparison import FrameComparison
 
 BACKGROUND = QColor("#1b1d21")
 

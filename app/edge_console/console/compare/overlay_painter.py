@@ -13,11 +13,10 @@ from PySide6.QtCore import QPointF, QRectF, QSize, QSizeF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPen, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from edge_console.core.detection import Detection
-from edge_console.core.matching import MatchReport
-
-from ..colors import readable_text_color
-from ..widgets.label_placement import place_labels
+from edge_console.console.colors import readable_text_color
+from edge_console.console.widgets.label_placement import place_labels
+from edge_console.core.detection.matching import MatchReport
+from edge_console.core.detection.record import Detection
 
 BOX_PEN_WIDTH = 2.0
 HIGHLIGHT_PEN_WIDTH = 4.0

@@ -20,18 +20,17 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QListWidgetItem, QWidget
 
-from edge_console.core.comparison import FrameComparison, summarize
-from edge_console.core.model_library import ModelLibrary
+from edge_console.client.compare.hard_frames import HardFrames, file_stem
+from edge_console.client.compare.worker import CompareWorker, LibraryListing, SessionOpened
+from edge_console.client.fleet_trust import device_transport
+from edge_console.client.runtime import ConsoleRuntime
+from edge_console.console.compare.export_dialog import HardFrameExport
+from edge_console.console.compare.overlay_painter import Agreement, ComparedBox, compared_boxes
+from edge_console.console.compare.panel_layout import OPENING_TEXT, ComparePanelLayout
+from edge_console.console.device_state import DeviceState
+from edge_console.core.detection.comparison import FrameComparison, summarize
+from edge_console.core.detection.model_library import ModelLibrary
 from edge_console.core.protocol import StreamHeader
-
-from ..device_state import DeviceState
-from ..fleet_trust import device_transport
-from ..runtime import ConsoleRuntime
-from .export_dialog import HardFrameExport
-from .hard_frames import HardFrames, file_stem
-from .overlay_painter import Agreement, ComparedBox, compared_boxes
-from .panel_layout import OPENING_TEXT, ComparePanelLayout
-from .worker import CompareWorker, LibraryListing, SessionOpened
 
 RUN_WINDOW = 5000  # frames the run's totals pool over (image-less: a few kB each); older ones age out
 REFRESH_MS = 250  # run totals and the chart are redrawn at most this often, not once per frame

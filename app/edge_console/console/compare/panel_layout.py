@@ -37,14 +37,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from edge_console.core.comparison import FrameComparison
-
-from ..untrusted_text import escaped, visible_text
-from .agreement_chart import AgreementChart
-from .frame_view import ComparedFrameView, ViewMode
-from .overlay_painter import STYLES, Agreement, AgreementLegend, ComparedBox
-from .stats_view import AgreementStats, LatencyStats
-from .worker import LibraryListing, SessionOpened
+from edge_console.client.compare.worker import LibraryListing, SessionOpened
+from edge_console.client.untrusted_text import escaped, visible_text
+from edge_console.console.compare.agreement_chart import AgreementChart
+from edge_console.console.compare.frame_view import ComparedFrameView, ViewMode
+from edge_console.console.compare.overlay_painter import STYLES, Agreement, AgreementLegend, ComparedBox
+from edge_console.console.compare.stats_view import AgreementStats, LatencyStats
+from edge_console.core.detection.comparison import FrameComparison
 
 DEFAULT_THRESHOLD = 0.9
 NARROW_PX = 1000  # narrower than this, the panel stacks (see _fit_width)

@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING
 import aiohttp
 from PySide6.QtCore import QObject, Signal
 
-from edge_console.core.audit_chain import ChainReport
-
-from ..releases.audit_merge import MergedAudit, SourceLog, check, fetch_device_log, fetch_signed_head
-from ..tasks import Task
+from edge_console.client.releases.audit_merge import MergedAudit, SourceLog, check, fetch_device_log, fetch_signed_head
+from edge_console.client.tasks import Task
+from edge_console.core.audit.chain import ChainReport
 
 if TYPE_CHECKING:
-    from .center import ReleaseCenter
+    from edge_console.console.releases_ui.center import ReleaseCenter
 
 
 class AuditSource(QObject):

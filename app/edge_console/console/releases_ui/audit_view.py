@@ -32,10 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..releases.audit_merge import MergedAudit
-from ..untrusted_text import plain_tooltip, visible_text
-from .audit_source import AuditSource
-from .center import ReleaseCenter
+from edge_console.client.releases.audit_merge import MergedAudit
+from edge_console.client.untrusted_text import plain_tooltip, visible_text
+from edge_console.console.releases_ui.audit_source import AuditSource
+from edge_console.console.releases_ui.center import ReleaseCenter
 
 COLUMNS = ("Time", "Source", "Seq", "Actor", "Event", "Details", "Chain")
 ALL = "All"

@@ -16,11 +16,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from edge_console.core.audit_log import AuditLog
-
-from ..fleet import Fleet
-from ..releases.audit_merge import console_audit
-from ..releases.library import (
+from edge_console.client.releases.audit_merge import console_audit
+from edge_console.client.releases.db_lane import DatabaseClosed, ReleaseDb
+from edge_console.client.releases.library import (
     SUFFIX,
     ReleaseEntry,
     ReleaseImportError,
@@ -28,10 +26,11 @@ from ..releases.library import (
     held_reason,
     rollouts_holding,
 )
-from ..tasks import Task, TaskCancelled
-from .db_lane import DatabaseClosed, ReleaseDb
-from .rollouts import RolloutControl
-from .versions import FleetVersions
+from edge_console.client.tasks import Task, TaskCancelled
+from edge_console.console.fleet import Fleet
+from edge_console.console.releases_ui.rollouts import RolloutControl
+from edge_console.console.releases_ui.versions import FleetVersions
+from edge_console.core.audit.log import AuditLog
 
 LANE = "releases"
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from ..untrusted_text import visible_text
+from edge_console.client.untrusted_text import visible_text
 
 
 def confirm(parent: QWidget | None, title: str, text: str, yes: str, no: str = "Keep as it is",

@@ -48,12 +48,12 @@ def _settle(app, seconds: float) -> None:
 
 
 def tour(out: Path | None, size: tuple[int, int]) -> int:
-    from ..cli import build_parser, make_application, open_fleet, show_window, start_demo
-    from ..demo import follow_demo_fleet, prepare_demo_release
-    from ..platform_check import emulate_screen
-    from .confirm import answer_next
-    from .facts import role_of
-    from .workspace import LIBRARY, ROLLOUTS, VERSIONS
+    from edge_console.client.releases.facts import role_of
+    from edge_console.console.cli import build_parser, make_application, open_fleet, show_window, start_demo
+    from edge_console.console.demo import follow_demo_fleet, prepare_demo_release
+    from edge_console.console.platform_check import emulate_screen
+    from edge_console.console.releases_ui.confirm import answer_next
+    from edge_console.console.releases_ui.workspace import LIBRARY, ROLLOUTS, VERSIONS
 
     emulate_screen(*size)
     args = build_parser().parse_args(["--demo"])
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="folder for the screenshots (none taken without it)")
     parser.add_argument("--size", default="1440x900", help="window size, WIDTHxHEIGHT (default 1440x900)")
     args = parser.parse_args(argv)
-    from ..cli import window_size
+    from edge_console.console.cli import window_size
 
     try:
         size = window_size(args.size)

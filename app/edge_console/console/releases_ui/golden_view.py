@@ -14,11 +14,10 @@ from PySide6.QtCore import QSize, Qt, QUrl
 from PySide6.QtGui import QIcon, QImage, QImageReader, QPainter, QPixmap, QTextDocument, QTransform
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QTextBrowser, QWidget
 
-from edge_console.core.detection import Detection
-
-from ..tasks import Task, TaskManager
-from ..untrusted_text import plain_tooltip, visible_char
-from ..widgets.overlay import paint_detections
+from edge_console.client.tasks import Task, TaskManager
+from edge_console.client.untrusted_text import plain_tooltip, visible_char
+from edge_console.console.widgets.overlay import paint_detections
+from edge_console.core.detection.record import Detection
 
 THUMB = QSize(208, 156)
 MAX_GOLDEN_SHOWN = 48  # a golden set is a few dozen frames; more would only slow the page down

@@ -38,11 +38,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..releases.library import ReleaseEntry
-from ..tasks import Task
-from ..untrusted_text import escaped, plain_tooltip, visible_text
-from .center import ReleaseCenter
-from .golden_view import GoldenView, SafeCardView, card_text
+from edge_console.client.releases.library import ReleaseEntry
+from edge_console.client.tasks import Task
+from edge_console.client.untrusted_text import escaped, plain_tooltip, visible_text
+from edge_console.console.releases_ui.center import ReleaseCenter
+from edge_console.console.releases_ui.golden_view import GoldenView, SafeCardView, card_text
 
 REFUSED_COLOR = QColor("#b91c1c")
 VERIFIED_COLOR = QColor("#166534")

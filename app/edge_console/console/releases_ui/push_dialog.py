@@ -32,11 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..device_state import DeviceState
-from ..releases.library import ReleaseEntry
-from ..untrusted_text import plain_tooltip, visible_text
-from .center import ReleaseCenter
-from .facts import canaries_per_kind, hardware_kind, role_of, why_not
+from edge_console.client.releases.facts import canaries_per_kind, hardware_kind, role_of, why_not
+from edge_console.client.releases.library import ReleaseEntry
+from edge_console.client.untrusted_text import plain_tooltip, visible_text
+from edge_console.console.device_state import DeviceState
+from edge_console.console.releases_ui.center import ReleaseCenter
 
 GREYED = QColor("#9ca3af")
 PUSH, CANARY, WHY = 0, 4, 5

@@ -35,11 +35,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..releases.rollout import DeviceStep, Rollout
-from ..untrusted_text import plain_tooltip, visible_text
-from .center import ReleaseCenter
-from .confirm import confirm
-from .rollouts import installing, something_to_undo, undo_targets
+from edge_console.client.releases.rollout import DeviceStep, Rollout
+from edge_console.client.untrusted_text import plain_tooltip, visible_text
+from edge_console.console.releases_ui.center import ReleaseCenter
+from edge_console.console.releases_ui.confirm import confirm
+from edge_console.console.releases_ui.rollouts import installing, something_to_undo, undo_targets
 
 COLUMNS = ("Device", "Stage", "Phase", "Progress", "Detail", "Check", "Probation")
 PROGRESS_WIDTH = 210

@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from ..device_state import DeviceState
-from ..net.session_terms import describe_error
-from ..releases.delivery import held_by_devices, make_delivery
-from ..releases.library import ReleaseEntry
-from ..releases.push import PushFailed, link_problem, plain_words, rollback
-from ..releases.rollout import DeviceAddresses, DeviceStep, Rollout, RolloutRunner
-from ..tasks import Task, TaskCancelled
+from edge_console.client.net.session_terms import describe_error
+from edge_console.client.releases.delivery import held_by_devices, make_delivery
+from edge_console.client.releases.library import ReleaseEntry
+from edge_console.client.releases.push import PushFailed, link_problem, plain_words, rollback
+from edge_console.client.releases.rollout import DeviceAddresses, DeviceStep, Rollout, RolloutRunner
+from edge_console.client.tasks import Task, TaskCancelled
+from edge_console.console.device_state import DeviceState
 
 if TYPE_CHECKING:
-    from .center import ReleaseCenter
+    from edge_console.console.releases_ui.center import ReleaseCenter
 
 CHANGED_IN_A_ROLLOUT = ("active", "good")  # device states a rollout's undo returns from
 

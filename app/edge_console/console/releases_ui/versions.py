@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ..device_state import DeviceState
-from ..fleet import Fleet
-from ..releases.device_reports import DeviceReports, DeviceSaidNo, install_release_root, read_reports
-from ..releases.eligibility import ConsoleTrust, console_trust
-from ..releases.push import link_problem
-from ..tasks import Task
+from edge_console.client.releases.device_reports import DeviceReports, DeviceSaidNo, install_release_root, read_reports
+from edge_console.client.releases.eligibility import ConsoleTrust, console_trust
+from edge_console.client.releases.push import link_problem
+from edge_console.client.tasks import Task
+from edge_console.console.device_state import DeviceState
+from edge_console.console.fleet import Fleet
 
 if TYPE_CHECKING:
-    from .center import ReleaseCenter
+    from edge_console.console.releases_ui.center import ReleaseCenter
 
 POLL_MS = 3000
 

@@ -33,13 +33,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..device_state import DeviceState
-from ..releases.eligibility import short_keys, trusts_ours
-from ..releases.library import ReleaseEntry
-from ..untrusted_text import plain_tooltip, visible_text
-from .center import ReleaseCenter
-from .confirm import confirm
-from .facts import role_of, why_not
+from edge_console.client.releases.eligibility import short_keys, trusts_ours
+from edge_console.client.releases.facts import role_of, why_not
+from edge_console.client.releases.library import ReleaseEntry
+from edge_console.client.untrusted_text import plain_tooltip, visible_text
+from edge_console.console.device_state import DeviceState
+from edge_console.console.releases_ui.center import ReleaseCenter
+from edge_console.console.releases_ui.confirm import confirm
 
 COLUMNS = ("Device", "Role", "Model line", "Running", "Previous", "Retained", "Pending", "Probation", "Last check",
            "Release trust", "Release")

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMenuBar
 
-from ..releases.library import ReleaseEntry
-from ..releases.rollout import Rollout
-from .center import ReleaseCenter
-from .confirm import confirm
-from .rollouts import age_of
-from .workspace import AUDIT, LIBRARY, ROLLOUTS, VERSIONS, ReleasesWorkspace
+from edge_console.client.releases.library import ReleaseEntry
+from edge_console.client.releases.rollout import Rollout
+from edge_console.console.releases_ui.center import ReleaseCenter
+from edge_console.console.releases_ui.confirm import confirm
+from edge_console.console.releases_ui.rollouts import age_of
+from edge_console.console.releases_ui.workspace import AUDIT, LIBRARY, ROLLOUTS, VERSIONS, ReleasesWorkspace
 
 if TYPE_CHECKING:
-    from ..main_window import MainWindow
+    from edge_console.console.main_window import MainWindow
 
 
 class WindowReleases(QObject):

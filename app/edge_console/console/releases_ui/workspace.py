@@ -10,14 +10,14 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
-from ..device_state import DeviceState
-from ..releases.library import ReleaseEntry
-from .audit_view import AuditView
-from .center import ReleaseCenter
-from .library_view import LibraryView
-from .push_dialog import PushDialog, RolloutPlan
-from .rollout_view import RolloutView
-from .versions_view import VersionsView
+from edge_console.client.releases.library import ReleaseEntry
+from edge_console.console.device_state import DeviceState
+from edge_console.console.releases_ui.audit_view import AuditView
+from edge_console.console.releases_ui.center import ReleaseCenter
+from edge_console.console.releases_ui.library_view import LibraryView
+from edge_console.console.releases_ui.push_dialog import PushDialog, RolloutPlan
+from edge_console.console.releases_ui.rollout_view import RolloutView
+from edge_console.console.releases_ui.versions_view import VersionsView
 
 LIBRARY, VERSIONS, ROLLOUTS, AUDIT = range(4)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QMessageBox, QVBoxLayout, QWidget
 
-from ..net.addresses import DeviceAddress, parse_host_port
-from .text_fit import grow_to_fit
+from edge_console.client.net.addresses import DeviceAddress, parse_host_port
+from edge_console.console.widgets.text_fit import grow_to_fit
 
 WHY_NOT_LISTED_HTML = """
 <p>Devices announce themselves with mDNS (<code>_edgeinfer._tcp</code>). A device may not appear when:</p>

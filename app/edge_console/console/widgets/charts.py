@@ -19,10 +19,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..colors import CURVE_PALETTE
-from ..device_state import DeviceState
-from ..telemetry_ring import break_gaps, per_second_increase
-from ..untrusted_text import escaped
+from edge_console.client.telemetry_ring import break_gaps, per_second_increase
+from edge_console.client.untrusted_text import escaped
+from edge_console.console.colors import CURVE_PALETTE
+from edge_console.console.device_state import DeviceState
 
 WINDOWS_S: dict[str, float] = {"1 min": 60.0, "10 min": 600.0, "1 h": 3600.0}
 REFRESH_MS = 1000

@@ -9,11 +9,10 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
-from edge_console.core.tls_identity import short_fingerprint
-
-from ..device_state import TRUST_BLOCKED, DeviceState
-from ..untrusted_text import escaped, visible_text
-from .formatting import age_text, duration_text, input_text, provider_text, trust_text
+from edge_console.client.untrusted_text import escaped, visible_text
+from edge_console.console.device_state import TRUST_BLOCKED, DeviceState
+from edge_console.console.widgets.formatting import age_text, duration_text, input_text, provider_text, trust_text
+from edge_console.core.trust.tls_identity import short_fingerprint
 
 REFRESH_MS = 1000  # uptime and telemetry change every second; redrawing faster helps nobody read it
 

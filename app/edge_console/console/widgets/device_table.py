@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..colors import STATUS_COLORS
-from ..device_state import DeviceState
-from ..fleet import Fleet
-from ..untrusted_text import plain_tooltip
-from .formatting import age_text, number_text, trust_text
+from edge_console.client.untrusted_text import plain_tooltip
+from edge_console.console.colors import STATUS_COLORS
+from edge_console.console.device_state import DeviceState
+from edge_console.console.fleet import Fleet
+from edge_console.console.widgets.formatting import age_text, number_text, trust_text
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 FLUSH_MS = 250  # telemetry for 20 devices arrives as 20 updates a second; repaint the table at most 4 times

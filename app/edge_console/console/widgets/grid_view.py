@@ -7,10 +7,10 @@ import math
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from ..device_state import DeviceState
-from .overlay import OverlaySettings
-from .preview_canvas import PreviewCanvas
-from .preview_controls import PreviewControls
+from edge_console.console.device_state import DeviceState
+from edge_console.console.widgets.overlay import OverlaySettings
+from edge_console.console.widgets.preview_canvas import PreviewCanvas
+from edge_console.console.widgets.preview_controls import PreviewControls
 
 MAX_TILES = 16
 

@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from PySide6.QtCore import QObject, QPointF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen, QTransform
 
-from edge_console.core.detection import Detection
-
-from ..colors import class_color, readable_text_color
-from ..frames import DecodedFrame
-from .label_placement import place_labels
+from edge_console.console.colors import class_color, readable_text_color
+from edge_console.console.frames import DecodedFrame
+from edge_console.console.widgets.label_placement import place_labels
+from edge_console.core.detection.record import Detection
 
 BOX_PEN_WIDTH = 2.0
 

@@ -18,15 +18,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from edge_console.core.pairing_protocol import normalise_code
-from edge_console.core.tls_identity import short_fingerprint
-
-from ..device_state import DeviceState
-from ..fleet import Fleet
-from ..net.pairing_client import PairingResult, pair
-from ..releases.audit_merge import console_audit
-from ..untrusted_text import visible_text
-from .text_fit import grow_to_fit
+from edge_console.client.net.pairing_client import PairingResult, pair
+from edge_console.client.releases.audit_merge import console_audit
+from edge_console.client.untrusted_text import visible_text
+from edge_console.console.device_state import DeviceState
+from edge_console.console.fleet import Fleet
+from edge_console.console.widgets.text_fit import grow_to_fit
+from edge_console.core.trust.pairing_protocol import normalise_code
+from edge_console.core.trust.tls_identity import short_fingerprint
 
 HOW = ("On the device, run <b>edge-agent pair --role operator</b> (or viewer, admin). It prints an 8-digit code "
        "valid for 10 minutes. Type it here: the code never crosses the network. After five wrong codes from this "

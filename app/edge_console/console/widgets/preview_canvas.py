@@ -25,12 +25,25 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ..colors import STATUS_COLORS
-from ..device_state import DeviceState
-from ..frames import DecodedFrame
-from .label_placement import corner_rect, quietest_corner
-from .overlay import OverlaySettings, detection_rects, fit_transform, fitted_lines, paint_frame, paint_text_block
-from .preview_text import PREVIEW_KEYS, capture_to_paint_ms, health_line, info_lines, not_live_reason
+from edge_console.console.colors import STATUS_COLORS
+from edge_console.console.device_state import DeviceState
+from edge_console.console.frames import DecodedFrame
+from edge_console.console.widgets.label_placement import corner_rect, quietest_corner
+from edge_console.console.widgets.overlay import (
+    OverlaySettings,
+    detection_rects,
+    fit_transform,
+    fitted_lines,
+    paint_frame,
+    paint_text_block,
+)
+from edge_console.console.widgets.preview_text import (
+    PREVIEW_KEYS,
+    capture_to_paint_ms,
+    health_line,
+    info_lines,
+    not_live_reason,
+)
 
 MIN_ZOOM, MAX_ZOOM = 1.0, 16.0
 BACKGROUND = QColor("#1b1d21")

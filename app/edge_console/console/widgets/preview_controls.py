@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QSizePolicy, QSlider, QToolButton, QWidget
 
-from ..colors import class_color
-from .overlay import OverlaySettings
+from edge_console.console.colors import class_color
+from edge_console.console.widgets.overlay import OverlaySettings
 
 MAX_CLASS_BUTTONS = 10  # beyond this (an 80-class COCO model) toggles move into a menu instead of widening the bar
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 
-from ..device_state import DeviceState
-from ..frames import DecodedFrame
-from ..net.device_clock import latency_since
-from .formatting import age_text
+from edge_console.client.net.device_clock import latency_since
+from edge_console.console.device_state import DeviceState
+from edge_console.console.frames import DecodedFrame
+from edge_console.console.widgets.formatting import age_text
 
 
 @dataclass(frozen=True)
