@@ -9,14 +9,21 @@ PLATFORMS ?= all
 KIT_AUTHORITY ?=
 KIT_FLAGS := --platforms $(PLATFORMS) --deb $(if $(KIT_AUTHORITY),--authority $(KIT_AUTHORITY)) $(if $(KIT_PASSPHRASE),--passphrase)
 
-.PHONY: demo test test-slow test-all lint bench clean offline-kit deb console-app
+.PHONY: demo test test-slow test-all lint bench clean offline-kit deb console-app constraints
 
-$(STAMP): pyproject.toml
+# Every install takes the exact versions in constraints.txt (what the suite last passed with): a new release
+# upstream cannot break a fresh clone's tests. pip itself too (sqlite-utils depends on it).
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed: make PYTHON=python3.12 ..."'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --upgrade -c constraints.txt pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
+
+# After upgrading .venv on purpose (README: "Pinned test dependencies"): pin what it holds, then run `make test-all`.
+constraints:
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --all --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/edge-console --demo

@@ -3,6 +3,8 @@ import threading
 import pytest
 
 from edge_console.core.paths import demo_model
+from tests.support.agent_harness import STARTED
+from tests.support.built_once import update_kit, wheel  # noqa: F401 - session fixtures, found by pytest by name
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +34,17 @@ def no_leaked_threads():
     assert not leaked, f"threads left running: {leaked}"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test shows what its agents said: the end of the logs of each agent running, or started, then."""
+    report = yield
+    if report.failed and call.when in ("setup", "call"):
+        for agent in list(STARTED):
+            if agent.running or agent.started_at >= call.start:
+                report.sections.append((f"agent {agent.name} ({agent.log_dir})", agent.log()[-4000:]))
+    return report
+
+
 # Parallel workers (pytest-xdist, `make test`): each test file runs whole on one worker (module fixtures such as a
 # release kit or the field trial's site are made once), and every file that announces or browses mDNS on 127.0.0.1
 # runs on the same worker: the loopback's multicast is one medium for the whole machine, and a test counting what it
@@ -42,8 +55,8 @@ MDNS_FILES = {
     "tests/console/test_offline_and_restart.py", "tests/console/test_main_window.py",
     "tests/console/test_window_layout.py", "tests/console/test_current_device.py", "tests/console/test_live_preview.py",
     "tests/console/test_preview_feedback.py", "tests/console/test_text_fits.py", "tests/console/test_bad_devices.py",
-    "tests/console_headless/test_discovery_limits.py", "tests/console_headless/test_mdns_hostile.py",
-    "tests/console_headless/test_mdns_return.py", "tests/installers/test_console_app.py",
+    "tests/client/test_discovery_limits.py", "tests/client/test_mdns_hostile.py",
+    "tests/client/test_mdns_return.py", "tests/installers/test_console_app.py",
     "tests/installers/test_offline_kit.py", "tests/packaging/test_wheel_install.py",
     "tests/releases_ui/test_demo_tour.py", "tests/console/test_messages.py",
 }

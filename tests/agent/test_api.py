@@ -14,14 +14,15 @@ import pytest
 from edge_console.core.detection.detector import Detector
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, TELEMETRY_FIELDS, decode_frame_message
 from edge_console.core.scene.conveyor import ConveyorScene
-from tests.support.agents import AgentProcess, agent_args, wait_until
+from tests.support.agent_harness import Agent, wait_until
 
 
 @pytest.fixture(scope="module")
 def agent(parts_v2, tmp_path_factory):
-    proc = AgentProcess(agent_args(parts_v2, tmp_path_factory.mktemp("agent"), "--fps", "10", name="API camera"))
-    yield proc
-    assert proc.stop() == 0
+    agent = Agent(tmp_path_factory.mktemp("agent") / "state", model=parts_v2, name="API camera", fps=10,
+                  secure=False, advertise=True).start()  # the API itself, in plain HTTP (insecure lab mode)
+    yield agent
+    assert agent.stop() == 0
 
 
 def run(coro):
@@ -38,7 +39,7 @@ def test_info_describes_device_model_and_source(agent, parts_v2):
     status, _, body = run(get(agent.url + "/v1/info"))
     info = json.loads(body)
     assert status == 200
-    assert info["id"] == agent.agents[0]["id"] and info["name"] == "API camera" and info["api_version"] == 1
+    assert info["id"] == agent.device_id and info["name"] == "API camera" and info["api_version"] == 1
     hw = info["hardware"]
     assert hw["arch"] and hw["cpu_count"] >= 1 and hw["memory_mb"] > 0
     assert hw["provider"] in hw["providers_available"]

@@ -21,7 +21,7 @@ from edge_console.agent.trust.device_trust import TrustStore
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.core.audit.log import AuditLog
 from edge_console.core.releases.trust import install_root
-from tests.support.agents import AgentProcess, agent_args
+from tests.support.agent_harness import Agent
 from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -38,7 +38,7 @@ def site(parts_v2, tmp_path):
     install_root(state / "release-trust", ReleaseAuthority.create(tmp_path / "authority").root_json())
     for canary in ("canary.json", "canary.part"):
         (tmp_path / canary).write_text("must survive")
-    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", secure=True))
+    agent = Agent(state, model=parts_v2, console=None).start()  # the three consoles above are its pairings
     yield {"agent": agent, "state": state, "admin": admin, "viewer": viewer, "operator": operator,
            "tmp": tmp_path, "cert": device_certificate(state)}
     agent.stop()
@@ -147,7 +147,7 @@ def _keys(value) -> set[str]:
 
 
 def test_viewers_see_no_file_paths_and_foreign_ip_hosts_are_refused(site):
-    url, port = site["agent"].url, site["agent"].agents[0]["port"]
+    url, port = site["agent"].url, site["agent"].port
 
     async def scenario(s):
         async with s.get(url + "/v1/models") as r:
@@ -168,8 +168,7 @@ def test_viewers_see_no_file_paths_and_foreign_ip_hosts_are_refused(site):
 def test_a_device_behind_a_nat_names_its_other_address(parts_v2, tmp_path):
     state = tmp_path / "state"
     me = console_identity(tmp_path / "console")
-    enrol(state, me, "viewer")
-    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", "--allow-host", "192.0.2.10", secure=True))
+    agent = Agent(state, model=parts_v2, console=me, role="viewer", extra=["--allow-host", "192.0.2.10"]).start()
     try:
         async def scenario(s):
             statuses = []

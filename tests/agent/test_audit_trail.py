@@ -20,16 +20,10 @@ from edge_console.core.audit.anchor import SignedHead, head_is_signed_by, sign_h
 from edge_console.core.audit.chain import make_entry
 from edge_console.core.audit.log import AuditLog
 from edge_console.core.paths import demo_model
-from tests.console.trust_setup import pairing_code
-from tests.support.agents import ROOT, AgentProcess, agent_args
+from tests.support.agent_harness import ROOT, Agent, agent_cli, pairing_code
 from tests.support.trust import console_identity
 
 CONSOLE = [sys.executable, "-m", "edge_console.client.releases.cli"]
-
-
-def _agent_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_console.agent.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
 
 
 def _console(data: Path, *args: str) -> subprocess.CompletedProcess:
@@ -62,7 +56,7 @@ def test_writers_in_several_processes_and_objects_keep_one_chain(tmp_path):
 
 def test_terminal_commands_while_the_agent_writes_keep_one_chain(tmp_path):
     state = tmp_path / "state"
-    agent = AgentProcess(agent_args(demo_model("parts-v1"), state, "--no-advertise", secure=True))
+    agent = Agent(state, model=demo_model("parts-v1"), console=None).start()  # paired below, by code
     root = tmp_path / "root.json"
     root.write_bytes(ReleaseAuthority.create(tmp_path / "authority").root_json())
     data = tmp_path / "console"
@@ -70,13 +64,13 @@ def test_terminal_commands_while_the_agent_writes_keep_one_chain(tmp_path):
         # The README's order: the agent runs, then pair and trust-root on its terminal while a console pairs
         # (which the agent records itself).
         code = pairing_code(state, "admin")
-        port = agent.agents[0]["port"]
+        port = agent.port
         paired = subprocess.Popen([*CONSOLE, "--data-dir", str(data), "pair", f"127.0.0.1:{port}", "--code", code],
                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(3):
-            assert _agent_cli("trust-root", str(root), "--state-dir", str(state)).returncode == 0
+            assert agent_cli("trust-root", str(root), "--state-dir", str(state), timeout=120).returncode == 0
         assert paired.wait(120) == 0, paired.stderr.read()
-        verified = _agent_cli("audit", "verify", "--state-dir", str(state))
+        verified = agent_cli("audit", "verify", "--state-dir", str(state), timeout=120)
         exported = _console(data, "audit", "export", "--devices", f"127.0.0.1:{port}")
     finally:
         agent.stop()
@@ -103,10 +97,9 @@ def _rechain(path: Path, drop_seq: int) -> None:
 
 def test_a_log_rewritten_whole_passes_the_devices_check_but_not_a_console_that_saw_it(tmp_path):
     state = tmp_path / "state"
-    args = agent_args(demo_model("parts-v1"), state, "--no-advertise", secure=True)
-    agent = AgentProcess(args)
+    agent = Agent(state, model=demo_model("parts-v1"), console=None).start()  # paired below, by code
     data = tmp_path / "console"
-    address = f"127.0.0.1:{agent.agents[0]['port']}"
+    address = f"127.0.0.1:{agent.port}"
     try:
         assert _console(data, "pair", address, "--code", pairing_code(state, "admin")).returncode == 0
         pairing_code(state, "viewer")
@@ -115,9 +108,9 @@ def test_a_log_rewritten_whole_passes_the_devices_check_but_not_a_console_that_s
         agent.stop()
     assert first.returncode == 0, first.stderr
     _rechain(state / "audit.log", drop_seq=2)
-    assert json.loads(_agent_cli("audit", "verify", "--state-dir", str(state)).stdout)["ok"]  # the device is fooled
-    agent = AgentProcess(args[:args.index("--port") + 1] + [str(int(address.rsplit(":", 1)[1]))]
-                         + args[args.index("--port") + 2:])
+    fooled = agent_cli("audit", "verify", "--state-dir", str(state), timeout=120)
+    assert json.loads(fooled.stdout)["ok"]  # the device is fooled
+    agent.start(port=agent.port)  # the address the console knows it by
     try:
         second = _console(data, "audit", "export", "--devices", address)
     finally:

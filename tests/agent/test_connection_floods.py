@@ -24,8 +24,8 @@ import pytest
 
 from edge_console.agent.api.tls_gate import HandshakeGate, TlsHandshake
 from edge_console.core.trust.tls_identity import TlsIdentity, client_context
-from tests.support.agents import AgentProcess, agent_args, wait_until
-from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
+from tests.support.agent_harness import Agent, wait_until
+from tests.support.trust import pinned_session
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -35,21 +35,23 @@ PAIR_FINISH_HEAD = (b"POST /v1/pair/finish HTTP/1.1\r\nHost: 127.0.0.1\r\nConten
 
 @dataclass
 class Device:
-    proc: AgentProcess
-    console: TlsIdentity
-    state: Path
+    agent: Agent  # paired with its own console, as viewer
 
     @property
     def pid(self) -> int:
-        return self.proc.proc.pid
+        return self.agent.pid
 
     @property
     def port(self) -> int:
-        return self.proc.agents[0]["port"]
+        return self.agent.port
+
+    @property
+    def console(self) -> TlsIdentity:
+        return self.agent.console
 
     @property
     def certificate(self) -> bytes:
-        return device_certificate(self.state)
+        return self.agent.certificate()
 
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
@@ -60,25 +62,21 @@ class Device:
 
 
 def _start(model: Path, folder: Path, max_open_files: int) -> Device:
-    state = folder / "state"
-    console = console_identity(folder / "console")
-    enrol(state, console, "viewer")
-    proc = AgentProcess(agent_args(model, state, "--fps", "5", "--width", "160", "--height", "120",
-                                   "--no-advertise", secure=True), max_open_files=max_open_files)
-    return Device(proc, console, state)
+    return Device(Agent(folder / "state", model=model, role="viewer", fps=5, size=(160, 120),
+                        max_open_files=max_open_files).start())
 
 
 @pytest.fixture
 def device(parts_v1, tmp_path):
     device = _start(parts_v1, tmp_path, 1024)
     yield device
-    device.proc.stop()
+    device.agent.stop()
 
 
 async def _get(device: Device, path: str, identity: TlsIdentity | None) -> tuple[int, dict]:
     """One request on a new connection; `identity` None: an unpaired console."""
     async with pinned_session(identity, device.certificate) as s, s.get(
-            device.proc.url + path, timeout=aiohttp.ClientTimeout(total=15)) as r:
+            device.agent.url + path, timeout=aiohttp.ClientTimeout(total=15)) as r:
         return r.status, await r.json(content_type=None)
 
 
@@ -156,8 +154,9 @@ def _closed(socks: list[socket.socket]) -> int:
 
 
 def _log_is_short(device: Device) -> None:
-    log = "".join(device.proc.stderr)
-    assert "Traceback" not in log and len(device.proc.stderr) < 40, log[-3000:]
+    said = device.agent.stderr_lines()
+    log = "".join(said)
+    assert "Traceback" not in log and len(said) < 40, log[-3000:]
 
 
 def test_bodies_that_never_arrive_neither_lock_out_a_paired_console_nor_outlive_their_deadline(device):
@@ -245,7 +244,7 @@ def test_idle_tls_connections_mixed_with_half_open_ones_leave_a_paired_consoles_
 
     async def scenario():
         async with pinned_session(device.console, device.certificate) as session, \
-                session.ws_connect(device.proc.url + "/v1/telemetry") as ws:
+                session.ws_connect(device.agent.url + "/v1/telemetry") as ws:
             samples: list[float] = []
 
             async def read_telemetry():
@@ -308,19 +307,19 @@ def test_a_low_descriptor_limit_shrinks_the_caps_so_a_flood_leaves_the_agent_its
     flood: list[socket.socket] = []
     try:
         start_fds, _ = _settled(device)
-        assert any("only 256 descriptors allowed" in line for line in device.proc.stderr)
+        assert any("only 256 descriptors allowed" in line for line in device.agent.stderr_lines())
         peak = start_fds
         for _ in range(4):
             flood += _half_open(device.port, 250)
             peak = max(peak, device.fds())
             _assert_healthy(device)
         assert peak < 256 - 64, peak  # the caps, what asyncio accepts at once, and the agent's own files
-        log = "".join(device.proc.stderr)
+        log = "".join(device.agent.stderr_lines())
         assert "out of system resource" not in log and "Too many open files" not in log, log[-2000:]
     finally:
         for sock in flood:
             sock.close()
-        device.proc.stop()
+        device.agent.stop()
     _log_is_short(device)
 
 

@@ -9,7 +9,7 @@ import pytest
 from zeroconf import ServiceBrowser, ServiceStateChange, Zeroconf
 
 from edge_console.core.protocol import SERVICE_TYPE
-from tests.support.agents import AgentProcess, wait_until
+from tests.support.agent_harness import Agent, wait_until
 
 
 class Recorder:
@@ -43,9 +43,9 @@ def browser():
 
 
 def test_simulated_fleet_is_discovered_and_unregisters_on_stop(browser, tmp_path):
-    fleet = AgentProcess(["simulate", "--count", "3", "--interface", "127.0.0.1", "--base-dir", str(tmp_path),
-                          "--fps", "5"], expect=3)
-    fleet_ids = {a["id"] for a in fleet.agents}
+    fleet = Agent.from_args(["simulate", "--count", "3", "--interface", "127.0.0.1", "--base-dir", str(tmp_path),
+                             "--fps", "5"], tmp_path / "logs", expect=3).start()
+    fleet_ids = {a.device_id for a in fleet.listening}
 
     def fleet_records() -> list[dict]:
         # Other agents may share loopback (another test's fixture): look only at this fleet's devices.
@@ -54,8 +54,8 @@ def test_simulated_fleet_is_discovered_and_unregisters_on_stop(browser, tmp_path
 
     try:
         found = wait_until(lambda: len(r := fleet_records()) == 3 and r, timeout=60, what="3 devices over mDNS")
-        assert {d["txt"]["name"] for d in found} == {a["name"] for a in fleet.agents}
-        assert {d["port"] for d in found} == {a["port"] for a in fleet.agents}
+        assert {d["txt"]["name"] for d in found} == {a.name for a in fleet.listening}
+        assert {d["port"] for d in found} == {a.port for a in fleet.listening}
         for d in found:
             assert set(d["txt"]) >= {"id", "name", "api", "model", "model_version", "arch"}
             assert d["txt"]["api"] == "1" and d["addresses"] == ["127.0.0.1"]

@@ -17,8 +17,8 @@ import pytest
 from edge_console.agent.updates._uploads import MAX_UPLOADS
 from edge_console.core.audit.log import AuditLog
 from edge_console.core.disk_reserve import RESERVE_BYTES
-from tests.support.agents import AgentProcess, agent_args, wait_until
-from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
+from tests.support.agent_harness import Agent, wait_until
+from tests.support.trust import console_identity, device_certificate, pinned_session
 
 TUS = {"Tus-Resumable": "1.0.0"}
 MB = 2**20
@@ -40,9 +40,8 @@ def small_disk(folder: Path, size_mb: int):
 @contextlib.contextmanager
 def device_on(disk: Path, parts_v2, tmp_path: Path):
     state = disk / "state"
-    me = console_identity(tmp_path / "console")
-    enrol(state, me, "admin")
-    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", "--fps", "5", secure=True))
+    me = console_identity(tmp_path / "console")  # off the small disk, as the agent's logs
+    agent = Agent(state, model=parts_v2, console=me, fps=5, log_dir=tmp_path / "agent-logs").start()
     try:
         yield agent, state, me
     finally:

@@ -17,7 +17,7 @@ import aiohttp
 import psutil
 import pytest
 
-from tests.support.agents import AgentProcess, agent_args, stalled_websocket, wait_until
+from tests.support.agent_harness import Agent, stalled_websocket, wait_until
 
 
 def _get_json(url: str, timeout: float = 10) -> tuple[int, dict]:
@@ -54,9 +54,9 @@ def _history_count(url: str) -> int:
 
 @pytest.fixture
 def agent(parts_v2, tmp_path):
-    proc = AgentProcess(agent_args(parts_v2, tmp_path / "state", "--fps", "10", "--no-advertise"))
-    yield proc
-    proc.stop()
+    agent = Agent(tmp_path / "state", model=parts_v2, fps=10, secure=False).start()  # plain HTTP: the API alone
+    yield agent
+    agent.stop()
 
 
 def test_200_clean_connect_close_cycles_leave_every_client_slot_free(agent):
@@ -81,9 +81,9 @@ def _count_fds(pid: int) -> int:
 
 
 def test_a_slowloris_flood_neither_exhausts_descriptors_nor_floods_the_log(parts_v2, tmp_path):
-    proc = AgentProcess(agent_args(parts_v2, tmp_path / "state", "--fps", "10", "--no-advertise"),
-                        max_open_files=1024)  # systemd's default, as on a device whose unit sets none
-    port = proc.agents[0]["port"]
+    proc = Agent(tmp_path / "state", model=parts_v2, fps=10, secure=False,
+                 max_open_files=1024).start()  # systemd's default, as on a device whose unit sets none
+    port = proc.port
     half_sent: list[socket.socket] = []
     try:
         wait_until(lambda: _history_count(proc.url) >= 2, what="telemetry history")
@@ -92,7 +92,7 @@ def test_a_slowloris_flood_neither_exhausts_descriptors_nor_floods_the_log(parts
             sock.sendall(b"GET /v1/info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # never finished
             half_sent.append(sock)
         # The accept loop takes connections in bursts before the cap closes the surplus: let a burst settle.
-        fds_under_attack = wait_until(lambda: (n := _count_fds(proc.proc.pid)) < 256 + 40 and n, timeout=10,
+        fds_under_attack = wait_until(lambda: (n := _count_fds(proc.pid)) < 256 + 40 and n, timeout=10,
                                       what="the connection cap to hold")
         # A console arriving during the flood is served: the flood's idle connections make room for it.
         status, body = _get_json(proc.url + "/v1/health")
@@ -117,14 +117,15 @@ def test_a_slowloris_flood_neither_exhausts_descriptors_nor_floods_the_log(parts
             sock.close()
         proc.stop()
     assert fds_under_attack < 256 + 40, fds_under_attack  # the connection cap, plus the agent's own files
-    log = "".join(proc.stderr)
-    assert "Traceback" not in log and len(proc.stderr) < 40, log[-3000:]
+    said = proc.stderr_lines()
+    log = "".join(said)
+    assert "Traceback" not in log and len(said) < 40, log[-3000:]
 
 
 def test_never_reading_frame_clients_do_not_pin_memory(agent):
-    port = agent.agents[0]["port"]
+    port = agent.port
     wait_until(lambda: _status(agent.url + "/v1/frame?format=png") == 200, what="a first frame")
-    process = psutil.Process(agent.proc.pid)
+    process = psutil.Process(agent.pid)
     idle_rss = process.memory_info().rss
     stalled = []
     try:
@@ -174,7 +175,7 @@ def test_a_bad_telemetry_database_is_set_aside_and_the_agent_keeps_working(parts
         _damage_pages(db)
     else:
         db.mkdir()  # cannot be opened at all (root ignores permissions, so a read-only file would not do)
-    proc = AgentProcess(agent_args(parts_v2, state, "--fps", "10", "--no-advertise"))
+    proc = Agent(state, model=parts_v2, fps=10, secure=False).start()
     try:
         health = wait_until(lambda: (h := _get_json(proc.url + "/v1/health")[1])["reasons"] and h,
                             what="health to report the history")
@@ -189,28 +190,28 @@ def test_a_bad_telemetry_database_is_set_aside_and_the_agent_keeps_working(parts
     else:
         assert "was damaged" in reason and "moved to telemetry.sqlite3.damaged-" in reason
         assert len(list(state.glob("telemetry.sqlite3.damaged-*"))) == 1  # kept for whoever investigates
-    assert "Traceback" not in "".join(proc.stderr)
-    assert sum("telemetry history" in line for line in proc.stderr) == 1  # said once, not every second
+    assert "Traceback" not in "".join(proc.stderr_lines())
+    assert sum("telemetry history" in line for line in proc.stderr_lines()) == 1  # said once, not every second
 
 
 def test_info_publishes_no_credentials_and_no_paths(parts_v1, tmp_path):
     # Nothing listens on 127.0.0.1:9: the source fails (and retries) while the agent serves its API.
     source = "rtsp://admin:hunter2@127.0.0.1:9/live?user=admin&password=s3cret"
-    proc = AgentProcess(agent_args(parts_v1, tmp_path / "state", "--source", source, "--no-advertise"))
+    proc = Agent(tmp_path / "state", model=parts_v1, source=source, secure=False).start()
     try:
         status, info = _get_json(proc.url + "/v1/info")
         _, health = _get_json(proc.url + "/v1/health")
     finally:
         proc.stop()
-    published = json.dumps(info) + json.dumps(health) + "".join(proc.stderr)
+    published = json.dumps(info) + json.dumps(health) + "".join(proc.stderr_lines())
     assert status == 200 and info["source"]["description"] == "rtsp://127.0.0.1:9/live (credentials hidden)"
     for secret in ("hunter2", "s3cret", "admin:", "user=admin"):
         assert secret not in published
 
 
 def test_misbehaving_clients_cost_one_log_line_and_get_json_errors(agent):
-    port = agent.agents[0]["port"]
-    lines_before = len(agent.stderr)
+    port = agent.port
+    lines_before = len(agent.stderr_lines())
     for _ in range(30):  # handshake, garbage, then a reset instead of a close
         sock = stalled_websocket(port)
         sock.sendall(b"\x82\x85" + os.urandom(9))  # a masked binary frame
@@ -239,5 +240,5 @@ def test_misbehaving_clients_cost_one_log_line_and_get_json_errors(agent):
     old_http = _raw(port, b"GET /v1/info\r\n")  # HTTP/0.9
     assert b'"id"' not in old_http  # no device facts to a client that does not speak HTTP/1.x
     assert _get_json(agent.url + "/v1/health")[0] == 200
-    new_lines = agent.stderr[lines_before:]
+    new_lines = agent.stderr_lines()[lines_before:]
     assert "Traceback" not in "".join(new_lines) and len(new_lines) <= 35, "".join(new_lines)[-2000:]

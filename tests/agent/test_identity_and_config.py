@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
 from edge_console.agent.config import ConfigError, build_config
 from edge_console.agent.pipeline.sources import SourceSpec, redact_url
-from tests.support.agents import ROOT, AgentProcess
+from tests.support.agent_harness import Agent, agent_cli
 
 
 @pytest.mark.parametrize("toml,message", [
@@ -56,7 +53,7 @@ def test_a_video_file_is_published_by_its_name_only():
     assert SourceSpec("/srv/plant/line 3/cam.mp4").describe()["description"] == "video file cam.mp4 (looped)"
 
 
-def _info(agent: AgentProcess) -> dict:
+def _info(agent: Agent) -> dict:
     with urllib.request.urlopen(agent.url + "/v1/info", timeout=10) as r:
         return json.load(r)
 
@@ -66,36 +63,31 @@ def test_two_instances_on_one_host_have_their_own_identity_and_history(parts_v2,
     monkeypatch.setenv("EDGE_AGENT_STATE_ROOT", str(tmp_path / "state"))
     common = ["run", "--model", "parts-v2", "--port", "0", "--interface", "127.0.0.1", "--threads", "1",
               "--no-advertise", "--insecure-lab-mode"]  # identity of instances is tested here; trust elsewhere
-    left = AgentProcess([*common, "--instance", "left", "--name", "Gate cam left"])
-    right = AgentProcess([*common, "--instance", "right", "--name", "Gate cam right"])
+    left = Agent.from_args([*common, "--instance", "left", "--name", "Gate cam left"], tmp_path / "left-logs").start()
+    right = Agent.from_args([*common, "--instance", "right", "--name", "Gate cam right"],
+                            tmp_path / "right-logs").start()
     try:
         ids = {_info(left)["id"], _info(right)["id"]}
         assert len(ids) == 2, "two agents on one host must not share a device id"
         assert (tmp_path / "state" / "left" / "telemetry.sqlite3").exists()
         assert (tmp_path / "state" / "right" / "telemetry.sqlite3").exists()
         # A third agent on an instance that is already running refuses to start instead of merging with it.
-        clash = subprocess.run([sys.executable, "-m", "edge_console.agent.cli", *common, "--instance", "left"],
-                               cwd=ROOT, capture_output=True, text=True, timeout=60, env=dict(os.environ))
+        clash = agent_cli(*common, "--instance", "left")
         assert clash.returncode == 2 and "is in use by another agent" in clash.stderr
         assert "--instance" in clash.stderr and "Traceback" not in clash.stderr
     finally:
         left.stop()
         right.stop()
-    restarted = AgentProcess([*common, "--instance", "left"])
+    restarted = Agent.from_args([*common, "--instance", "left"], tmp_path / "restarted-logs").start()
     try:
         assert _info(restarted)["id"] in ids  # the same instance keeps its identity across restarts
     finally:
         restarted.stop()
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_console.agent.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-
-
 def test_model_names_come_from_the_library(tmp_path):
-    r = _run("run", "--model", "parts-v9", "--port", "0", "--interface", "127.0.0.1", "--no-advertise",
-             "--state-dir", str(tmp_path))
+    r = agent_cli("run", "--model", "parts-v9", "--port", "0", "--interface", "127.0.0.1", "--no-advertise",
+                  "--state-dir", str(tmp_path))
     assert r.returncode == 2 and "no model called 'parts-v9'" in r.stderr
     assert "parts-v1" in r.stderr and "parts-v2" in r.stderr  # it lists what there is
 
@@ -105,10 +97,10 @@ def test_a_port_in_use_and_a_foreign_interface_name_the_flag_to_change(parts_v2,
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        r = _run("run", "--model", str(parts_v2), "--port", str(port), "--interface", "127.0.0.1",
-                 "--state-dir", str(tmp_path / "a"), "--no-advertise")
+        r = agent_cli("run", "--model", str(parts_v2), "--port", str(port), "--interface", "127.0.0.1",
+                      "--state-dir", str(tmp_path / "a"), "--no-advertise")
     assert r.returncode == 2 and f"port {port} on 127.0.0.1 is already in use" in r.stderr and "--port" in r.stderr
     # 192.0.2.1 (TEST-NET-1) is never an address of this host: binding fails locally, no packet is sent.
-    r = _run("run", "--model", str(parts_v2), "--port", "0", "--interface", "192.0.2.1", "--no-advertise",
-             "--state-dir", str(tmp_path / "b"))
+    r = agent_cli("run", "--model", str(parts_v2), "--port", "0", "--interface", "192.0.2.1", "--no-advertise",
+                  "--state-dir", str(tmp_path / "b"))
     assert r.returncode == 2 and "cannot listen on 192.0.2.1" in r.stderr and "--interface" in r.stderr

@@ -17,8 +17,7 @@ from edge_console.agent.trust.device_trust import TrustStore
 from edge_console.client.net.addresses import DeviceAddress
 from edge_console.client.net.pairing_client import pair
 from edge_console.core.trust.pairing_protocol import MAX_FAILURES, MAX_GUESSES, ConsoleExchange
-from tests.agent.test_trust import _agent_cli, _code
-from tests.support.agents import AgentProcess, agent_args, wait_until
+from tests.support.agent_harness import Agent, agent_cli, pairing_code, wait_until
 from tests.support.trust import console_identity
 
 
@@ -41,15 +40,15 @@ def _start_body(identity, code: str, device_fp: str) -> tuple[ConsoleExchange, d
 @pytest.fixture
 def device(parts_v2, tmp_path):
     state = tmp_path / "state"
-    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", secure=True))
+    agent = Agent(state, model=parts_v2, console=None).start()  # no console paired: the tests pair by code
     yield agent, state
     agent.stop()
 
 
 def test_strangers_cannot_burn_the_owners_code_nor_learn_that_one_is_open(device, tmp_path):
     agent, state = device
-    port, device_fp = agent.agents[0]["port"], agent.agents[0]["fingerprint"]
-    code = _code(state, "admin")
+    port, device_fp = agent.port, agent.fingerprint
+    code = pairing_code(state, "admin").replace("-", "")
     wrong = f"{(int(code) + 1) % 10 ** 8:08d}"
     attacker = console_identity(tmp_path / "attacker")
 
@@ -80,16 +79,16 @@ def test_strangers_cannot_burn_the_owners_code_nor_learn_that_one_is_open(device
     result = asyncio.run(pair(DeviceAddress("127.0.0.1", port), code, me, "Owner's laptop"))
     assert result.role == "admin"
     # What happened is on the device's terminal (its log), naming the address that guessed.
-    said = wait_until(lambda: "".join(agent.stderr) if "127.0.0.2" in "".join(agent.stderr) else None, 10,
+    said = wait_until(lambda: "127.0.0.2" in (log := "".join(agent.stderr_lines())) and log, 10,
                       what="the device's log to name the guessing address")
     assert "may not try this code again" in said
-    assert "Owner's laptop" in _agent_cli("pairings", "--state-dir", str(state)).stdout
+    assert "Owner's laptop" in agent_cli("pairings", "--state-dir", str(state)).stdout
 
 
 def test_an_address_that_guessed_wrong_too_often_is_told_so_and_refused(device, tmp_path):
     agent, state = device
-    port, device_fp = agent.agents[0]["port"], agent.agents[0]["fingerprint"]
-    code = _code(state, "viewer")
+    port, device_fp = agent.port, agent.fingerprint
+    code = pairing_code(state, "viewer").replace("-", "")
     attacker = console_identity(tmp_path / "attacker")
 
     async def guesses() -> list[tuple[int, dict]]:
@@ -113,8 +112,8 @@ def test_an_address_that_guessed_wrong_too_often_is_told_so_and_refused(device, 
 
 def test_one_code_pairs_one_console(device, tmp_path):
     agent, state = device
-    port, device_fp = agent.agents[0]["port"], agent.agents[0]["fingerprint"]
-    code = _code(state, "operator")
+    port, device_fp = agent.port, agent.fingerprint
+    code = pairing_code(state, "operator").replace("-", "")
     first, second = console_identity(tmp_path / "first"), console_identity(tmp_path / "second")
 
     async def both() -> list[tuple[int, dict]]:
@@ -149,34 +148,34 @@ def test_a_code_burns_after_the_guesses_of_everyone_together(tmp_path):
 
 def test_pairing_changes_made_on_the_device_terminal_are_audited(device, tmp_path):
     agent, state = device
-    _code(state, "operator")
+    pairing_code(state, "operator")
     cert = console_identity(tmp_path / "scripted").cert_path
-    assert _agent_cli("enrol", "--certificate", str(cert), "--role", "viewer", "--name", "line PC",
-                      "--state-dir", str(state)).returncode == 0
-    pairing_id = _agent_cli("pairings", "--state-dir", str(state)).stdout.split()[0]
-    assert _agent_cli("unpair", pairing_id, "--state-dir", str(state)).returncode == 0
+    assert agent_cli("enrol", "--certificate", str(cert), "--role", "viewer", "--name", "line PC",
+                     "--state-dir", str(state)).returncode == 0
+    pairing_id = agent_cli("pairings", "--state-dir", str(state)).stdout.split()[0]
+    assert agent_cli("unpair", pairing_id, "--state-dir", str(state)).returncode == 0
     time.sleep(0.2)
     entries = [line for line in (state / "audit.log").read_text().splitlines() if line]
     events = [e for e in entries if '"device terminal"' in e]
     assert any('"pairing code issued"' in e for e in events)
     assert any('"paired"' in e and "line PC" in e for e in events)
     assert any('"pairing revoked"' in e for e in events)
-    verified = _agent_cli("audit", "verify", "--state-dir", str(state))
+    verified = agent_cli("audit", "verify", "--state-dir", str(state))
     assert verified.returncode == 0, verified.stdout
 
 
 def test_terminal_commands_say_which_agent_they_act_on_and_warn_when_none_runs(device, tmp_path):
     """Issue 22 (11): `trust-root` and `pair` without --state-dir "succeeded" on a folder no running agent used."""
     agent, state = device
-    here = _agent_cli("pair", "--role", "viewer", "--state-dir", str(state))
+    here = agent_cli("pair", "--role", "viewer", "--state-dir", str(state))
     assert here.returncode == 0 and f"acting on the agent running on {state}" in here.stderr
-    assert f"pid {agent.proc.pid}" in here.stderr
+    assert f"pid {agent.pid}" in here.stderr
     elsewhere = tmp_path / "unused"
-    there = _agent_cli("pair", "--role", "viewer", "--state-dir", str(elsewhere))
+    there = agent_cli("pair", "--role", "viewer", "--state-dir", str(elsewhere))
     assert there.returncode == 0 and "warning: no agent is running on" in there.stderr, there.stderr
     root = tmp_path / "root.json"
     from edge_console.bundle.authority import ReleaseAuthority
 
     root.write_bytes(ReleaseAuthority.create(tmp_path / "authority").root_json())
-    trusted = _agent_cli("trust-root", str(root), "--state-dir", str(elsewhere))
+    trusted = agent_cli("trust-root", str(root), "--state-dir", str(elsewhere))
     assert trusted.returncode == 0 and "warning: no agent is running on" in trusted.stderr

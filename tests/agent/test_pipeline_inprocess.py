@@ -12,7 +12,7 @@ from edge_console.agent.config import AgentConfig
 from edge_console.agent.serve import serving
 from edge_console.core.detection.detector import Detector
 from edge_console.core.protocol import SERVICE_TYPE, decode_frame_message
-from tests.support.agents import stalled_websocket, wait_until
+from tests.support.agent_harness import stalled_websocket, wait_until
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from edge_console.core.scene.conveyor import ConveyorScene
-from tests.support.agents import AgentProcess, agent_args, wait_until
+from tests.support.agent_harness import Agent, wait_until
 
 
 def write_video(path, frames: int = 8, fps: float = 10.0) -> None:
@@ -33,7 +33,7 @@ def health(url: str) -> tuple[int, dict]:
 def test_file_source_goes_away_and_comes_back(parts_v2, tmp_path):
     video = tmp_path / "line.avi"
     write_video(video)
-    agent = AgentProcess(agent_args(parts_v2, tmp_path / "state", "--source", str(video), "--no-advertise"))
+    agent = Agent(tmp_path / "state", model=parts_v2, source=str(video), secure=False).start()
     try:
         wait_until(lambda: health(agent.url) == (200, {"status": "ok", "reasons": []}), what="healthy agent")
         video.rename(tmp_path / "moved.avi")  # the USB stick was pulled
@@ -49,7 +49,7 @@ def test_file_source_goes_away_and_comes_back(parts_v2, tmp_path):
 
 
 def test_camera_that_does_not_exist_reports_and_keeps_serving(parts_v2, tmp_path):
-    agent = AgentProcess(agent_args(parts_v2, tmp_path / "state", "--source", "7", "--no-advertise"))
+    agent = Agent(tmp_path / "state", model=parts_v2, source="7", secure=False).start()
     try:
         status, body = wait_until(lambda: (h := health(agent.url))[0] == 503 and h, what="failing health")
         assert any("camera 7" in r for r in body["reasons"]), body

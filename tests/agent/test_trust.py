@@ -9,31 +9,20 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import subprocess
-import sys
 import time
 
 import aiohttp
 import pytest
 
+from edge_console.agent.api.access import ACCESS
 from edge_console.agent.config import AgentConfig
 from edge_console.agent.serve import serving
 from edge_console.client.net.addresses import DeviceAddress
 from edge_console.client.net.pairing_client import fetch_certificate, pair
 from edge_console.core.trust.pairing_protocol import PairingFailed
 from edge_console.core.trust.tls_identity import certificate_fingerprint, client_context
-from tests.support.agents import ROOT, AgentProcess, agent_args
+from tests.support.agent_harness import Agent, agent_cli, pairing_code
 from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
-
-
-def _agent_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_console.agent.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-
-
-def _code(state_dir, role: str) -> str:
-    out = _agent_cli("pair", "--role", role, "--state-dir", str(state_dir)).stdout
-    return out.split(": ", 1)[1].split()[0].replace("-", "")
 
 
 def _fill(path: str) -> str:
@@ -43,22 +32,27 @@ def _fill(path: str) -> str:
 
 
 def test_every_route_refuses_an_unpaired_console_and_checks_roles(parts_v2, tmp_path):
-    """Walks the router: a route added later without a role, or with the wrong one, fails here."""
+    """Walks the router, method by method: a route or a method added later without a role, or with the wrong one,
+    fails here."""
     viewer, operator = console_identity(tmp_path / "viewer"), console_identity(tmp_path / "operator")
     state = tmp_path / "state"
     enrol(state, viewer, "viewer")
     enrol(state, operator, "operator")
     config = AgentConfig(model=str(parts_v2), port=0, interfaces=["127.0.0.1"], state_dir=str(state), threads=1,
                          advertise=False, insecure_lab_mode=False).validate()
-    open_routes = {"/v1/info", "/v1/pair/start", "/v1/pair/finish"}
-    needs = {"/v1/pipeline/restart": "operator", "/v1/pairings": "admin", "/v1/pairings/{pairing_id}": "admin",
-             "/v1/pairing-codes": "admin", "/v1/uploads": "operator", "/v1/uploads/{upload_id}": "operator",
-             "/v1/updates": "operator", "/v1/models/rollback": "operator", "/v1/release-trust/root": "admin"}
+    open_routes = {("GET", "/v1/info"), ("POST", "/v1/pair/start"), ("POST", "/v1/pair/finish")}
+    uploads = [(method, "/v1/uploads") for method in ("OPTIONS", "POST", "GET")] + [
+        (method, "/v1/uploads/{upload_id}") for method in ("HEAD", "PATCH", "DELETE")]
+    needs = {("POST", "/v1/pipeline/restart"): "operator", ("GET", "/v1/pairings"): "admin",
+             ("DELETE", "/v1/pairings/{pairing_id}"): "admin", ("POST", "/v1/pairing-codes"): "admin",
+             **dict.fromkeys(uploads, "operator"), ("POST", "/v1/updates"): "operator",
+             ("POST", "/v1/models/rollback"): "operator", ("PUT", "/v1/release-trust/root"): "admin"}
 
     async def scenario():
         async with serving(config) as served:
             cert = device_certificate(state)
-            routes = [(r.method, r.resource.canonical) for r in served.app.router.routes() if r.method != "HEAD"]
+            routes = [(r.method, r.resource.canonical) for r in served.app.router.routes()]
+            declared = dict(served.app[ACCESS].roles)
             results = {}
             for who, identity in (("unpaired", None), ("viewer", viewer), ("operator", operator)):
                 async with pinned_session(identity, cert) as s:
@@ -66,29 +60,70 @@ def test_every_route_refuses_an_unpaired_console_and_checks_roles(parts_v2, tmp_
                         async with s.request(method, f"https://127.0.0.1:{served.port}{_fill(path)}",
                                              json={}) as r:
                             results[who, method, path] = r.status
-            return routes, results
+            return routes, declared, results
 
-    routes, results = asyncio.run(scenario())
-    assert len(routes) >= 12
+    routes, declared, results = asyncio.run(scenario())
+    assert len(routes) >= 20 and set(uploads) <= set(routes)
+    # Every method of every path declares its own role, and no role is declared for a route that does not exist.
+    assert sorted(declared) == sorted(routes)
+    assert {route for route, role in declared.items() if role == "open"} == open_routes
     for method, path in routes:
         unpaired = results["unpaired", method, path]
-        if path in open_routes:
+        if (method, path) in open_routes:
             assert unpaired not in (401, 403), (method, path)
         else:
             assert unpaired == 401, (method, path, unpaired)
         for who in ("viewer", "operator"):
-            needed = needs.get(path, "viewer")
+            needed = needs.get((method, path), "viewer")
+            assert declared[method, path] == ("open" if (method, path) in open_routes else needed), (method, path)
             allowed = ["viewer", "operator", "admin"].index(who) >= ["viewer", "operator", "admin"].index(needed)
             status = results[who, method, path]
-            assert (status == 403) == (not allowed and path not in open_routes), (who, method, path, status)
+            assert (status == 403) == (not allowed and (method, path) not in open_routes), (who, method, path, status)
 
+
+def test_a_method_without_its_own_role_is_refused_even_where_its_path_has_one(tmp_path):
+    """Roles belong to method and path: a POST added beside a declared GET is refused to everyone, an admin too.
+    The real access middleware on 127.0.0.1 (lab mode: every caller is an admin)."""
+    from aiohttp import web
+
+    from edge_console.agent.api.access import Access, add_routes, authorize
+    from edge_console.agent.trust.device_trust import TrustStore
+
+    async def thing(request: web.Request) -> web.Response:
+        return web.json_response({"thing": request.method})
+
+    async def scenario():
+        access = Access("device", None, TrustStore(tmp_path), insecure=True)
+        app = web.Application(middlewares=[authorize])
+        app[ACCESS] = access
+        add_routes(app, access.roles, [("GET", "/v1/thing", thing, "viewer")])
+        app.router.add_route("POST", "/v1/thing", thing)  # registered without declaring a role
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            async with aiohttp.ClientSession() as s:
+                answers = {}
+                for method in ("GET", "POST", "PUT"):
+                    async with s.request(method, f"http://127.0.0.1:{port}/v1/thing") as r:
+                        answers[method] = (r.status, await r.json() if r.status != 405 else None)
+                return answers
+        finally:
+            await runner.cleanup()
+
+    answers = asyncio.run(scenario())
+    assert answers["GET"] == (200, {"thing": "GET"})
+    assert answers["POST"] == (403, {"error": "forbidden", "detail": "this route is not available"})
+    assert answers["PUT"][0] == 405  # no such route at all: the router's own answer
 
 def test_pairing_by_code_then_roles_revocation_and_no_secrets_out(parts_v2, tmp_path):
     state = tmp_path / "state"
-    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", secure=True))
-    address = DeviceAddress("127.0.0.1", agent.agents[0]["port"])
+    agent = Agent(state, model=parts_v2, console=None).start()  # paired below, by code
+    address = agent.address
     me = console_identity(tmp_path / "console")
-    code = _code(state, "operator")
+    code = pairing_code(state, "operator").replace("-", "")
     try:
         # Before pairing: the minimal info only, everything else refused with a way forward.
         async def before():
@@ -101,7 +136,7 @@ def test_pairing_by_code_then_roles_revocation_and_no_secrets_out(parts_v2, tmp_
 
         info, (status, refusal) = asyncio.run(before())
         assert set(info) >= {"id", "name", "api_version", "fingerprint"} and "model" not in info
-        assert info["fingerprint"] == agent.agents[0]["fingerprint"] == certificate_fingerprint(
+        assert info["fingerprint"] == agent.fingerprint == certificate_fingerprint(
             device_certificate(state))
         assert status == 401 and "edge-agent pair" in refusal["detail"]
 
@@ -127,26 +162,26 @@ def test_pairing_by_code_then_roles_revocation_and_no_secrets_out(parts_v2, tmp_
         with pytest.raises(PairingFailed, match="no pairing code open"):
             asyncio.run(pair(address, code, console_identity(tmp_path / "other"), "other"))
 
-        listing = _agent_cli("pairings", "--state-dir", str(state)).stdout
+        listing = agent_cli("pairings", "--state-dir", str(state)).stdout
         assert "Laptop of A. Engineer" in listing and "operator" in listing
         pairing_id = listing.split()[0]
-        assert _agent_cli("unpair", pairing_id, "--state-dir", str(state)).returncode == 0
+        assert agent_cli("unpair", pairing_id, "--state-dir", str(state)).returncode == 0
         assert asyncio.run(paired())["/v1/health"] == 401  # revoked: refused from its next request on
     finally:
         agent.stop()
     secrets_files = [state / "tls" / "identity.key", state / "pairings.json", me.key_path]
     assert all(p.stat().st_mode & 0o077 == 0 for p in secrets_files)
-    said = "".join(agent.stderr) + "".join(agent.lines)
+    said = agent.log()
     assert code not in said and f"{code[:4]}-{code[4:]}" not in said
 
 
 def test_wrong_codes_are_limited_burnt_and_codes_expire(parts_v2, tmp_path):
     state = tmp_path / "state"
-    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", secure=True))
-    address = DeviceAddress("127.0.0.1", agent.agents[0]["port"])
+    agent = Agent(state, model=parts_v2, console=None).start()  # no console paired: they guess
+    address = agent.address
     me = console_identity(tmp_path / "console")
     try:
-        code = _code(state, "admin")
+        code = pairing_code(state, "admin").replace("-", "")
         wrong = f"{(int(code) + 1) % 10 ** 8:08d}"
         messages = []
         for _ in range(5):
@@ -160,7 +195,7 @@ def test_wrong_codes_are_limited_burnt_and_codes_expire(parts_v2, tmp_path):
         with pytest.raises(PairingFailed, match="may not try this code again"):
             asyncio.run(pair(address, code, me, "too late"))
         # Expiry: a code whose ten minutes are over is refused.
-        _code(state, "admin")
+        pairing_code(state, "admin")
         stored = json.loads((state / "pairing-code.json").read_text())
         stored["expires_at"] = time.time() - 1
         (state / "pairing-code.json").write_text(json.dumps(stored))
@@ -169,7 +204,7 @@ def test_wrong_codes_are_limited_burnt_and_codes_expire(parts_v2, tmp_path):
             asyncio.run(pair(address, stored["code"], me, "late"))
     finally:
         agent.stop()
-    assert "No console is paired" in _agent_cli("pairings", "--state-dir", str(state)).stdout
+    assert "No console is paired" in agent_cli("pairings", "--state-dir", str(state)).stdout
 
 
 class _TlsRelay:
@@ -204,15 +239,15 @@ class _TlsRelay:
 
 def test_a_man_in_the_middle_can_neither_pair_nor_pass_for_the_device(parts_v2, tmp_path):
     state = tmp_path / "state"
-    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", secure=True))
+    agent = Agent(state, model=parts_v2, console=None).start()
     me = console_identity(tmp_path / "console")
     mitm = console_identity(tmp_path / "mitm", "edge-agent impostor")
     enrol(state, me, "viewer")  # already paired: the pinned certificate must not be swapped
     try:
-        code = _code(state, "admin")
+        code = pairing_code(state, "admin").replace("-", "")
 
         async def scenario():
-            relay = _TlsRelay(agent.agents[0]["port"], mitm)
+            relay = _TlsRelay(agent.port, mitm)
             port = await relay.start()
             via = DeviceAddress("127.0.0.1", port)
             try:
@@ -231,14 +266,13 @@ def test_a_man_in_the_middle_can_neither_pair_nor_pass_for_the_device(parts_v2, 
         agent.stop()
     assert certificate_fingerprint(presented) == mitm.fingerprint
     assert "code does not match" in message and "another certificate" in message
-    assert "victim" not in _agent_cli("pairings", "--state-dir", str(state)).stdout
+    assert "victim" not in agent_cli("pairings", "--state-dir", str(state)).stdout
 
 
 def test_browsers_and_foreign_host_names_are_refused(parts_v2, tmp_path):
     state = tmp_path / "state"
     me = console_identity(tmp_path / "console")
-    enrol(state, me, "admin")
-    agent = AgentProcess(agent_args(parts_v2, state, "--no-advertise", secure=True))
+    agent = Agent(state, model=parts_v2, console=me).start()
     url = agent.url
 
     async def scenario():

@@ -8,23 +8,30 @@ import asyncio
 import hashlib
 import json
 import random
-import signal
 import time
 
 import pytest
 
 from edge_console.core.paths import demo_model
-from tests.agent.test_updates import FINAL, Device, kit  # noqa: F401 - the fixture is shared
-from tests.support.updates import install, offset_of, send_from, signed_release, upload, wait_state
+from tests.support.updates import (
+    FINAL,
+    TrustingDevice,
+    install,
+    offset_of,
+    send_from,
+    signed_release,
+    upload,
+    wait_state,
+)
 
 STEPS = ("upload", "verify", "check", "activate", "probation", "rollback")
 
 
-def _records(device: Device) -> list[dict]:
+def _records(device: TrustingDevice) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((device.state / "updates").glob("*/state.json"))]
 
 
-def _wait_for_state(device: Device, states: tuple[str, ...], timeout: float = 60.0) -> None:
+def _wait_for_state(device: TrustingDevice, states: tuple[str, ...], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(r["state"] in states for r in _records(device)):
@@ -33,13 +40,13 @@ def _wait_for_state(device: Device, states: tuple[str, ...], timeout: float = 60
     raise AssertionError(f"no update reached {states}")
 
 
-def _kill(device: Device) -> None:
-    device.proc.stop(sig=signal.SIGKILL)
+def _kill(device: TrustingDevice) -> None:
+    device.kill()
 
 
-def _assert_consistent(device: Device) -> dict:
+def _assert_consistent(device: TrustingDevice) -> dict:
     """What must hold after any crash and restart."""
-    model = device.running_model()
+    model = device.model()
     lifecycle = json.loads((device.state / "models" / "lifecycle.json").read_text()) \
         if (device.state / "models" / "lifecycle.json").exists() else {"active": None}
     factory_sha = hashlib.sha256(demo_model("parts-v1").read_bytes()).hexdigest()
@@ -62,9 +69,10 @@ def _assert_consistent(device: Device) -> dict:
 
 @pytest.mark.parametrize("repeat", [0, 1])
 @pytest.mark.parametrize("step", STEPS)
-def test_kill_9_at_every_step_leaves_a_verified_model_running(tmp_path, kit, step, repeat):  # noqa: F811
+def test_kill_9_at_every_step_leaves_a_verified_model_running(tmp_path, update_kit, step, repeat):
     random.seed(f"{step}-{repeat}")
-    device = Device(tmp_path, kit, probation_s=4.0)
+    kit = update_kit
+    device = TrustingDevice(tmp_path, kit["authority"], probation_s=4.0, role="operator", fps=15)
     release = signed_release(kit["authority"], kit["good"], tmp_path / "r.edgerelease")
     data = release.read_bytes()
     try:

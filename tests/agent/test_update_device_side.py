@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 
 import pytest
@@ -13,18 +12,17 @@ import pytest
 from edge_console.agent.updates._lifecycle import MAX_PROBATION_RESTARTS, ModelLifecycle, factory_entry
 from edge_console.agent.updates._model_store import ModelStore, StoredModel
 from edge_console.core.audit.log import AuditLog
-from tests.agent.test_updates import Device, kit  # noqa: F401 - the fixture is shared
-from tests.support.agents import ROOT
-from tests.support.updates import signed_release
+from tests.support.agent_harness import agent_cli
+from tests.support.updates import TrustingDevice, signed_release
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_console.agent.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return agent_cli(*args, timeout=120)
 
 
-def test_install_from_a_usb_folder_then_versions_and_rollback_on_the_device(tmp_path, kit):  # noqa: F811
-    device = Device(tmp_path, kit, probation_s=2.0)
+def test_install_from_a_usb_folder_then_versions_and_rollback_on_the_device(tmp_path, update_kit):
+    kit = update_kit
+    device = TrustingDevice(tmp_path, kit["authority"], probation_s=2.0, role="operator", fps=15)
     stick = tmp_path / "usb"
     stick.mkdir()
     signed_release(kit["authority"], kit["good"], stick / "parts-2.0.0.edgerelease")
@@ -32,16 +30,16 @@ def test_install_from_a_usb_folder_then_versions_and_rollback_on_the_device(tmp_
         done = _cli("install", str(stick), "--state-dir", str(device.state))
         assert done.returncode == 0, done.stdout + done.stderr
         assert "checked" in done.stdout and "active" in done.stdout
-        assert device.running_model()["version"] == "2.0.0"
+        assert device.model()["version"] == "2.0.0"
         time.sleep(3)  # probation passes
         versions = json.loads(_cli("versions", "--json", "--state-dir", str(device.state)).stdout)
         assert versions["active"]["version"] == "2.0.0" and versions["state"] == "good"
         assert versions["previous"]["factory"]
         assert _cli("rollback", "--state-dir", str(device.state)).returncode == 0
         deadline = time.monotonic() + 20
-        while device.running_model()["version"] != "1.0.0" and time.monotonic() < deadline:
+        while device.model()["version"] != "1.0.0" and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert device.running_model()["version"] == "1.0.0"
+        assert device.model()["version"] == "1.0.0"
         refused = _cli("rollback", "7.7.7", "--state-dir", str(device.state))
         assert refused.returncode == 0  # handed over; the agent refuses it and says why in its events
     finally:
@@ -50,14 +48,16 @@ def test_install_from_a_usb_folder_then_versions_and_rollback_on_the_device(tmp_
     assert rollbacks and rollbacks[-1]["actor"] == "device terminal"
 
 
-def test_a_full_disk_rejects_the_update_and_keeps_the_model_store(tmp_path, kit):  # noqa: F811
+def test_a_full_disk_rejects_the_update_and_keeps_the_model_store(tmp_path, update_kit):
+    kit = update_kit
     small = tmp_path / "small"
     small.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(small)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()}")
     try:
-        device = Device(small, kit)
+        device = TrustingDevice(small, kit["authority"], probation_s=3.0, role="operator", fps=15,
+                                log_dir=tmp_path / "agent-logs")  # its logs off the small disk
         try:
             ballast = small / "ballast"
             free = __import__("shutil").disk_usage(small).free
@@ -73,7 +73,7 @@ def test_a_full_disk_rejects_the_update_and_keeps_the_model_store(tmp_path, kit)
 
             status, body = device.run(attempt)
             assert status == 507 and "disk space" in body["error"], body
-            assert device.running_model()["version"] == "1.0.0"
+            assert device.model()["version"] == "1.0.0"
             assert not list((small / "state" / "models" / "store").iterdir())
         finally:
             device.stop()

@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from edge_console.bundle.authority import ReleaseAuthority
-from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
-from edge_console.core.releases.trust import install_root
-from tests.support.agents import ROOT, AgentProcess, agent_args
-from tests.support.trust import console_identity, device_certificate, enrol, pinned_session
+from tests.support.agent_harness import agent_cli
 from tests.support.updates import (
+    FINAL,
+    TrustingDevice,
     build,
     flip_bundle_byte,
-    info,
     install,
     rewrite_bundle,
     signed_release,
@@ -29,69 +24,17 @@ from tests.support.updates import (
     wait_state,
 )
 
-FINAL = ("good", "rejected", "interrupted", "rolled_back")
-
-
-@pytest.fixture(scope="module")
-def kit(tmp_path_factory):
-    """One release authority, golden frames and a good parts 2.0.0 bundle, shared by the tests."""
-    base = tmp_path_factory.mktemp("release-kit")
-    authority = ReleaseAuthority.create(base / "authority")
-    golden = golden_frames(base / "golden", count=8)
-    good = build(demo_model("parts-v2"), "parts", "2.0.0", golden, base)
-    return {"base": base, "authority": authority, "golden": golden, "good": good}
-
-
-class Device:
-    """A real agent on 127.0.0.1 running parts-v1, trusting the kit's authority, with an operator console."""
-
-    def __init__(self, tmp_path: Path, kit: dict, probation_s: float = 3.0, extra: tuple[str, ...] = ()) -> None:
-        self.state = tmp_path / "state"
-        install_root(self.state / "release-trust", kit["authority"].root_json())
-        self.console = console_identity(tmp_path / "console")
-        enrol(self.state, self.console, "operator")
-        config = tmp_path / "agent.toml"
-        config.write_text(f"probation_s = {probation_s}\n")
-        self.args = agent_args(demo_model("parts-v1"), self.state, "--config", str(config), "--no-advertise",
-                               "--fps", "15", *extra, secure=True)
-        self.start()
-
-    def start(self) -> None:
-        self.proc = AgentProcess(self.args)
-        self.url = self.proc.url
-
-    def run(self, scenario):
-        async def go():
-            async with pinned_session(self.console, device_certificate(self.state)) as s:
-                return await scenario(s, self.url)
-        return asyncio.run(go())
-
-    def deliver(self, release: Path, final=FINAL) -> dict:
-        async def scenario(s, url):
-            return await wait_state(s, url, await install(s, url, await upload(s, url, release)), final)
-        return self.run(scenario)
-
-    def running_model(self) -> dict:
-        return self.run(lambda s, url: info(s, url))["model"]
-
-    def audit(self) -> list[dict]:
-        async def scenario(s, url):
-            async with s.get(url + "/v1/audit") as r:
-                return (await r.json())["entries"]
-        return self.run(scenario)
-
-    def stop(self) -> None:
-        self.proc.stop()
-
 
 @pytest.fixture
-def device(tmp_path, kit):
-    made = Device(tmp_path, kit)
+def device(tmp_path, update_kit):
+    """A real agent on 127.0.0.1 running parts-v1, trusting the kit's authority, with an operator console."""
+    made = TrustingDevice(tmp_path, update_kit["authority"], probation_s=3.0, role="operator", fps=15)
     yield made
     made.stop()
 
 
-def test_a_signed_release_is_verified_checked_activated_and_marked_good(device, kit):
+def test_a_signed_release_is_verified_checked_activated_and_marked_good(device, update_kit):
+    kit = update_kit
     record = device.deliver(signed_release(kit["authority"], kit["good"], kit["base"] / "good.edgerelease"))
     assert record["state"] == "good", record
     states = [s["state"] for s in record["steps"]]
@@ -102,12 +45,11 @@ def test_a_signed_release_is_verified_checked_activated_and_marked_good(device, 
     assert record["figures"]["verify_ms"]["staged_as_received"] is True
     assert record["figures"]["verify_ms"]["signatures_checked_as_received"] is True
     assert not list((device.state / "uploads").glob(".*")), list((device.state / "uploads").iterdir())
-    assert device.running_model()["version"] == "2.0.0"
+    assert device.model()["version"] == "2.0.0"
     events = [e["event"] for e in device.audit()]
     for expected in ("release received", "release verified", "release checked", "model activated", "model good"):
         assert expected in events
-    verify = subprocess.run([sys.executable, "-m", "edge_console.agent.cli", "audit", "verify", "--state-dir",
-                             str(device.state)], cwd=ROOT, capture_output=True, text=True)
+    verify = agent_cli("audit", "verify", "--state-dir", str(device.state))
     assert verify.returncode == 0 and json.loads(verify.stdout)["ok"]
 
 
@@ -162,28 +104,28 @@ CASES = ("altered after signing", "manifest lies", "untrusted key", "expired met
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_releases_are_rejected_and_change_nothing(device, kit, case):
-    make, reason = _cases(kit)[case]
+def test_bad_releases_are_rejected_and_change_nothing(device, update_kit, case):
+    make, reason = _cases(update_kit)[case]
     store_before = sorted(p.relative_to(device.state) for p in (device.state / "models").rglob("*"))
     record = device.deliver(make())
     assert record["state"] == "rejected" and reason in record["reason"], record
-    assert device.running_model()["version"] == "1.0.0"  # still the verified factory model
+    assert device.model()["version"] == "1.0.0"  # still the verified factory model
     assert sorted(p.relative_to(device.state) for p in (device.state / "models").rglob("*")) == store_before
     rejected = [e for e in device.audit() if e["event"] == "update rejected"]
     assert rejected and reason in rejected[-1]["details"]["reason"]
 
 
-def test_older_versions_and_replayed_metadata_are_refused_rollback_is_not(device, kit):
-    authority, base = kit["authority"], kit["base"]
-    first = signed_release(authority, kit["good"], base / "first.edgerelease")  # kept: replayed later
-    newer = build(demo_model("parts-v2"), "parts", "2.1.0", kit["golden"], base)
+def test_older_versions_and_replayed_metadata_are_refused_rollback_is_not(device, update_kit):
+    authority, base = update_kit["authority"], update_kit["base"]
+    first = signed_release(authority, update_kit["good"], base / "first.edgerelease")  # kept: replayed later
+    newer = build(demo_model("parts-v2"), "parts", "2.1.0", update_kit["golden"], base)
     assert device.deliver(signed_release(authority, newer, base / "newer.edgerelease"))["state"] == "good"
-    older = build(demo_model("parts-v2"), "parts", "2.0.5", kit["golden"], base)
+    older = build(demo_model("parts-v2"), "parts", "2.0.5", update_kit["golden"], base)
     record = device.deliver(signed_release(authority, older, base / "older.edgerelease"))
     assert record["state"] == "rejected" and "older than installed" in record["reason"]
     record = device.deliver(first)  # its timestamp and snapshot are older than what the device has seen
     assert record["state"] == "rejected" and "replayed or old release metadata" in record["reason"]
-    assert device.running_model()["version"] == "2.0.0" and device.running_model()["version"] == "2.0.0"
+    assert device.model()["version"] == "2.0.0" and device.model()["version"] == "2.0.0"
 
     async def rollback(s, url):
         async with s.post(url + "/v1/models/rollback", json={}) as r:
@@ -191,30 +133,30 @@ def test_older_versions_and_replayed_metadata_are_refused_rollback_is_not(device
 
     status, body = device.run(rollback)
     assert status == 200 and body["running"]["factory"]  # back to what ran before: parts-v1
-    assert device.running_model()["version"] == "1.0.0"
+    assert device.model()["version"] == "1.0.0"
     assert any(e["event"] == "rollback" and not e["details"]["automatic"] for e in device.audit())
 
 
-def test_a_revoked_targets_key_is_refused_after_the_new_root_arrives(tmp_path, kit):
+def test_a_revoked_targets_key_is_refused_after_the_new_root_arrives(tmp_path, update_kit):
     authority = ReleaseAuthority.create(tmp_path / "authority")
-    device = Device(tmp_path / "device", {**kit, "authority": authority})
+    device = TrustingDevice(tmp_path / "device", authority, probation_s=3.0, role="operator", fps=15)
     try:
         old_key = authority.key("targets")
         authority.replace_targets_key()  # root v2: the old targets key is revoked
-        bundle = build(demo_model("parts-v2"), "parts", "2.0.0", kit["golden"], tmp_path)
+        bundle = build(demo_model("parts-v2"), "parts", "2.0.0", update_kit["golden"], tmp_path)
         assert device.deliver(signed_release(authority, bundle, tmp_path / "v2root.edgerelease"))["state"] == "good"
         # Someone still holding the revoked key signs a "newer" release with it.
         (authority.keys_dir / "targets.key").write_bytes(old_key.private_pem())
-        forged = build(demo_model("parts-v1"), "parts", "3.0.0", kit["golden"], tmp_path)
+        forged = build(demo_model("parts-v1"), "parts", "3.0.0", update_kit["golden"], tmp_path)
         record = device.deliver(signed_release(authority, forged, tmp_path / "forged.edgerelease"))
         assert record["state"] == "rejected" and "not signed by a trusted key" in record["reason"]
-        assert device.running_model()["version"] == "2.0.0"
+        assert device.model()["version"] == "2.0.0"
     finally:
         device.stop()
 
 
-def test_an_upload_cut_mid_way_resumes_from_the_confirmed_offset(device, kit):
-    release = signed_release(kit["authority"], kit["good"], kit["base"] / "resume.edgerelease")
+def test_an_upload_cut_mid_way_resumes_from_the_confirmed_offset(device, update_kit):
+    release = signed_release(update_kit["authority"], update_kit["good"], update_kit["base"] / "resume.edgerelease")
     data = release.read_bytes()
 
     async def scenario(s, url):

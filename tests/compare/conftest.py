@@ -4,12 +4,9 @@ agents on 127.0.0.1: one running parts-v2, one running the weaker parts-v1 (as t
 
 from __future__ import annotations
 
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-from tests.console.screens import use_test_screens
+from tests.support.screens import use_test_screens
 
 use_test_screens()  # offscreen, a 1920x1080 and a 1366x768 screen; before anything imports Qt
 
@@ -22,42 +19,23 @@ from edge_console.console.device_state import DeviceState  # noqa: E402
 from edge_console.console.gui_dispatch import GuiDispatcher  # noqa: E402
 from edge_console.core.detection.model_library import ModelLibrary  # noqa: E402
 from edge_console.core.paths import demo_model, models_dir  # noqa: E402
-from tests.console.agents import AgentProcess  # noqa: E402
-from tests.console.conftest import fleet_factory, no_leaked_threads, sound_qt_binding  # noqa: E402, F401
-from tests.console.trust_setup import TEST_TRUST  # noqa: E402
-
-FIRST_FRAME_TIMEOUT_S = 60.0
-
-
-def start_agent(name: str, state_dir: Path, model: str) -> AgentProcess:
-    """An agent that has inferred its first frame: a device still starting answers /v1/frame with 503, which
-    the panel rightly shows as a message, and a test wants frames."""
-    agent = AgentProcess(name, state_dir, advertise=False, model=demo_model(model)).start()
-    deadline = time.monotonic() + FIRST_FRAME_TIMEOUT_S
-    while True:
-        try:
-            with urllib.request.urlopen(f"https://{agent.address}/v1/frame?format=png", timeout=5,
-                                        context=TEST_TRUST.ssl_for(agent)) as response:
-                if response.status == 200:
-                    return agent
-        except OSError:  # HTTPError 503 included: no inferred frame yet
-            pass
-        if time.monotonic() > deadline or not agent.running:
-            agent.stop()
-            raise RuntimeError(f"agent {name} inferred no frame in {FIRST_FRAME_TIMEOUT_S} s:\n{agent.log()[-2000:]}")
-        time.sleep(0.1)
+from tests.support.agent_harness import Agent  # noqa: E402
+from tests.support.console_fixtures import fleet_factory, no_leaked_threads, sound_qt_binding  # noqa: E402, F401
+from tests.support.console_trust import TEST_TRUST, console_agent, with_a_frame  # noqa: E402
 
 
 @pytest.fixture(scope="package")  # stopped when this folder is done: idle agents would burn CPU for the rest
-def v2_device(tmp_path_factory) -> Iterator[AgentProcess]:
-    agent = start_agent("Press line 1", tmp_path_factory.mktemp("v2"), "parts-v2")
+def v2_device(tmp_path_factory) -> Iterator[Agent]:
+    agent = with_a_frame(console_agent("Press line 1", tmp_path_factory.mktemp("v2") / "state", advertise=False,
+                                       model=demo_model("parts-v2")))
     yield agent
     agent.stop()
 
 
 @pytest.fixture(scope="package")  # stopped when this folder is done: idle agents would burn CPU for the rest
-def v1_device(tmp_path_factory) -> Iterator[AgentProcess]:
-    agent = start_agent("Packing line 2", tmp_path_factory.mktemp("v1"), "parts-v1")
+def v1_device(tmp_path_factory) -> Iterator[Agent]:
+    agent = with_a_frame(console_agent("Packing line 2", tmp_path_factory.mktemp("v1") / "state", advertise=False,
+                                       model=demo_model("parts-v1")))
     yield agent
     agent.stop()
 

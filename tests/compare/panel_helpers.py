@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QImage
 from edge_console.console.compare.frame_view import ComparedFrameView
 from edge_console.console.compare.panel import ComparePanel
 from edge_console.core.detection.record import Detection
-from tests.console.helpers import color_distance
+from tests.support.pixels import color_distance
 
 LONG = 60_000  # ms; generous: two shared cores, agents and onnxruntime sessions starting
 

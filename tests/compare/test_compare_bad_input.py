@@ -12,12 +12,12 @@ from PySide6.QtCore import QSettings, Qt
 from edge_console.client.net.addresses import DeviceAddress
 from edge_console.console.compare.panel import ComparePanel
 from edge_console.console.main_window import MainWindow
-from edge_console.core.detection.model_spec import file_sha256
+from edge_console.core.atomic_files import file_sha256
 from edge_console.core.detection.record import Detection, Timings
 from edge_console.core.paths import demo_model
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, StreamHeader, encode_frame_message, header_bytes
-from tests.console.agents import AgentProcess
-from tests.console.fake_devices import FakeDeviceServer, device_info
+from tests.support.console_trust import console_agent
+from tests.support.fake_devices import FakeDeviceServer, device_info
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 
 from .panel_helpers import LONG, wait_for_frames
@@ -69,7 +69,7 @@ def test_device_sending_unusable_frames_is_a_message(qtbot, open_panel, body, co
 
 
 def test_device_whose_frame_endpoint_fails_and_unreachable_device(qtbot, open_panel, tmp_path):
-    agent = AgentProcess("no camera", tmp_path / "agent", advertise=False, source="7").start()
+    agent = console_agent("no camera", tmp_path / "agent", advertise=False, source="7").start()
     try:
         panel = open_panel(agent.address)
         qtbot.waitUntil(lambda: shows_error(panel, "no frame to compare (HTTP 503)", "camera 7"), timeout=LONG)

@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 
 from edge_console.client.compare.session import CompareSession
-from edge_console.core.detection.model_spec import file_sha256
+from edge_console.core.atomic_files import file_sha256
 from edge_console.core.detection.record import Timings
 from edge_console.core.paths import demo_model
 from edge_console.core.protocol import FRAME_CONTENT_TYPE, StreamHeader, encode_frame_message, header_bytes
-from tests.console.fake_devices import FakeDeviceServer, device_info
+from tests.support.fake_devices import FakeDeviceServer, device_info
 
 from .panel_helpers import LONG, wait_for_frames
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.support.agents import ROOT, AgentProcess, agent_args
+from tests.support.agent_harness import ROOT, Agent
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 
 
@@ -21,13 +21,13 @@ def compare(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def v1_device(parts_v1, tmp_path_factory):
-    agent = AgentProcess(agent_args(parts_v1, tmp_path_factory.mktemp("v1"), "--no-advertise", "--fps", "10",
-                                    name="Packing line 2"))
+    agent = Agent(tmp_path_factory.mktemp("v1") / "state", model=parts_v1, name="Packing line 2", fps=10,
+                  secure=False).start()  # plain HTTP, as an agent in insecure lab mode
     yield agent
     agent.stop()
 
 
-def device(agent: AgentProcess) -> str:
+def device(agent: Agent) -> str:
     return agent.url.removeprefix("http://")
 
 
@@ -83,7 +83,7 @@ def test_bad_local_model_and_bad_arguments(v1_device, tmp_path):
 
 
 def test_device_without_frames_says_why(parts_v2, tmp_path):
-    agent = AgentProcess(agent_args(parts_v2, tmp_path, "--no-advertise", "--source", "7"))
+    agent = Agent(tmp_path / "state", model=parts_v2, source="7", secure=False).start()
     try:
         r = compare("--device", device(agent), "--frames", "1")
     finally:

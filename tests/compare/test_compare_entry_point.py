@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from tests.console.agents import ROOT
+from tests.support.agent_harness import ROOT
 
 PROBE = """
 import json, sys

@@ -12,7 +12,7 @@ from edge_console.console.compare.overlay_painter import STYLES, Agreement, Agre
 from edge_console.core.detection.comparison import FrameComparison
 from edge_console.core.detection.matching import match_detections
 from edge_console.core.detection.record import Detection, Timings
-from tests.console.helpers import count_color
+from tests.support.pixels import count_color
 
 from .panel_helpers import edge_coverage
 

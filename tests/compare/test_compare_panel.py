@@ -14,9 +14,9 @@ from PySide6.QtCore import Qt
 from edge_console.client.compare.saved_frames import SUFFIX
 from edge_console.console.compare.overlay_painter import STYLES, Agreement
 from edge_console.core.paths import demo_model
-from tests.console.agents import ROOT
-from tests.console.helpers import outline_color_fraction
-from tests.console.trust_setup import TEST_TRUST
+from tests.support.agent_harness import ROOT
+from tests.support.console_trust import TEST_TRUST
+from tests.support.pixels import outline_color_fraction
 
 from .panel_helpers import LONG, box_in_view, wait_for_frames
 

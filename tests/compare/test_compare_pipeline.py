@@ -16,7 +16,7 @@ from edge_console.core.detection.comparison import remap
 from edge_console.core.detection.detector import Detector
 from edge_console.core.detection.model_library import ModelLibrary
 from edge_console.core.paths import demo_model, models_dir
-from tests.console.trust_setup import TEST_TRUST
+from tests.support.console_trust import TEST_TRUST
 
 FRAMES = 8
 

@@ -20,11 +20,10 @@ from edge_console.core.detection.matching import match_detections
 from edge_console.core.detection.model_library import ModelLibrary
 from edge_console.core.detection.record import Detection, Timings
 from edge_console.core.protocol import FRAME_CONTENT_TYPE
-from tests.console.agents import AgentProcess
-from tests.console.fake_devices import FakeDeviceServer, parts_v2_info, scripted_app
-from tests.console.helpers import count_color, message_with_jpeg
+from tests.support.console_trust import console_agent, with_a_frame
+from tests.support.fake_devices import FakeDeviceServer, parts_v2_info, scripted_app
+from tests.support.pixels import count_color, message_with_jpeg
 
-from .conftest import start_agent
 from .panel_helpers import LONG, wait_for_frames
 
 
@@ -50,8 +49,8 @@ def test_an_unreachable_device_is_said_where_the_picture_goes(qtbot, open_panel)
 
 @pytest.fixture
 def failing_device(tmp_path):
-    agent = AgentProcess("Line 3 (no video)", tmp_path / "failing", advertise=False,
-                         source=str(tmp_path / "missing-clip.mp4")).start()
+    agent = console_agent("Line 3 (no video)", tmp_path / "failing", advertise=False,
+                          source=str(tmp_path / "missing-clip.mp4")).start()
     yield agent
     agent.stop()
 
@@ -63,7 +62,7 @@ def test_a_failing_device_gives_its_own_reason(qtbot, open_panel, failing_device
 
 
 def test_continuous_mode_stops_when_the_frames_stop(qtbot, open_panel, tmp_path):
-    agent = start_agent("Stops soon", tmp_path / "stops", "parts-v2")  # it has inferred its first frame
+    agent = with_a_frame(console_agent("Stops soon", tmp_path / "stops", advertise=False))  # parts-v2
     try:
         panel = open_panel(agent.address, "Stops soon")
         wait_for_frames(qtbot, panel, 1)

@@ -7,8 +7,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from edge_console.console.main_window import MainWindow
-
-from .fake_devices import FakeDeviceServer, garbage_app
+from tests.support.fake_devices import FakeDeviceServer, garbage_app
 
 LONG = 30_000
 

@@ -12,10 +12,9 @@ from PySide6.QtCore import QSettings, Qt
 from edge_console.console.main_window import MainWindow
 from edge_console.console.widgets.formatting import trust_text
 from edge_console.console.widgets.pair_dialog import PairDialog
-
-from .agents import LOOPBACK
-from .test_discovery_flood import Announcer
-from .trust_setup import TEST_TRUST, agent_cli, pairing_code
+from tests.support.agent_harness import LOOPBACK, agent_cli, pairing_code
+from tests.support.console_trust import TEST_TRUST
+from tests.support.mdns_announcer import Announcer
 
 LONG = 60_000
 

@@ -1,5 +1,5 @@
 """The console's command line and its guards before and around Qt. (The Qt-free parts, addresses, device-info
-checks, the telemetry ring and the database among them, are tested without Qt in tests/console_headless.)"""
+checks, the telemetry ring and the database among them, are tested without Qt in tests/client.)"""
 
 from __future__ import annotations
 

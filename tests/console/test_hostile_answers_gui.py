@@ -16,8 +16,7 @@ from PySide6.QtCore import Qt
 
 from edge_console.console.widgets.device_table import HEALTH_COLUMN, DeviceTable
 from edge_console.console.widgets.preview_panel import PreviewPanel
-
-from .fake_devices import FakeDeviceServer, device_info
+from tests.support.fake_devices import FakeDeviceServer, device_info
 
 LONG = 30_000
 NESTED = "[" * 100_000 + "]" * 100_000

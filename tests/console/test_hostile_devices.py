@@ -17,9 +17,8 @@ from edge_console.console.widgets.device_table import DeviceTable
 from edge_console.console.widgets.preview_panel import PreviewPanel
 from edge_console.core.detection.model_library import ModelLibrary
 from edge_console.core.paths import models_dir
-
-from .fake_devices import FakeDeviceServer, parts_v2_info, scripted_app
-from .helpers import jpeg_claiming, message_with_jpeg
+from tests.support.fake_devices import FakeDeviceServer, parts_v2_info, scripted_app
+from tests.support.pixels import jpeg_claiming, message_with_jpeg
 
 LONG = 30_000
 HOSTILE_NAME = "<h1>BIG</h1><a href='http://example.invalid/'>click</a> photo\u202egnp.exe\nline two\x00end"

@@ -11,8 +11,7 @@ from edge_console.client.net.addresses import DeviceAddress
 from edge_console.console.colors import class_color
 from edge_console.console.widgets.charts import TelemetryCharts
 from edge_console.console.widgets.preview_panel import PreviewPanel
-
-from .helpers import outline_color_fraction
+from tests.support.pixels import outline_color_fraction
 
 LONG = 60_000
 

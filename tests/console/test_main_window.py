@@ -11,11 +11,10 @@ import sys
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 
-from edge_console.console.cli import LAYOUT_TEXT_KEY
 from edge_console.console.main_window import MainWindow
-
-from .agents import ROOT
-from .helpers import tile_contents
+from edge_console.console.screenshot import LAYOUT_TEXT_KEY
+from tests.support.agent_harness import ROOT
+from tests.support.pixels import tile_contents
 
 LONG = 60_000
 DEMO_NAMES = ["Press line 1", "Packing line 2", "Paint shop 3"]  # what `edge-agent simulate` names its devices

@@ -16,9 +16,8 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from edge_console.client.net.addresses import DeviceAddress
 from edge_console.console.widgets.add_device_dialog import AddDeviceDialog
-
-from .agents import ROOT
-from .fake_devices import FakeDeviceServer
+from tests.support.agent_harness import ROOT
+from tests.support.fake_devices import FakeDeviceServer
 
 LONG = 30_000
 NOWHERE = "camera-7.invalid"  # the reserved .invalid TLD; and the resolver is replaced below, so nothing is asked

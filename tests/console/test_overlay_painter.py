@@ -17,8 +17,7 @@ from edge_console.console.widgets.overlay import OverlaySettings, fit_transform,
 from edge_console.console.widgets.preview_panel import PreviewPanel
 from edge_console.core.detection.record import Detection
 from edge_console.core.protocol import ProtocolError
-
-from .helpers import box_edge_points, color_distance, decoded, frame_message, has_color_near
+from tests.support.pixels import box_edge_points, color_distance, decoded, frame_message, has_color_near
 
 pytestmark = pytest.mark.usefixtures("qapp")  # fonts and painters need a QGuiApplication
 

@@ -20,8 +20,8 @@ from edge_console.console.widgets.grid_view import DeviceGrid
 from edge_console.console.widgets.overlay import OverlaySettings
 from edge_console.console.widgets.preview_panel import PreviewPanel
 from edge_console.core.detection.record import Detection
+from tests.support.pixels import count_color, frame_message, rgb_array
 
-from .helpers import count_color, frame_message, rgb_array
 from .socket_holder import SocketHolder
 from .window_checks import desktop, place_on
 

@@ -17,11 +17,12 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QTextBrowser
 
 from edge_console.client.store import DeviceRecord, DeviceStore
-from edge_console.console.cli import LAYOUT_TEXT_KEY, show_window
+from edge_console.console.cli import show_window
 from edge_console.console.main_window import MainWindow
+from edge_console.console.screenshot import LAYOUT_TEXT_KEY
+from tests.support.agent_harness import ROOT
+from tests.support.screens import DESKTOP, LAPTOP
 
-from .agents import ROOT
-from .screens import DESKTOP, LAPTOP
 from .window_checks import (
     MIN_PLOT_HEIGHT,
     broken_words,

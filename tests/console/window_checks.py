@@ -9,8 +9,7 @@ from PySide6.QtGui import QGuiApplication, QScreen, QTextDocument
 from PySide6.QtWidgets import QTableView
 
 from edge_console.console.main_window import MainWindow
-
-from .screens import DESKTOP, LAPTOP
+from tests.support.screens import DESKTOP, LAPTOP
 
 MIN_PLOT_HEIGHT = 60  # px of a telemetry chart's plot area: a curve and its axis labels still read
 LONG_TOKEN = 24  # an id or a hash may break anywhere; a word this short must not

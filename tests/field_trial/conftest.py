@@ -3,68 +3,49 @@ and pairing on (the default), each with a console identity enrolled as admin."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from edge_console.core.paths import demo_model
-from edge_console.core.releases.trust import install_root
-from edge_console.core.trust.tls_identity import TlsIdentity
-from tests.support.agents import AgentProcess, agent_args
-from tests.support.trust import console_identity, device_certificate, enrol
+from tests.support.agent_harness import Agent
 
 from .releases import ReleaseKit
 
 
-@dataclass
-class SecureAgent:
-    proc: AgentProcess
-    console: TlsIdentity  # enrolled on the device
-    state: Path
-
-    @property
-    def url(self) -> str:
-        return self.proc.url
-
-    @property
-    def port(self) -> int:
-        return int(self.proc.url.rsplit(":", 1)[1])
-
-    @property
-    def certificate(self) -> bytes:
-        return device_certificate(self.state)
+def _secure_agent(folder: Path, *, role: str = "admin", **options) -> Agent:
+    """`edge-agent run` with TLS on (parts-v1, small frames, no mDNS) on `folder/state`, its own console enrolled
+    as `role`. `before_start(state)` (an option) prepares the state folder first: a device's disk as a power cut
+    left it, an identity made long ago."""
+    return Agent(folder / "state", model=demo_model("parts-v1"), role=role, fps=5, size=(160, 120),
+                 settings={"insecure_lab_mode": False, "probation_s": 60.0}, **options)
 
 
-def start_secure_agent(folder: Path, *, role: str = "admin", env: dict | None = None,
-                       before_start: Callable[[Path], None] | None = None, probation_s: float = 60.0,
-                       console: TlsIdentity | None = None) -> SecureAgent:
-    """`edge-agent run` with TLS on (parts-v1, small frames, no mDNS) on `folder/state`. `before_start(state)`
-    prepares the state folder first (a device's disk as a power cut left it, an identity made long ago)."""
-    state = folder / "state"
-    state.mkdir(parents=True, exist_ok=True)
-    if before_start is not None:
-        before_start(state)
-    console = console or console_identity(folder / "console")
-    enrol(state, console, role)
-    config = folder / "agent.toml"
-    config.write_text(f"insecure_lab_mode = false\nprobation_s = {probation_s}\n")
-    proc = AgentProcess(agent_args(demo_model("parts-v1"), state, "--config", str(config), "--no-advertise",
-                                   "--fps", "5", "--width", "160", "--height", "120", secure=True), env=env)
-    return SecureAgent(proc, console, state)
+@pytest.fixture
+def start_secure_agent() -> Iterator[Callable[..., Agent]]:
+    """Start agents as `_secure_agent` makes them (`start_secure_agent(folder, role=..., env=..., console=...)`);
+    each is stopped after the test."""
+    made: list[Agent] = []
+
+    def start(folder: Path, **options) -> Agent:
+        made.append(_secure_agent(folder, **options))
+        return made[-1].start()
+
+    yield start
+    for agent in made:
+        agent.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once: signing and golden frames are not free
 def kit(tmp_path_factory) -> ReleaseKit:
     return ReleaseKit.create(tmp_path_factory.mktemp("defects-kit"), golden=2)
 
 
 @pytest.fixture(scope="module")
-def secure_agent(tmp_path_factory, kit):
+def secure_agent(tmp_path_factory, kit) -> Iterator[Agent]:
     """One agent shared by a module's tests (starting one takes seconds on the 2-core CI box); it trusts the
     kit's release authority."""
-    agent = start_secure_agent(tmp_path_factory.mktemp("secure-agent"), before_start=lambda state: install_root(
-        state / "release-trust", kit.authority.root_json()))
+    agent = _secure_agent(tmp_path_factory.mktemp("secure-agent"), release_root=kit.authority.root_json()).start()
     yield agent
-    agent.proc.stop()
+    agent.stop()

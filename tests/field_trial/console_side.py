@@ -23,7 +23,7 @@ import aiohttp
 from edge_console.client.net.addresses import DeviceAddress
 from edge_console.client.net.device_access import DeviceAccess, reach
 from edge_console.client.trust_store import ConsoleTrust, PinStore, TlsContexts, console_identity
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
 
 from .netns import Site, setns
 

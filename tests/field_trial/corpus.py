@@ -42,11 +42,10 @@ from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
 from edge_console.core.releases.trust import SigningKey, rotate_root
 from edge_console.core.trust.tls_identity import write_private
-from tests.support.updates import rewrite_bundle
+from tests.support.updates import Signer, rewrite_bundle
 
 from .corpus_parts import (
     CorpusDevice,
-    Signer,
     bundle_member,
     flip,
     make_tar,

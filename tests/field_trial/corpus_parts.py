@@ -7,28 +7,19 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-
-from tuf.api.metadata import Metadata, Targets, Timestamp
 
 from edge_console.agent import AGENT_VERSION
 from edge_console.agent.updates._lifecycle import ModelLifecycle, factory_entry
 from edge_console.agent.updates._model_store import ModelStore
 from edge_console.agent.updates._service import UpdateManager
-from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.core.audit.log import AuditLog
 from edge_console.core.detection.detector import Detector
 from edge_console.core.detection.model_library import read_model
 from edge_console.core.paths import demo_model
 from edge_console.core.releases.trust import (
-    SigningKey,
-    add_target,
     install_root,
-    pack,
-    write_delivery,
 )
 
 # -- tar plumbing ------------------------------------------------------------------------------------------------
@@ -101,73 +92,6 @@ def flip(data: bytes, offset: int, mask: int) -> bytes:
     out = bytearray(data)
     out[offset] ^= mask
     return bytes(out)
-
-
-# -- signing with explicit keys and versions -----------------------------------------------------------------------
-
-
-@dataclass
-class Signer:
-    """The corpus's release authority, signed step by step (keys and metadata versions chosen by the caller)."""
-
-    authority: ReleaseAuthority
-    folder: Path
-    version: int = field(default_factory=lambda: int(time.time()))
-
-    def next_version(self) -> int:
-        self.version += 1
-        return self.version
-
-    def delivery_metadata(self, targets: Metadata[Targets], signer: SigningKey, *,
-                          snapshot_days: int | None = None, timestamp_days: int | None = None,
-                          version: int | None = None, hashes: bool = True) -> tuple[Metadata, Metadata]:
-        """A snapshot and timestamp for `targets` signed by `signer`, with the length and sha256 of what they vouch
-        for unless `hashes` is False (as release tooling before issue 21 signed them)."""
-        from tuf.api.metadata import MetaFile, Snapshot
-
-        from edge_console.core.releases.trust import _SERIALIZER, _expiry, _metafile
-
-        v = version or self.next_version()
-
-        def meta(version: int, data: bytes) -> MetaFile:
-            return _metafile(version, data) if hashes else MetaFile(version=version)
-
-        snapshot = Metadata(Snapshot(version=v, expires=_expiry("snapshot", snapshot_days)))
-        snapshot.signed.meta["targets.json"] = meta(targets.signed.version, targets.to_bytes(_SERIALIZER))
-        snapshot.sign(signer.signer)
-        timestamp = Metadata(Timestamp(version=v, expires=_expiry("timestamp", timestamp_days)))
-        timestamp.signed.snapshot_meta = meta(v, snapshot.to_bytes(_SERIALIZER))
-        timestamp.sign(signer.signer)
-        return snapshot, timestamp
-
-    def delivery(self, targets: Metadata[Targets], signer: SigningKey | None, bundle: Path, *, roots=None,
-                 reuse: tuple[Metadata, Metadata] | None = None, **options) -> bytes:
-        """A release file: the root chain (`roots`, else the authority's), `targets`, and a snapshot and timestamp
-        signed by `signer` (see delivery_metadata for `options`) or `reuse`d from another delivery; the bundle."""
-        snapshot, timestamp = reuse or self.delivery_metadata(targets, signer, **options)
-        with tempfile.TemporaryDirectory(dir=self.folder) as tmp:
-            named = Path(tmp) / "named"
-            named.mkdir()
-            target = named / targets_name(bundle)
-            target.symlink_to(bundle.resolve())
-            folder = write_delivery(Path(tmp) / "delivery", roots or self.authority.roots(), targets, snapshot,
-                                    timestamp, [target])
-            out = pack(folder, Path(tmp) / "release.tar")
-            return out.read_bytes()
-
-    def targets(self, previous: Metadata[Targets] | None, bundle: Path, keys: list[SigningKey],
-                expiry_days: int | None = None) -> Metadata[Targets]:
-        with tempfile.TemporaryDirectory(dir=self.folder) as tmp:
-            named = Path(tmp) / targets_name(bundle)
-            named.symlink_to(bundle.resolve())
-            return add_target(previous, named, keys, {"model_line": "parts"}, expiry_days)
-
-
-def targets_name(bundle: Path) -> str:
-    """The canonical target name, from the manifest as written (even one too large for a device to accept)."""
-    with tarfile.open(bundle) as tar:
-        manifest = json.loads(tar.extractfile(tar.getmember("manifest.json")).read())
-    return f"{manifest['model_line']}-{manifest['version']}.edgebundle"
 
 
 # -- the device ------------------------------------------------------------------------------------------------------

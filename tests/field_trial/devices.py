@@ -15,13 +15,12 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from edge_console.core.paths import demo_model
-from tests.support.agents import ROOT, AgentProcess
+from tests.support.agent_harness import AGENT, Agent
+from tests.support.agent_harness import agent_cli as harness_cli
 
 from .netns import Site
 
@@ -29,7 +28,6 @@ PORT = 8470
 FAKETIME_LIB = next((p for p in ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
                                  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
                                  "/usr/lib/faketime/libfaketime.so.1") if Path(p).exists()), None)
-AGENT = [sys.executable, "-m", "edge_console.agent.cli"]
 
 
 def faketime_env(offset: str) -> dict[str, str]:
@@ -39,7 +37,7 @@ def faketime_env(offset: str) -> dict[str, str]:
 
 def agent_cli(*args: str, check: bool = True) -> str:
     """`edge-agent ...` on a device's own terminal (no network: its state folder only)."""
-    proc = subprocess.run([*AGENT, *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = harness_cli(*args)
     if check and proc.returncode != 0:
         raise RuntimeError(f"edge-agent {' '.join(args)} failed: {proc.stderr[-2000:]}")
     return proc.stdout
@@ -64,7 +62,7 @@ class Device:
         self.state = self.folder / "state"
         self.fps = fps
         self.faketime: str | None = None  # e.g. "+6h": the device's clock is off by that much
-        self.proc: AgentProcess | None = None
+        self.agent: Agent | None = None
         self.id = ""
         self.fingerprint = ""
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -112,24 +110,24 @@ class Device:
     def start(self) -> float:
         """Start the agent; returns the seconds until it listened (and announced)."""
         t0 = time.monotonic()
-        self.proc = AgentProcess(self.args(), command=[*self.site.exec_prefix(self.ns), *AGENT], env=self.env())
-        announced = self.proc.agents[0]
-        self.id, self.fingerprint = announced["id"], announced["fingerprint"] or ""
+        self.agent = Agent.from_args(self.args(), self.folder / "logs", env=self.env(),
+                                     command=[*self.site.exec_prefix(self.ns), *AGENT]).start()
+        self.id, self.fingerprint = self.agent.device_id, self.agent.fingerprint or ""
         return time.monotonic() - t0
 
     @property
     def running(self) -> bool:
-        return self.proc is not None and self.proc.proc.poll() is None
+        return self.agent is not None and self.agent.running
 
     def kill(self) -> None:
         """Power cut: SIGKILL, nothing flushed, no mDNS goodbye."""
-        if self.proc is not None:
-            self.proc.stop(sig=signal.SIGKILL)
+        if self.agent is not None:
+            self.agent.kill()
 
     def stop(self) -> None:
         """A clean shutdown (SIGTERM): the agent says goodbye over mDNS."""
-        if self.proc is not None:
-            self.proc.stop(sig=signal.SIGTERM)
+        if self.agent is not None:
+            self.agent.stop(signal.SIGTERM)
 
     def restart(self) -> float:
         self.kill()

@@ -45,7 +45,7 @@ def hostile_clients(site: FieldSite, rng: random.Random, trials: int, pool=None)
 
 
 def _descriptors(device: Device) -> int:
-    return len(os.listdir(f"/proc/{device.proc.proc.pid}/fd"))
+    return len(os.listdir(f"/proc/{device.agent.pid}/fd"))
 
 
 def _attacked(site: FieldSite, device: Device, watch: DeviceWatch) -> tuple[list[str], dict]:

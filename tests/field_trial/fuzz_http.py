@@ -23,19 +23,16 @@ class FuzzAgent:
 
         from edge_console.agent.trust.device_trust import TrustStore
         from edge_console.core.trust.tls_identity import client_context, load_or_create_identity
-        from tests.support.agents import AgentProcess, agent_args
+        from tests.support.agent_harness import Agent
 
         self.folder = folder
         self.state = folder / "agent-state"
         self.console = load_or_create_identity(folder / "console", "fuzz console")
         self.trust = TrustStore(self.state)
         self.trust.enrol("fuzz console", self.console.cert_pem, "admin")
-        config = folder / "agent.toml"
-        config.write_text("insecure_lab_mode = false\n")
-        self.proc = AgentProcess(agent_args(Path("parts-v1"), self.state, "--config", str(config), "--no-advertise",
-                                            "--fps", "5", "--width", "160", "--height", "120", name="fuzz",
-                                            secure=True))
-        self.base = self.proc.url
+        self.agent = Agent(self.state, model="parts-v1", name="fuzz", console=self.console, fps=5, size=(160, 120),
+                           settings={"insecure_lab_mode": False}).start()
+        self.base = self.agent.url
         cert = (self.state / "tls" / "identity.crt").read_bytes()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="fuzz client", daemon=True)
@@ -54,7 +51,7 @@ class FuzzAgent:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(60)
 
     def rss_mb(self) -> float:
-        with open(f"/proc/{self.proc.proc.pid}/status") as f:
+        with open(f"/proc/{self.agent.pid}/status") as f:
             return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
 
     def request(self, method: str, path: str, **kw) -> tuple[int, str, bytes]:
@@ -76,13 +73,13 @@ class FuzzAgent:
         context = client_context(self.console, (self.state / "tls" / "identity.crt").read_bytes())
         head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body) + missing}\r\n\r\n").encode()
-        with socket.create_connection(("127.0.0.1", self.proc.agents[0]["port"]), timeout=10) as raw, \
+        with socket.create_connection(("127.0.0.1", self.agent.port), timeout=10) as raw, \
                 context.wrap_socket(raw) as tls:
             tls.sendall(head + body)
         self.requests += 1
 
     def unhandled(self) -> list[str]:
-        return [line for line in self.proc.stderr if "unhandled error" in line]
+        return [line for line in self.agent.stderr_lines() if "unhandled error" in line]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -90,7 +87,7 @@ class FuzzAgent:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
-        self.proc.stop()
+        self.agent.stop()
 
 
 def http_target(agent: FuzzAgent):

@@ -13,7 +13,7 @@ import sys
 import time
 import zlib
 
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
 
 from .site import FieldSite
 

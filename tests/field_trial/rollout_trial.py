@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
 
 from .console_side import CONSOLE_CLI
 from .faults import check_device

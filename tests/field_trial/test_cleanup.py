@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
 
 from .netns import (
     BASE,

@@ -19,9 +19,9 @@ import time
 import pytest
 
 from edge_console.core.trust.tls_identity import client_context
+from tests.support.agent_harness import Agent
 from tests.support.trust import pinned_session
 
-from .conftest import SecureAgent, start_secure_agent
 from .corpus_parts import CorpusDevice
 from .delivery import get_json, push_release
 from .releases import ReleaseKit
@@ -46,8 +46,8 @@ def _sign_at(kit: ReleaseKit, version: str, frozen_now: float, monkeypatch) -> b
     return path
 
 
-def _tls(agent: SecureAgent) -> ssl.SSLContext:
-    return client_context(agent.console, agent.certificate)
+def _tls(agent: Agent) -> ssl.SSLContext:
+    return client_context(agent.console, agent.certificate())
 
 
 # -- D1: two releases signed in the same second ---------------------------------------------------------------------
@@ -67,10 +67,10 @@ def test_two_releases_signed_in_the_same_second_both_install(secure_agent, kit, 
 
 
 # -- D2: a PATCH whose connection silently died holds the upload's lock ---------------------------------------------
-def _tls_socket(agent: SecureAgent) -> ssl.SSLSocket:
+def _tls_socket(agent: Agent) -> ssl.SSLSocket:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
-    ctx.load_verify_locations(cadata=agent.certificate.decode())
+    ctx.load_verify_locations(cadata=agent.certificate().decode())
     ctx.load_cert_chain(agent.console.cert_path, agent.console.key_path)
     return ctx.wrap_socket(socket.create_connection(("127.0.0.1", agent.port)))
 
@@ -90,7 +90,7 @@ def test_an_upload_resumes_while_its_dead_connection_is_still_open(secure_agent)
             return r.headers["Location"]
 
     async def run(scenario):
-        async with pinned_session(agent.console, agent.certificate) as s:
+        async with pinned_session(agent.console, agent.certificate()) as s:
             return await asyncio.wait_for(scenario(s), 30)
 
     location = asyncio.run(run(create))
@@ -109,7 +109,7 @@ def test_an_upload_resumes_while_its_dead_connection_is_still_open(secure_agent)
                 return r.status, int(r.headers.get("Upload-Offset", -1))
 
         assert asyncio.run(run(resume)) == (204, size)
-        part = next(agent.state.glob(f"uploads/{location.rsplit('/', 1)[1]}.part"))
+        part = next(agent.state_dir.glob(f"uploads/{location.rsplit('/', 1)[1]}.part"))
         assert part.read_bytes() == data
     finally:
         stale.close()
@@ -235,7 +235,8 @@ class PowerCut(BaseException):
     """The process dies here: nothing after this line runs (not even `except Exception`)."""
 
 
-def test_a_power_cut_right_after_the_switch_keeps_the_record_with_the_lifecycle(tmp_path, kit, monkeypatch):
+def test_a_power_cut_right_after_the_switch_keeps_the_record_with_the_lifecycle(tmp_path, kit, monkeypatch,
+                                                                            start_secure_agent):
     """D8: _activate saves lifecycle.json (probation) before the record's 'active' step; a kill -9 in between
     restarted the agent on the new model while the record said 'interrupted: nothing was changed. Deliver it
     again.' (delivering again was refused as older than installed, and the console's push failed)."""
@@ -269,4 +270,4 @@ def test_a_power_cut_right_after_the_switch_keeps_the_record_with_the_lifecycle(
         entries = audit["entries"] if isinstance(audit, dict) else audit
         assert any(e["event"] == "model activated" and e["details"]["update"] == record.id for e in entries)
     finally:
-        agent.proc.stop()
+        agent.stop()

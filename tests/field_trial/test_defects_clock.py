@@ -22,7 +22,6 @@ from cryptography.x509.oid import NameOID
 from edge_console.core.trust.tls_identity import CERT_FILE, KEY_FILE, load_or_create_identity, write_private
 from tests.support.trust import pinned_session
 
-from .conftest import start_secure_agent
 from .devices import FAKETIME_LIB, faketime_env
 
 pytestmark = [pytest.mark.timeout(120),
@@ -47,7 +46,7 @@ def _identity_made_the_old_way(folder: Path, made_at: datetime.datetime) -> None
 
 
 @pytest.mark.parametrize("skew", ["-3d", "+3d"], ids=["device-3-days-behind", "device-3-days-ahead"])
-def test_a_device_days_off_the_consoles_clock_still_serves_its_paired_console(tmp_path, skew):
+def test_a_device_days_off_the_consoles_clock_still_serves_its_paired_console(tmp_path, skew, start_secure_agent):
     now = datetime.datetime.now(datetime.UTC)
     days = int(skew[:-1])
     console_folder = tmp_path / "console"
@@ -63,9 +62,9 @@ def test_a_device_days_off_the_consoles_clock_still_serves_its_paired_console(tm
                                console=load_or_create_identity(console_folder, "test console"))
     try:
         async def scenario():
-            async with pinned_session(agent.console, agent.certificate) as s, s.get(agent.url + "/v1/info") as r:
+            async with pinned_session(agent.console, agent.certificate()) as s, s.get(agent.url + "/v1/info") as r:
                 return r.status, (await r.json()).get("caller_role")
 
         assert asyncio.run(scenario()) == (200, "operator")
     finally:
-        agent.proc.stop()
+        agent.stop()

@@ -13,6 +13,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.support.fake_devices import serving
+
 from .corpus_parts import replace_members
 
 pytestmark = pytest.mark.timeout(120)
@@ -22,7 +24,6 @@ def test_reach_says_a_web_server_is_not_an_edge_agent():
     """D4: reach() falls back to plain HTTP for lab-mode agents; when the plain answer was not an agent's (a
     router page) it re-raised the TLS error (WRONG_VERSION_NUMBER), which the CLI printed as is. (Fixed in the
     console's device access: NotAnAgentAnswer, a ValueError that says what answered.)"""
-    from edge_console.client.net.addresses import DeviceAddress
     from edge_console.client.net.device_access import reach
     from edge_console.client.trust_store import TlsContexts
 
@@ -32,18 +33,12 @@ def test_reach_says_a_web_server_is_not_an_edge_agent():
     async def scenario():
         app = web.Application()
         app.router.add_get("/{tail:.*}", router_page)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        try:
-            async with aiohttp.ClientSession() as session:
-                await reach(session, DeviceAddress("127.0.0.1", port), TlsContexts(None), lambda _id: None)
-        except Exception as exc:  # noqa: BLE001 - what the operator is told is what is checked
-            return exc
-        finally:
-            await runner.cleanup()
+        async with serving(app) as address:
+            try:
+                async with aiohttp.ClientSession() as session:
+                    await reach(session, address, TlsContexts(None), lambda _id: None)
+            except Exception as exc:  # noqa: BLE001 - what the operator is told is what is checked
+                return exc
         return None
 
     error = asyncio.run(scenario())

@@ -94,10 +94,10 @@ def test_an_audit_log_with_a_hostile_last_line_still_opens(tmp_path, line):
 def test_a_hostile_json_body_is_a_400(secure_agent, path, body, as_console):
     async def scenario():
         if path == "/v1/pair/start":  # its body is read only while a code is open on the device
-            async with pinned_session(secure_agent.console, secure_agent.certificate) as s, \
+            async with pinned_session(secure_agent.console, secure_agent.certificate()) as s, \
                     s.post(secure_agent.url + "/v1/pairing-codes", json={"role": "viewer"}) as r:
                 assert r.status == 200
-        async with pinned_session(secure_agent.console if as_console else None, secure_agent.certificate) as s, \
+        async with pinned_session(secure_agent.console if as_console else None, secure_agent.certificate()) as s, \
                 s.post(secure_agent.url + path, data=body, headers={"Content-Type": "application/json"}) as r:
             return r.status
 
@@ -109,7 +109,7 @@ def test_a_hostile_json_body_is_a_400(secure_agent, path, body, as_console):
 def test_a_release_trust_body_that_is_not_root_metadata_is_a_400(secure_agent, body):
     """PUT /v1/release-trust/root was a 500 (DeserializationError, a traceback in the log) for such a body."""
     async def scenario():
-        async with pinned_session(secure_agent.console, secure_agent.certificate) as s, \
+        async with pinned_session(secure_agent.console, secure_agent.certificate()) as s, \
                 s.put(secure_agent.url + "/v1/release-trust/root", data=body) as r:
             return r.status, await r.json()
 

@@ -10,25 +10,15 @@ all; a fresh clone downloads about 200 MB once (seconds from PyPI).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
 
 BUILD_KIT = ROOT / "installers" / "kit" / "build_kit.py"
-
-
-def clean_env(**extra: str) -> dict:
-    """The environment for an install: no pip settings of this machine (its find-links, extra indexes) and an
-    index that cannot answer (a closed port on loopback), so only the kit can serve a wheel."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV", "PYTHON"))}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL="http://127.0.0.1:9/simple/", PIP_FIND_LINKS="")
-    env.update(extra)
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +36,3 @@ def host_kit(tmp_path_factory) -> Path:
 def kit_info(host_kit) -> dict:
     return json.loads((host_kit / "KIT.json").read_text())
 
-
-def base_python() -> str:
-    return getattr(sys, "_base_executable", sys.executable)

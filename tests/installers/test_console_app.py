@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
 
 BUILD_APP = ROOT / "installers" / "console-app" / "build_app.py"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.installers.conftest import clean_env
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
+from tests.support.installing import clean_env
 
 sys.path.insert(0, str(ROOT / "installers" / "deb"))
 from build_deb import build_deb  # noqa: E402

@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.installers.conftest import base_python, clean_env
-from tests.support.agents import AgentProcess
+from tests.support.agent_harness import Agent
+from tests.support.installing import base_python, clean_env
 
 
 def test_the_kit_holds_binary_wheels_for_every_program_and_the_install_scripts(host_kit, kit_info):
@@ -79,10 +79,10 @@ def test_the_agent_installs_from_the_kit_and_serves(unpacked_kit, tmp_path):
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    agent = AgentProcess(["run", "--model", "parts-v2", "--source", "synthetic", "--port", "0", "--interface",
-                          "127.0.0.1", "--no-advertise", "--insecure-lab-mode", "--threads", "1",
-                          "--state-dir", str(tmp_path / "state")],
-                         command=[str(venv / "bin" / "edge-agent")], cwd=elsewhere, env=clean_env())
+    agent = Agent.from_args(["run", "--model", "parts-v2", "--source", "synthetic", "--port", "0", "--interface",
+                             "127.0.0.1", "--no-advertise", "--insecure-lab-mode", "--threads", "1",
+                             "--state-dir", str(tmp_path / "state")], tmp_path / "agent-logs",
+                            command=[str(venv / "bin" / "edge-agent")], cwd=elsewhere, env=clean_env()).start()
     try:
         with urllib.request.urlopen(agent.url + "/v1/info", timeout=10) as r:
             info = json.load(r)

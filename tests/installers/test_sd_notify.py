@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import time
 
 import pytest
 
 from edge_console.agent import sd_notify
-from tests.support.agents import AgentProcess
+from tests.support.agent_harness import Agent
 
 
 @pytest.fixture
@@ -72,14 +71,11 @@ def test_a_running_agent_says_ready_and_pings_the_watchdog(tmp_path):
     path = tmp_path / "notify"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(path))
-    sock.settimeout(10)  # the agent already listens when AgentProcess returns: READY=1 is due at once
+    sock.settimeout(10)  # the agent already listens when start() returns: READY=1 is due at once
     # WATCHDOG_PID is left out: systemd sets it to the service's main pid, which a test cannot know beforehand
     env = dict(os.environ, NOTIFY_SOCKET=str(path), WATCHDOG_USEC="5000000")
     env.pop("WATCHDOG_PID", None)
-    agent = AgentProcess(["run", "--model", "parts-v2", "--source", "synthetic", "--port", "0", "--interface",
-                          "127.0.0.1", "--no-advertise", "--insecure-lab-mode", "--threads", "1",
-                          "--state-dir", str(tmp_path / "state")], command=[sys.executable, "-m",
-                                                                            "edge_console.agent.cli"], env=env)
+    agent = Agent(tmp_path / "state", source="synthetic", secure=False, env=env).start()
     try:
         messages = []
         deadline = time.monotonic() + 20

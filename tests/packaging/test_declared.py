@@ -64,6 +64,7 @@ def _third_party_imports(folder: Path) -> dict[str, str]:
 @pytest.mark.parametrize("package,allowed", [
     ("core", lambda: _base() | _extra("runtime")),
     ("agent", lambda: _base() | _extra("agent")),
+    ("client", lambda: _base() | _extra("client")),  # the headless commands on a laptop without Qt (issue 23)
     ("console", lambda: _base() | _extra("console")),
 ])
 def test_every_import_is_a_declared_dependency(package, allowed):
@@ -81,3 +82,4 @@ def test_the_agent_extra_can_leave_onnxruntime_to_the_device():
     assert "onnxruntime" not in _extra("agent-base") | _base()
     assert "onnxruntime" in _extra("agent")
     assert not {"pyside6-essentials", "pyside6", "pyqtgraph"} & _extra("agent")
+    assert not {"pyside6-essentials", "pyside6", "shiboken6", "pyqtgraph"} & _extra("client")

@@ -21,17 +21,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.support.agents import ROOT, AgentProcess
+from tests.support.agent_harness import Agent
 
 DEPENDENCIES = sysconfig.get_paths()["purelib"]  # the running environment's site-packages
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-                    "-w", str(out), str(ROOT)], check=True, capture_output=True, timeout=300)
-    return next(out.glob("edge_console-*.whl"))
 
 
 def _pip_install(python: str, *args: str, env: dict | None = None) -> None:
@@ -75,9 +67,10 @@ def test_installed_wheel_runs_the_agent_and_the_demo_from_outside_the_checkout(w
     assert model_file.startswith(str(tmp_path)) and Path(model_file).read_bytes() == parts_v2.read_bytes()
 
     # Lab mode: this checks the installed files and the model by name; trust is tested in tests/agent/test_trust.py.
-    agent = AgentProcess(["run", "--model", "parts-v2", "--port", "0", "--interface", "127.0.0.1", "--no-advertise",
-                          "--threads", "1", "--state-dir", str(tmp_path / "state"), "--insecure-lab-mode"],
-                         command=[str(bin_dir / "edge-agent")], cwd=elsewhere, env=env)
+    agent = Agent.from_args(["run", "--model", "parts-v2", "--port", "0", "--interface", "127.0.0.1",
+                             "--no-advertise", "--threads", "1", "--state-dir", str(tmp_path / "state"),
+                             "--insecure-lab-mode"], tmp_path / "agent-logs",
+                            command=[str(bin_dir / "edge-agent")], cwd=elsewhere, env=env).start()
     try:
         with urllib.request.urlopen(agent.url + "/v1/info", timeout=10) as r:
             info = json.load(r)

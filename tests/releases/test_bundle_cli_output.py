@@ -12,8 +12,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
-import urllib.request
 from pathlib import Path
 
 import cv2
@@ -24,9 +22,8 @@ from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.frame_file import SUFFIX, read_saved_frame
 from edge_console.core.paths import demo_model
-from tests.console.agents import AgentProcess
-from tests.console.trust_setup import TEST_TRUST
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT, Agent
+from tests.support.console_trust import TEST_TRUST, console_agent, with_a_frame
 from tests.support.updates import TrustingDevice, build, signed_release
 
 pytestmark = pytest.mark.timeout(600)
@@ -45,20 +42,9 @@ def edge_agent(*args: str) -> subprocess.CompletedProcess:
     return run("edge_console.agent.cli", *args)
 
 
-def device_with_frames(state: Path) -> AgentProcess:
+def device_with_frames(state: Path) -> Agent:
     """A real paired device (parts-v1, TLS) that has inferred its first frame."""
-    agent = AgentProcess("Packing line 2", state, advertise=False, model=demo_model("parts-v1")).start()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"https://{agent.address}/v1/frame?format=png", timeout=5,
-                                        context=TEST_TRUST.ssl_for(agent)) as response:
-                if response.status == 200:
-                    return agent
-        except OSError:  # 503 until the first frame is inferred
-            time.sleep(0.2)
-    agent.stop()
-    raise AssertionError(f"the device inferred no frame:\n{agent.log()[-2000:]}")
+    return with_a_frame(console_agent("Packing line 2", state, advertise=False, model=demo_model("parts-v1")), 90)
 
 
 def golden_members(bundle: Path) -> dict[str, bytes]:

@@ -18,7 +18,7 @@ from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
 from edge_console.core.releases.file_format import MAX_MANIFEST_BYTES
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
 from tests.support.onnx_factory import constant_output_model, ultralytics_metadata
 from tests.support.updates import build, rewrite_bundle, sign_unchecked
 
@@ -108,7 +108,7 @@ def test_a_model_that_is_not_onnx_is_named_by_build_sign_and_verify(tmp_path):
 
 
 def test_a_manifest_too_large_is_reported_with_its_size_and_the_limit(tmp_path):
-    from tests.field_trial.corpus_parts import Signer
+    from tests.support.updates import Signer
 
     authority = ReleaseAuthority.create(tmp_path / "authority")
     good = build(demo_model("parts-v2"), "parts", "2.0.0", golden_frames(tmp_path / "golden", count=2), tmp_path)

@@ -7,11 +7,9 @@ The commands run as the user runs them, in their own process (`python -m edge_co
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,8 @@ from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
 from edge_console.core.terminal_text import for_terminal
 from edge_console.core.trust.tls_identity import load_or_create_identity, server_context
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
+from tests.support.fake_devices import FakeDeviceServer
 from tests.support.updates import build
 
 CONSOLE = [sys.executable, "-m", "edge_console.console.cli"]
@@ -58,39 +57,30 @@ def assert_no_raw(text: str) -> None:
 class HostileDevice:
     """A device in lab mode (plain HTTP) or a TLS endpoint (pairing), answering what `answers` holds for each
     `METHOD /path`: a dict (JSON), a str (sent as is), or (status, body[, headers]); uploads (tus PATCH, HEAD) are
-    taken whole. Served from a thread of its own."""
+    taken whole. Served from a thread of its own (tests/support/fake_devices.py)."""
 
     def __init__(self, answers: dict[str, object], tls_folder: Path | None = None) -> None:
         self.answers = answers
-        self._tls = server_context(load_or_create_identity(tls_folder, "hostile"), []) if tls_folder else None
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="hostile-device", daemon=True)
+        tls = server_context(load_or_create_identity(tls_folder, "hostile"), []) if tls_folder else None
+        app = web.Application(client_max_size=64 * 2**20)  # a push's upload chunks are 4 MiB
+        app.router.add_route("*", "/{path:.*}", self._answer)
+        self._server = FakeDeviceServer(app, tls)
         self.uploaded = 0
-        self.port = 0
 
     def __enter__(self) -> HostileDevice:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._server.start()
         return self
 
     def __exit__(self, *_exc) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        self._server.stop()
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    async def _start(self) -> None:
-        app = web.Application(client_max_size=64 * 2**20)  # a push's upload chunks are 4 MiB
-        app.router.add_route("*", "/{path:.*}", self._answer)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._tls)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         key = f"{request.method} {request.path}"

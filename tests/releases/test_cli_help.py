@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from edge_console.console.cli import HEADLESS_COMMANDS
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
 
 
 def _console(*args: str) -> subprocess.CompletedProcess:

@@ -1,11 +1,11 @@
 """Issue 13, headless: the console's `release`, `pair`, `push`, `rollback` and `audit` commands end to end against
-real agents on 127.0.0.1 (TLS, pairing, real signed releases)."""
+real agents on 127.0.0.1 (TLS, pairing, real signed releases). Run as `edge-console` where Qt cannot be imported
+(issue 23: the client extra alone runs them), and any attempt to import it fails the command's test."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,17 +14,16 @@ import pytest
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
-from edge_console.core.releases.trust import install_root
-from tests.console.trust_setup import pairing_code
-from tests.support.agents import ROOT, AgentProcess, agent_args
+from tests.support.agent_harness import ROOT, Agent, pairing_code
 from tests.support.updates import build, rewrite_bundle
-
-CONSOLE = [sys.executable, "-m", "edge_console.client.releases.cli"]
+from tests.support.without_qt import EDGE_CONSOLE_WITHOUT_QT, QT_IMPORT_ATTEMPT
 
 
 def console(data: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CONSOLE, "--data-dir", str(data), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    result = subprocess.run([*EDGE_CONSOLE_WITHOUT_QT, "--data-dir", str(data), *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert QT_IMPORT_ATTEMPT not in result.stderr, result.stderr
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +32,16 @@ def site(tmp_path_factory):
     base = tmp_path_factory.mktemp("site")
     authority = ReleaseAuthority.create(base / "authority")
     golden = golden_frames(base / "golden", count=6)
-    config = base / "agent.toml"
-    config.write_text("insecure_lab_mode = false\nprobation_s = 2\n")
     devices = []
     for i in (1, 2):
         state = base / f"device-{i}"
-        install_root(state / "release-trust", authority.root_json())
-        devices.append((state, AgentProcess(agent_args(demo_model("parts-v1"), state, "--config", str(config),
-                                                       "--no-advertise", name=f"Line {i}", secure=True))))
+        agent = Agent(state, model=demo_model("parts-v1"), name=f"Line {i}", console=None,  # paired below, by code
+                      release_root=authority.root_json(), settings={"probation_s": 2}).start()
+        devices.append((state, agent))
     data = base / "console"
     for state, agent in devices:
         code = pairing_code(state, "operator")
-        paired = console(data, "pair", f"127.0.0.1:{agent.agents[0]['port']}", "--code", code)
+        paired = console(data, "pair", f"127.0.0.1:{agent.port}", "--code", code)
         assert paired.returncode == 0, paired.stderr
     root = base / "root.json"
     root.write_bytes(authority.root_json())
@@ -55,7 +52,7 @@ def site(tmp_path_factory):
 
 
 def _addresses(site) -> str:
-    return ",".join(f"127.0.0.1:{agent.agents[0]['port']}" for _, agent in site["devices"])
+    return ",".join(f"127.0.0.1:{agent.port}" for _, agent in site["devices"])
 
 
 def test_import_push_with_a_canary_and_batches_then_audit(site):
@@ -114,7 +111,7 @@ def test_a_canary_failing_its_golden_set_halts_the_rollout_before_the_rest(site)
 
 def test_an_admin_console_lists_and_revokes_pairings_an_operator_cannot(site, tmp_path):
     state, agent = site["devices"][1]
-    address = f"127.0.0.1:{agent.agents[0]['port']}"
+    address = f"127.0.0.1:{agent.port}"
     refused = console(site["data"], "pairings", address)  # the site's console is an operator
     assert refused.returncode == 2 and "needs the admin role" in refused.stderr
 

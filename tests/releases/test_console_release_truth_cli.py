@@ -18,9 +18,7 @@ import pytest
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
-from edge_console.core.releases.trust import install_root
-from tests.console.trust_setup import pairing_code
-from tests.support.agents import ROOT, AgentProcess, agent_args
+from tests.support.agent_harness import ROOT, Agent, pairing_code
 from tests.support.updates import build
 
 CONSOLE = [sys.executable, "-m", "edge_console.client.releases.cli"]
@@ -51,15 +49,12 @@ def site(tmp_path_factory):
     base = tmp_path_factory.mktemp("truth")
     authority = ReleaseAuthority.create(base / "authority")
     golden = golden_frames(base / "golden", count=4)
-    config = base / "agent.toml"
-    config.write_text("insecure_lab_mode = false\nprobation_s = 2\n")
-    install_root(base / "line-1" / "release-trust", authority.root_json())
-    install_root(base / "other" / "release-trust", ReleaseAuthority.create(base / "elsewhere").root_json())
+    roots = {"line-1": authority.root_json(), "other": ReleaseAuthority.create(base / "elsewhere").root_json()}
     devices = (("Line 1", "line-1"), ("Spare", "spare"), ("Other", "other"))
-    agents = {name: AgentProcess(agent_args(demo_model("parts-v1"), base / folder, "--config", str(config),
-                                            "--no-advertise", name=name, secure=True))
+    agents = {name: Agent(base / folder, model=demo_model("parts-v1"), name=name, console=None,  # paired below
+                          release_root=roots.get(folder), settings={"probation_s": 2}).start()
               for name, folder in devices}
-    addresses = {name: f"127.0.0.1:{agent.agents[0]['port']}" for name, agent in agents.items()}
+    addresses = {name: f"127.0.0.1:{agent.port}" for name, agent in agents.items()}
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         addresses["Off"] = f"127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing listens there

@@ -18,7 +18,7 @@ from edge_console.bundle.demo import golden_frames
 from edge_console.client.releases.audit_merge import console_audit
 from edge_console.client.releases.rollout import DeviceStep, Rollout, RolloutStore
 from edge_console.core.paths import demo_model
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
 from tests.support.updates import build
 
 pytestmark = pytest.mark.timeout(600)

@@ -17,10 +17,18 @@ from edge_console.bundle.authority import ReleaseAuthority, public_key_from_json
 from edge_console.bundle.demo import golden_frames
 from edge_console.client.releases.delivery import delivery_public_key
 from edge_console.core.paths import demo_model
-from tests.console.trust_setup import pairing_code
-from tests.releases.test_release_signing import clock_ahead, edge_bundle, version_of
-from tests.support.agents import ROOT
-from tests.support.updates import TrustingDevice, build, release_from, release_members, rewrite_bundle, sign_unchecked
+from tests.support.agent_harness import ROOT, pairing_code
+from tests.support.updates import (
+    TrustingDevice,
+    build,
+    clock_ahead,
+    edge_bundle,
+    release_from,
+    release_members,
+    rewrite_bundle,
+    sign_unchecked,
+    version_of,
+)
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -4,13 +4,11 @@ what it says, and with a correctly signed release still going through."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from securesystemslib.signer import Signature, SSlibKey
@@ -20,19 +18,22 @@ from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
 from edge_console.core.paths import demo_model
 from edge_console.core.releases.trust import add_target, new_root, rotate_root
-from tests.support.agents import ROOT
+from tests.support.agent_harness import ROOT
 from tests.support.updates import (
+    DAY_S,
     TrustingDevice,
     build,
+    clock_ahead,
+    edge_bundle,
     release_from,
     release_members,
     rewrite_bundle,
     sign_unchecked,
     signed_release,
+    version_of,
 )
 
 pytestmark = pytest.mark.timeout(600)
-DAY_S = 86400.0
 
 
 @pytest.fixture(scope="module")
@@ -40,30 +41,6 @@ def kit(tmp_path_factory):
     base = tmp_path_factory.mktemp("signing-kit")
     good = build(demo_model("parts-v2"), "parts", "2.0.0", golden_frames(base / "golden", count=3), base)
     return {"base": base, "good": good}
-
-
-def version_of(kit: dict, version: str, folder: Path) -> Path:
-    """The kit's good bundle as another version (same model and golden set)."""
-    return rewrite_bundle(kit["good"], folder / f"parts-{version}.edgebundle",
-                          manifest_edit=lambda m: m.update(version=version))
-
-
-@contextlib.contextmanager
-def clock_ahead(days: float):
-    """This process's clock runs `days` ahead (the signing machine's, in the attacker's report); afterwards the
-    process forgets the versions it handed out meanwhile, as the next test's signing machine would not know them."""
-    from edge_console.core.releases import metadata_versions as release_versions
-
-    real, before = time.time, release_versions._last_in_process[0]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(time, "time", lambda: real() + days * DAY_S)
-        yield
-    release_versions._last_in_process[0] = before
-
-
-def edge_bundle(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_console.bundle.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
 
 
 def test_a_signer_whose_clock_ran_a_month_ahead_does_not_freeze_the_device(tmp_path, kit):
@@ -102,7 +79,7 @@ def test_a_signer_whose_clock_ran_a_month_ahead_does_not_freeze_the_device(tmp_p
         replayed = device.deliver(correct)
         assert replayed["state"] == "rejected" and "replayed or old release metadata" in replayed["reason"]
         assert device.model()["version"] == "2.0.0"
-        assert "Traceback" not in "".join(device.proc.stderr)
+        assert "Traceback" not in "".join(device.agent.stderr_lines())
     finally:
         device.stop()
 
@@ -141,7 +118,7 @@ def test_a_reused_real_snapshot_and_timestamp_cannot_carry_targets_signed_by_a_r
 def test_snapshot_and_timestamp_that_bind_no_hashes_are_refused_with_the_way_on(tmp_path, kit):
     """What release tooling signed before issue 21: refused (the device cannot tell the targets.json beside such a
     snapshot from one slipped in), saying how to get an acceptable release; signed again, it goes through."""
-    from tests.field_trial.corpus_parts import Signer
+    from tests.support.updates import Signer
 
     authority = ReleaseAuthority.create(tmp_path / "authority")
     device = TrustingDevice(tmp_path / "device", authority)
@@ -274,7 +251,7 @@ def test_expired_targets_ask_for_a_re_sign_and_a_signed_model_that_is_not_onnx_i
         assert record["state"] == "rejected", record
         assert record["reason"].startswith("model.onnx of parts 2.0.3 cannot be run on this device"), record["reason"]
         assert "unexpected error" not in record["reason"] and str(device.state) not in record["reason"]
-        assert "Traceback" not in "".join(device.proc.stderr)
+        assert "Traceback" not in "".join(device.agent.stderr_lines())
         assert device.model()["version"] == "1.0.0"
         assert device.deliver(authority.sign(version_of(kit, "2.1.0", tmp_path), tmp_path / "ok.edgerelease"))[
             "state"] == "good"

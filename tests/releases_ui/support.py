@@ -14,13 +14,11 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit
 
-from edge_console.agent.trust.device_trust import TrustStore
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.demo import golden_frames
-from edge_console.client.trust_store import console_identity
 from edge_console.console.main_window import MainWindow
 from edge_console.core.paths import demo_model
-from tests.console.trust_setup import TEST_TRUST
+from tests.support.console_trust import TEST_TRUST
 from tests.support.updates import build, rewrite_bundle
 
 LONG = 90_000  # ms: agents on a busy 2-core machine install, check and probate models slowly
@@ -71,29 +69,10 @@ def make_site(base: Path) -> Site:
 
 def trusting_agent(agent_factory, name: str, site: Site, *, probation_s: float = 2.0, model: str = "parts-v1",
                    role: str = "admin"):
-    """A started agent running `model` that trusts the site's authority, with a short probation, and on which the
-    tests' console is enrolled with `role`.
-
-    Its release trust is installed in its state folder before it starts, and its config file is the tests'
-    (whatever agent_factory passes) plus `probation_s`."""
-    agent = agent_factory(name, model=demo_model(model), advertise=False, release_root=site.authority.root_json())
-    if role != "admin":  # enrolled before the start, which then leaves an existing enrolment as it is
-        TrustStore(agent.state_dir).enrol("test console", console_identity(TEST_TRUST.data_dir).cert_pem, role)
-    original = agent.command
-    config = agent.state_dir.parent / f"{agent.state_dir.name}-agent.toml"
-
-    def command() -> list[str]:
-        cmd = original()
-        base = ""
-        if "--config" in cmd:
-            at = cmd.index("--config")
-            base = Path(cmd[at + 1]).read_text()
-            del cmd[at:at + 2]
-        config.write_text(base + f"\nprobation_s = {probation_s}\n")
-        return [*cmd, "--config", str(config)]
-
-    agent.command = command
-    return agent.start()
+    """A started agent running `model` that trusts the site's authority (its release trust installed in its state
+    folder before it starts), with a short probation, and on which the tests' console is enrolled with `role`."""
+    return agent_factory(name, model=demo_model(model), advertise=False, release_root=site.authority.root_json(),
+                         role=role, settings={"probation_s": probation_s}).start()
 
 
 def open_window(fleet, tmp_path: Path, qtbot) -> MainWindow:
@@ -143,7 +122,7 @@ def answer_file_dialog(paths: list[Path] | Path, interval_ms: int = 100) -> QTim
 
 
 def color_pixels(image: QImage, color: QColor, tolerance: int = 40) -> int:
-    from tests.console.helpers import count_color
+    from tests.support.pixels import count_color
 
     return count_color(image, color, tolerance)
 

@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor
 from edge_console.console.releases_ui.audit_view import BROKEN_ROW, COLUMNS
 from edge_console.console.releases_ui.workspace import AUDIT
 from edge_console.core.audit.log import AuditLog
-from tests.console.helpers import count_color
+from tests.support.pixels import count_color
 
 from .support import LONG, add_and_wait, make_site, open_window
 
@@ -103,7 +103,7 @@ def test_pairing_in_the_window_and_the_release_centre_keep_one_console_chain(qtb
                                                                              tmp_path):
     """Issue 21 (7): the Pair dialog wrote the console's log through a second writer (two entries #1, two #8) and
     the Audit page then showed a red banner after ordinary use."""
-    from tests.console.trust_setup import pairing_code
+    from tests.support.agent_harness import pairing_code
 
     site = make_site(tmp_path)
     agent = agent_factory("Line 7", advertise=False, enrol=False).start()

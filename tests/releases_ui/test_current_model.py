@@ -10,7 +10,7 @@ import asyncio
 import aiohttp
 
 from edge_console.client.releases.push import push
-from tests.console.trust_setup import TEST_TRUST
+from tests.support.console_trust import TEST_TRUST
 
 from .support import LONG, add_and_wait, device_api, make_site, open_window, running, trusting_agent
 

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from tests.console.agents import ROOT
+from tests.support.agent_harness import ROOT
 
 
 def test_the_demo_lets_a_new_user_push_watch_probation_and_roll_back():

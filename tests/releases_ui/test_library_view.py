@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF
 from edge_console.console.colors import class_color
 from edge_console.console.releases_ui.golden_view import THUMB
 from edge_console.console.releases_ui.library_view import REFUSED_COLOR
-from tests.console.helpers import count_color, outline_color_fraction
+from tests.support.pixels import count_color, outline_color_fraction
 
 from .support import LONG, answer_file_dialog, make_site, open_window
 

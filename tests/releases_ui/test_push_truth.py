@@ -10,9 +10,7 @@ never with a Python repr."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
 import time
 
@@ -135,8 +133,7 @@ def _free_port() -> int:
 
 
 def _kill(agent) -> None:
-    os.kill(agent._process.pid, signal.SIGKILL)  # as a power cut would: no goodbye
-    agent._process.wait(10)
+    agent.kill()  # as a power cut would: no goodbye
 
 
 def _watch_details(center) -> list[tuple[str, str]]:

@@ -1,22 +1,33 @@
-"""Helpers for update tests: releases signed by a real authority, a tus upload client, waiting on update states."""
+"""Helpers for update tests: releases signed by a real authority (or step by step, or by a machine whose clock runs
+ahead), a tus upload client, waiting on update states, and a real device that trusts an authority."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
+import subprocess
+import sys
 import tarfile
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import pytest
+from tuf.api.metadata import Metadata, Targets, Timestamp
 
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.bundle.build import build_bundle
+from edge_console.core.protocol import UPDATE_FINAL
 from edge_console.core.releases.file_format import MANIFEST, read_manifest, sha256_bytes
 from edge_console.core.releases.trust import SigningKey, add_target, delivery_metadata, pack, write_delivery
 
 TUS = {"Tus-Resumable": "1.0.0"}
+DAY_S = 86400.0
+FINAL = UPDATE_FINAL  # an update record in one of these states moves no more
 
 
 def rewrite_bundle(bundle: Path, out: Path, *, replace: dict[str, bytes] | None = None,
@@ -154,37 +165,35 @@ def release_from(members: dict[str, bytes], out: Path) -> Path:
 
 
 class TrustingDevice:
-    """A real agent on 127.0.0.1 (TLS and pairing on) running parts-v1 and trusting `authority`'s root, with a
-    console enrolled as admin (it may install release trust as well as deliver)."""
+    """A real agent on 127.0.0.1 (TLS and pairing on, tests/support/agent_harness.py) running parts-v1 and trusting
+    `authority`'s root, with a console of its own enrolled as `role` (admin: it may install release trust as well as
+    deliver). Started when made; `stop()`, `kill()` (a power cut) and `start()` again keep its state folder."""
 
-    def __init__(self, folder: Path, authority: ReleaseAuthority, probation_s: float = 1.0) -> None:
+    def __init__(self, folder: Path, authority: ReleaseAuthority, probation_s: float = 1.0, *, role: str = "admin",
+                 fps: float = 10, extra: tuple[str, ...] = (), log_dir: Path | None = None) -> None:
         from edge_console.core.paths import demo_model
-        from edge_console.core.releases.trust import install_root
-        from tests.support.agents import AgentProcess, agent_args
-        from tests.support.trust import console_identity, enrol
+        from tests.support.agent_harness import Agent
 
-        self.state = folder / "state"
-        install_root(self.state / "release-trust", authority.root_json())
-        self.console = console_identity(folder / "console")
-        enrol(self.state, self.console, "admin")
-        config = folder / "agent.toml"
-        config.write_text(f"probation_s = {probation_s}\n")
-        self.proc = AgentProcess(agent_args(demo_model("parts-v1"), self.state, "--config", str(config),
-                                            "--no-advertise", "--fps", "10", secure=True))
-        self.url = self.proc.url
+        self.agent = Agent(folder / "state", model=demo_model("parts-v1"), role=role,
+                           release_root=authority.root_json(), settings={"probation_s": probation_s}, fps=fps,
+                           extra=extra, log_dir=log_dir)
+        self.state = self.agent.state_dir
+        self.console = self.agent.console
+        self.start()
+
+    def start(self) -> None:
+        self.agent.start()
+        self.url = self.agent.url  # a new port at each start
 
     def run(self, scenario):
-        from tests.support.trust import device_certificate, pinned_session
-
         async def go():
-            async with pinned_session(self.console, device_certificate(self.state)) as s:
+            async with self.agent.session() as s:
                 return await scenario(s, self.url)
         return asyncio.run(go())
 
-    def deliver(self, release: Path) -> dict:
+    def deliver(self, release: Path, final: tuple[str, ...] = FINAL) -> dict:
         async def scenario(s, url):
-            return await wait_state(s, url, await install(s, url, await upload(s, url, release)),
-                                    ("good", "rejected", "interrupted", "rolled_back"))
+            return await wait_state(s, url, await install(s, url, await upload(s, url, release)), final)
         return self.run(scenario)
 
     def release_trust(self) -> dict:
@@ -201,7 +210,114 @@ class TrustingDevice:
         return self.run(scenario)
 
     def model(self) -> dict:
+        """The model it runs now, as its /v1/info says."""
         return self.run(lambda s, url: info(s, url))["model"]
 
+    def audit(self) -> list[dict]:
+        async def scenario(s, url):
+            async with s.get(url + "/v1/audit") as r:
+                return (await r.json())["entries"]
+        return self.run(scenario)
+
     def stop(self) -> None:
-        self.proc.stop()
+        self.agent.stop()
+
+    def kill(self) -> None:
+        self.agent.kill()
+
+
+# -- signing with explicit keys and versions -----------------------------------------------------------------------
+
+
+@dataclass
+class Signer:
+    """A release authority, signed step by step (keys and metadata versions chosen by the caller)."""
+
+    authority: ReleaseAuthority
+    folder: Path
+    version: int = field(default_factory=lambda: int(time.time()))
+
+    def next_version(self) -> int:
+        self.version += 1
+        return self.version
+
+    def delivery_metadata(self, targets: Metadata[Targets], signer: SigningKey, *,
+                          snapshot_days: int | None = None, timestamp_days: int | None = None,
+                          version: int | None = None, hashes: bool = True) -> tuple[Metadata, Metadata]:
+        """A snapshot and timestamp for `targets` signed by `signer`, with the length and sha256 of what they vouch
+        for unless `hashes` is False (as release tooling before issue 21 signed them)."""
+        from tuf.api.metadata import MetaFile, Snapshot
+
+        from edge_console.core.releases.trust import _SERIALIZER, _expiry, _metafile
+
+        v = version or self.next_version()
+
+        def meta(version: int, data: bytes) -> MetaFile:
+            return _metafile(version, data) if hashes else MetaFile(version=version)
+
+        snapshot = Metadata(Snapshot(version=v, expires=_expiry("snapshot", snapshot_days)))
+        snapshot.signed.meta["targets.json"] = meta(targets.signed.version, targets.to_bytes(_SERIALIZER))
+        snapshot.sign(signer.signer)
+        timestamp = Metadata(Timestamp(version=v, expires=_expiry("timestamp", timestamp_days)))
+        timestamp.signed.snapshot_meta = meta(v, snapshot.to_bytes(_SERIALIZER))
+        timestamp.sign(signer.signer)
+        return snapshot, timestamp
+
+    def delivery(self, targets: Metadata[Targets], signer: SigningKey | None, bundle: Path, *, roots=None,
+                 reuse: tuple[Metadata, Metadata] | None = None, **options) -> bytes:
+        """A release file: the root chain (`roots`, else the authority's), `targets`, and a snapshot and timestamp
+        signed by `signer` (see delivery_metadata for `options`) or `reuse`d from another delivery; the bundle."""
+        snapshot, timestamp = reuse or self.delivery_metadata(targets, signer, **options)
+        with tempfile.TemporaryDirectory(dir=self.folder) as tmp:
+            named = Path(tmp) / "named"
+            named.mkdir()
+            target = named / targets_name(bundle)
+            target.symlink_to(bundle.resolve())
+            folder = write_delivery(Path(tmp) / "delivery", roots or self.authority.roots(), targets, snapshot,
+                                    timestamp, [target])
+            out = pack(folder, Path(tmp) / "release.tar")
+            return out.read_bytes()
+
+    def targets(self, previous: Metadata[Targets] | None, bundle: Path, keys: list[SigningKey],
+                expiry_days: int | None = None) -> Metadata[Targets]:
+        with tempfile.TemporaryDirectory(dir=self.folder) as tmp:
+            named = Path(tmp) / targets_name(bundle)
+            named.symlink_to(bundle.resolve())
+            return add_target(previous, named, keys, {"model_line": "parts"}, expiry_days)
+
+
+def targets_name(bundle: Path) -> str:
+    """The canonical target name, from the manifest as written (even one too large for a device to accept)."""
+    with tarfile.open(bundle) as tar:
+        manifest = json.loads(tar.extractfile(tar.getmember("manifest.json")).read())
+    return f"{manifest['model_line']}-{manifest['version']}.edgebundle"
+
+
+# -- signing as another machine would -------------------------------------------------------------------------
+
+
+def version_of(kit: dict, version: str, folder: Path) -> Path:
+    """The kit's good bundle as another version (same model and golden set)."""
+    return rewrite_bundle(kit["good"], folder / f"parts-{version}.edgebundle",
+                          manifest_edit=lambda m: m.update(version=version))
+
+
+@contextlib.contextmanager
+def clock_ahead(days: float):
+    """This process's clock runs `days` ahead (the signing machine's, in the attacker's report); afterwards the
+    process forgets the versions it handed out meanwhile, as the next test's signing machine would not know them."""
+    from edge_console.core.releases import metadata_versions as release_versions
+
+    real, before = time.time, release_versions._last_in_process[0]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(time, "time", lambda: real() + days * DAY_S)
+        yield
+    release_versions._last_in_process[0] = before
+
+
+def edge_bundle(*args: str) -> subprocess.CompletedProcess:
+    """`edge-bundle ...` (the signing tool) as typed; the result, whatever its exit status."""
+    from tests.support.agent_harness import ROOT
+
+    return subprocess.run([sys.executable, "-m", "edge_console.bundle.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)

@@ -6,7 +6,7 @@ import pytest
 from onnx import TensorProto
 
 from edge_console.core.detection.detector import Detector
-from edge_console.core.detection.providers import resolve_providers
+from edge_console.core.detection.onnx_runtime import resolve_providers
 from edge_console.core.errors import (
     ModelError,
     ModelNotFoundError,

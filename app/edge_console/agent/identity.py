@@ -9,7 +9,8 @@ from pathlib import Path
 
 import psutil
 
-from edge_console.core.detection.providers import available_providers
+from edge_console.core.atomic_files import write_atomic
+from edge_console.core.detection.onnx_runtime import available_providers
 
 
 def default_state_root() -> Path:
@@ -62,9 +63,7 @@ def device_id(state_dir: Path) -> str:
         pass
     state_dir.mkdir(parents=True, exist_ok=True)
     new = uuid.uuid4().hex
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(new + "\n")
-    os.replace(tmp, path)  # atomic: a crash never leaves a half-written id
+    write_atomic(path, (new + "\n").encode())  # a crash never leaves a half-written id
     return new
 
 

@@ -47,6 +47,7 @@ from edge_console.core.detection.model_library import ModelLibrary, read_model
 from edge_console.core.disk_reserve import DiskReserve
 from edge_console.core.paths import shipped_models_dir
 from edge_console.core.protocol import API_VERSION
+from edge_console.core.releases.trust import recover_trust
 
 log = logging.getLogger(__name__)
 ENCODE_THREADS = 2
@@ -108,6 +109,7 @@ class Agent:
         factory = factory_entry(str(factory_path), library_entry.name, library_entry.version, library_entry.sha256)
         lifecycle = ModelLifecycle(ModelStore(self.state_dir), self.audit, factory, self.config.probation_s)
         manager = UpdateManager(self.state_dir, lifecycle, self.audit, AGENT_VERSION, self)
+        recover_trust(manager.trust_dir)  # an install of release trust cut short by a crash: the old trust is back
         self.uploads = UploadStore(self.state_dir, manager.trust_dir)
         return manager
 

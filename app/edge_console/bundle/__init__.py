@@ -7,4 +7,5 @@
     demo.py        a throwaway authority and a parts-v2 release for the demo and the tests
     cli.py         the command line: keygen, build, sign, verify, inspect, rotate
     summaries.py   what the command line tells a person: build's progress, verify's verdict (--json: the data)
+    kit_sums.py    the offline kit's SHA256SUMS, signed by the authority, and their check on the site
 """

@@ -238,11 +238,10 @@ def kit_files(kit: Path) -> list[str]:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    """core/atomic_files.py's, written again here: this file runs alone on the site, before anything is installed
+    (the install scripts check for Python 3.11, which has hashlib.file_digest, before they run it)."""
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def sums_text(kit: Path) -> bytes:
@@ -282,6 +281,10 @@ def _message(signed: dict) -> bytes:
 def sign_kit(kit: Path, authority, kit_name: str | None = None) -> dict:
     """Copy the authority's public root chain into `<kit>/trust/`, write `SHA256SUMS` over every file of the kit
     and `SHA256SUMS.sig`, signed with the authority's targets key. Returns the signed part."""
+    # Imported here, not at the top: signing runs on the release machine, where the product is installed; the
+    # site's copy of this file (verify_kit.py) must import nothing but the standard library.
+    from edge_console.core.atomic_files import write_atomic
+
     kit = Path(kit)
     trust = kit / TRUST
     trust.mkdir(parents=True, exist_ok=True)
@@ -297,20 +300,14 @@ def sign_kit(kit: Path, authority, kit_name: str | None = None) -> dict:
         raise KitError("the authority's targets key is not the one its newest root names: finish the rotation first")
     (kit / SIGNATURE).unlink(missing_ok=True)
     sums = sums_text(kit)
-    _write_atomic(kit / SUMS, sums)
+    write_atomic(kit / SUMS, sums)
     signed = {"_type": SIGNED_TYPE, "kit": kit_name or kit.name,
               "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
               "sha256sums": hashlib.sha256(sums).hexdigest(), "root_version": roots[-1].signed.version}
     signature = key.signer.sign(_message(signed))
     document = {"signed": signed, "signatures": [{"keyid": signature.keyid, "sig": signature.signature}]}
-    _write_atomic(kit / SIGNATURE, (json.dumps(document, indent=1) + "\n").encode())
+    write_atomic(kit / SIGNATURE, (json.dumps(document, indent=1) + "\n").encode())
     return signed
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 # -- verifying (the site) ------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from edge_console.client.device_registry import DeviceIdentity
 from edge_console.client.net.addresses import DeviceAddress
@@ -22,13 +22,27 @@ from edge_console.client.store import StoreWorker
 from edge_console.client.trust_store import Pin, PinStore
 from edge_console.core.trust.tls_identity import certificate_fingerprint
 
-if TYPE_CHECKING:
-    from edge_console.console.device_state import DeviceState
-
 log = logging.getLogger(__name__)
 
 
-def device_transport(runtime, state: DeviceState) -> tuple[str, ssl.SSLContext | None]:
+class FleetDevice(Protocol):
+    """One device of the fleet as trust reads and marks it (the GUI's per-device state is one): who it is, where,
+    what its session found about its trust, and its error list for what trust has to say about it."""
+
+    identity: DeviceIdentity  # trust sets `identity.pinned`
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def device_id(self) -> str | None: ...
+    @property
+    def address(self) -> DeviceAddress | None: ...
+    @property
+    def trust(self) -> str: ...  # session_terms.TRUST_STATES, or "" until known
+    def add_error(self, message: str) -> None: ...
+
+
+def device_transport(runtime, state: FleetDevice) -> tuple[str, ssl.SSLContext | None]:
     """How to reach `state`'s device: HTTPS with its pinned context (lab mode: plain HTTP); LookupError when the
     console may not talk to it (no address yet, or not paired)."""
     if state.address is None:
@@ -47,17 +61,19 @@ class FleetTrust:
     _pin_store: PinStore | None = None  # touched only on the store's thread
 
     def _pin_job(self, job: Callable[[PinStore], Any], on_done: Callable[[Any], None] | None = None) -> None:
-        """Run `job` on the store's thread. A database that cannot be opened was already reported, once, by the
-        store worker (with its "start a fresh one" action): pins are then kept in memory only, and skipped here."""
+        """Run `job` on the store's thread, on its connection. A database that cannot be opened was already
+        reported, once, by the store worker (with its "start a fresh one" action): pins are then kept in memory
+        only, and skipped here."""
         def run(_task: object) -> Any:
-            if self.runtime.store.unusable is not None:
+            try:
+                database = self.runtime.store.database()
+            except sqlite3.DatabaseError as exc:
+                log.info("pairings not read from %s: %s", self.database, exc)
                 return None
-            if self._pin_store is None:
-                try:
-                    self._pin_store = PinStore(self.database)
-                except (sqlite3.DatabaseError, OSError) as exc:
-                    log.info("pairings not read from %s: %s", self.database, exc)
-                    return None
+            if database is None:  # the console is closing
+                return None
+            if self._pin_store is None or self._pin_store.database is not database:
+                self._pin_store = PinStore(database)  # a new connection after a reset: the fresh file's
             return job(self._pin_store)
 
         self.runtime.tasks.run(run, lane=StoreWorker.LANE, on_done=on_done)
@@ -67,11 +83,6 @@ class FleetTrust:
 
     def pins_after_reset(self) -> None:
         """The database was moved aside and started afresh: write the pairings held in memory into the new one."""
-        def rewrite(_task: object) -> None:
-            if self._pin_store is not None:
-                self._pin_store.close()
-                self._pin_store = None
-        self.runtime.tasks.run(rewrite, lane=StoreWorker.LANE)
         for pin in self.runtime.trust.all():
             self._pin_job(lambda pins, p=pin: pins.pin(p.device_id, p.certificate, p.role, p.address))
 
@@ -93,7 +104,7 @@ class FleetTrust:
             state.identity.pinned = True
             self.reconnect(state)
 
-    def unpin(self, state: DeviceState) -> None:
+    def unpin(self, state: FleetDevice) -> None:
         """Forget this device's pairing on the console's side (after a reinstall: pair again)."""
         device_id = state.device_id
         if not device_id:
@@ -121,7 +132,7 @@ class FleetTrust:
         self.runtime.tasks.run_async(lambda _t: fetch(), on_done=done,
                                      on_failed=lambda exc: self.message.emit(f"cannot pin {address}: {exc}"))
 
-    def transport(self, state: DeviceState) -> tuple[str, ssl.SSLContext | None]:
+    def transport(self, state: FleetDevice) -> tuple[str, ssl.SSLContext | None]:
         """(base URL, TLS context) for talking to the device outside its session (pushes, rollbacks, audit)."""
         return device_transport(self.runtime, state)
 

@@ -1,7 +1,8 @@
 """The console's own database: every device ever seen, so offline devices stay listed with their last-seen time.
 
-One SQLite file (sqlite-utils) in the user's data directory, WAL mode so a killed console loses nothing and a
-reader never blocks the writer. All calls run on the `StoreWorker`'s serial lane: the GUI thread never touches disk.
+One SQLite file in the user's data directory, opened through `storage/` (schema, migrations, WAL so a killed
+console loses nothing and a reader never blocks the writer). All calls run on the `StoreWorker`'s serial lane, which
+owns the one connection the console's stores share: the GUI thread never touches disk.
 
 A damaged file must not cost the engineer every remembered device: a row that cannot be used (a port 'eighty')
 is skipped and reported, a damaged page costs the rows on it and no more (the rest is read around it), and a file
@@ -20,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-import sqlite_utils
 
+from edge_console.client.storage.database import ConsoleDatabase, open_or_share
 from edge_console.client.tasks import TaskManager
 
 log = logging.getLogger(__name__)
@@ -96,22 +97,13 @@ def record_from_row(row: dict) -> DeviceRecord:
 class DeviceStore:
     """Synchronous and single-threaded on purpose; `StoreWorker` gives it its own thread."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.db = sqlite_utils.Database(path)
-        try:
-            self.db.execute("PRAGMA journal_mode=WAL")  # the first read of the file: "not a database" shows here
-            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against a killed process
-            self.devices = self.db.table("devices")
-            if not self.devices.exists():
-                self.devices.create({
-                    "id": str, "name": str, "host": str, "port": int, "manual": int, "arch": str, "hardware": str,
-                    "model_name": str, "model_version": str, "first_seen": float, "last_seen": float,
-                }, pk="id")
-        except sqlite3.DatabaseError:
-            self.db.close()
-            raise
+    def __init__(self, database: ConsoleDatabase | Path) -> None:
+        """`database`: the lane's open database (shared), or a path to open one of its own (sqlite3.DatabaseError
+        when the file cannot be used: not a database, from a newer console)."""
+        self.database, self._owns_database = open_or_share(database)
+        self.path = self.database.path
+        self.db = self.database.db
+        self.devices = self.db.table("devices")
 
     def record_seen(self, record: DeviceRecord) -> None:
         """Insert or update a device; first_seen is kept from the first time, last_seen only moves forward."""
@@ -144,10 +136,10 @@ class DeviceStore:
         """Delete the devices found only by mDNS that were not seen for FORGET_DISCOVERED_AFTER_DAYS (or never
         answered at all); returns how many. Devices added by address stay."""
         cutoff = (time.time() if now is None else now) - FORGET_DISCOVERED_AFTER_DAYS * 86400
-        paired = " AND id NOT IN (SELECT device_id FROM pins)" if self.db.table("pins").exists() else ""
         with self.db.conn:
             cursor = self.db.conn.execute(
-                "DELETE FROM devices WHERE NOT manual AND coalesce(last_seen, first_seen, 0) < ?" + paired, [cutoff])
+                "DELETE FROM devices WHERE NOT manual AND coalesce(last_seen, first_seen, 0) < ?"
+                " AND id NOT IN (SELECT device_id FROM pins)", [cutoff])
         return cursor.rowcount
 
     def all_devices(self) -> list[DeviceRecord]:
@@ -210,7 +202,8 @@ class DeviceStore:
         return [dict(zip(names, values)) for values in cursor.fetchall()]
 
     def close(self) -> None:
-        self.db.close()
+        if self._owns_database:
+            self.database.close()
 
 
 def _merged_ranges(ranges: list[tuple[int, int]]) -> list[str]:
@@ -249,7 +242,9 @@ class StoreWorker:
     def __init__(self, path: Path, tasks: TaskManager, on_problem: Callable[[str, bool], None]) -> None:
         self._tasks = tasks
         self._on_problem = on_problem
+        self._database: ConsoleDatabase | None = None  # the lane's one connection, shared by the stores on it
         self._store: DeviceStore | None = None
+        self._closed = False  # close() ran on the lane: nothing reopens the file
         self._path = path
         self.unusable: str | None = None  # why the database cannot be opened (on the lane's thread)
         self._reported: set[str] = set()
@@ -260,15 +255,33 @@ class StoreWorker:
         return self._path
 
     def _open(self) -> DeviceStore | None:
-        if self._store is None and self.unusable is None:
+        if self._store is None and self.unusable is None and not self._closed:
             try:
-                self._store = DeviceStore(self._path)
+                self._database = ConsoleDatabase(self._path)
+                self._store = DeviceStore(self._database)
             except (sqlite3.DatabaseError, OSError) as exc:
                 self.unusable = str(exc)
                 log.error("console database %s cannot be used: %s", self._path, exc)  # one line, no traceback
                 self._tasks.post(self._on_problem, f"The console's database {self._path} cannot be read ({exc}): "
                                  "devices seen before are not listed, and new ones are not remembered.", True)
         return self._store
+
+    def database(self) -> ConsoleDatabase | None:
+        """The lane's open database, for the other stores on this lane (pins, rollouts, audit heads); on the lane's
+        thread only. None once closed; sqlite3.DatabaseError when the file cannot be used (already reported once,
+        by `_open`: whoever asks need not say it again)."""
+        self._open()
+        if self.unusable is not None:
+            raise sqlite3.DatabaseError(f"the console's database {self._path} cannot be used: {self.unusable}")
+        return self._database
+
+    def _close_database(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._database is not None:
+            self._database.close()
+            self._database = None
 
     def submit(self, job: Callable[[DeviceStore], Any], on_done: Callable[[Any], None] | None = None) -> None:
         def run(_task: object) -> Any:
@@ -292,9 +305,7 @@ class StoreWorker:
         """Move the unreadable database aside and start a fresh one at the same path; `on_done(new name of the old
         file)` on the GUI thread (None if nothing needed moving)."""
         def run(_task: object) -> Path | None:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
+            self._close_database()  # the other stores on the lane notice: `database()` hands out a new one
             moved = move_aside(self._path) if self._path.exists() else None
             self.unusable = None
             self._open()
@@ -306,8 +317,7 @@ class StoreWorker:
     def close(self) -> None:
         """Close the database after every job submitted so far; the task manager joins the lane's thread."""
         def close_store(_task: object) -> None:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
+            self._closed = True
+            self._close_database()
 
         self._tasks.run(close_store, lane=self.LANE)

@@ -18,8 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlite_utils
-
+from edge_console.client.storage.database import ConsoleDatabase, open_or_share
 from edge_console.core.trust.tls_identity import (
     TlsIdentity,
     certificate_fingerprint,
@@ -57,15 +56,13 @@ def console_identity(data_dir: Path) -> TlsIdentity:
 
 
 class PinStore:
-    """The pins table; one connection per thread that uses it (SQLite objects stay on their thread)."""
+    """The pins table, on the connection of the thread that uses it (SQLite objects stay on their thread): the
+    lane's shared `ConsoleDatabase`, or one of its own opened from a path."""
 
-    def __init__(self, database: Path) -> None:
-        self.db = sqlite_utils.Database(database)
-        self.db.execute("PRAGMA journal_mode=WAL")
+    def __init__(self, database: ConsoleDatabase | Path) -> None:
+        self.database, self._owns_database = open_or_share(database)
+        self.db = self.database.db
         self.table = self.db.table("pins")
-        if not self.table.exists():
-            self.table.create({"device_id": str, "certificate": str, "fingerprint": str, "role": str,
-                               "paired_at": float, "address": str}, pk="device_id")
 
     def pin(self, device_id: str, certificate: bytes, role: str, address: str = "") -> Pin:
         pin = Pin(device_id, certificate, certificate_fingerprint(certificate), role, time.time(), address)
@@ -87,7 +84,8 @@ class PinStore:
             self.table.delete_where("device_id = ?", [device_id])
 
     def close(self) -> None:
-        self.db.close()
+        if self._owns_database:
+            self.database.close()
 
 
 def _pin(row: dict) -> Pin:

@@ -22,6 +22,7 @@ the window, then run the event loop; each step is a function below, in that orde
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import signal
 import sys
@@ -56,7 +57,6 @@ COMMANDS_HELP = """commands (headless, no window; `edge-console COMMAND --help` 
   audit export [--devices ...] the console's and the devices' audit trails, each chain verified
   [--data-dir DIR] before a command: the console data it uses (default: the user's data directory)"""
 
-LAYOUT_TEXT_KEY = "edge-console:layout"  # a PNG text chunk: where the screenshot's tiles are and what they show
 DEFAULT_SCREENSHOT_SIZE = (1440, 900)
 
 
@@ -124,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         return releases_main(argv)
     launch = parse_command_line(argv)
     configure_logging(launch.args.verbose)
+    if missing := missing_window_library():
+        print(f"edge-console: the window needs {missing}, which is not installed here: it comes with the console "
+              "extra (pip install 'edge-console[console]'). The headless commands need only the client extra "
+              "('edge-console[client]'): edge-console push|rollback|release|audit|compare|pair|pairings (see "
+              "edge-console --help)", file=sys.stderr)
+        return 2
     from edge_console.console.platform_check import display_problem, emulate_screen
 
     if launch.args.screenshot is not None:  # headless: lay the window out for a screen of the asked size
@@ -135,6 +141,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 HEADLESS_COMMANDS = ("release", "release-key", "pair", "pairings", "push", "rollback", "audit")
+
+
+# What the window needs beyond the client (pyproject.toml's `console` extra); the headless commands need none of it.
+WINDOW_LIBRARIES = ("PySide6", "shiboken6", "pyqtgraph")
+
+
+def missing_window_library() -> str | None:
+    """The first of the window's libraries that is not installed (a client-only install), or None. Looked up, not
+    imported: the check costs nothing when they are there."""
+    for name in WINDOW_LIBRARIES:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except ImportError:  # an import hook that refuses it, as if absent
+            return name
+    return None
 
 
 def headless_command(argv: list[str]) -> str | None:

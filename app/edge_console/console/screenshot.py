@@ -21,11 +21,11 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
-from edge_console.console.cli import LAYOUT_TEXT_KEY
 from edge_console.console.compare.panel import ComparePanel
 from edge_console.console.main_window import MainWindow
 from edge_console.console.widgets.formatting import trust_text
 
+LAYOUT_TEXT_KEY = "edge-console:layout"  # a PNG text chunk: where the screenshot's tiles are and what they show
 SCREENSHOT_READY_GRACE_S = 30.0  # with --demo, how much longer than --after to wait for every device's picture
 SCREENSHOT_POLL_MS = 250
 COMPARE_EVERY = 3  # --open-compare compares every 3rd frame: the chart fills, the laptop keeps up

@@ -1,6 +1,25 @@
-"""Pure logic shared by every program: detections, the ONNX detector, matching, synthetic scenes.
+"""Pure logic shared by every program: the wire protocol, detection, release files and trust, audit, scenes.
 
 Never imports Qt or a network library (checked by tests/unit/test_boundaries.py).
+
+    protocol.py       the wire protocol between agent and console, in one place both sides import
+    versions.py       model and release versions ordered as semantic versions (2.10.0 > 2.9.0)
+    errors.py         errors a user can act on: each message says what was wrong and what to do
+    atomic_files.py   files written whole or not at all (file and folder fsynced), and a file's SHA-256
+    state_machine.py  transition tables and their one check (update records, the model lifecycle, rollouts)
+    file_lock.py      an exclusive lock on a file shared by processes
+    disk_reserve.py   room kept for the writes a device cannot do without when its disk is full
+    bounded_json.py   JSON parsed with bounds on nesting and numbers
+    backoff.py        retry delays: one policy for the agent's retries and the console's reconnects
+    frame_file.py     a saved device frame (`.edgeframe`), byte for byte as the device sent it
+    image_headers.py  an image's size read from its own header, before anything decodes it
+    terminal_text.py  text another machine sent, made safe to print to a terminal
+    paths.py          where the shipped demo models and the console's resources are (package data)
+    detection/        the detection record, the ONNX detector and its decoders, matching, metrics, the model library
+    releases/         the release file format, the tar stream, TUF trust, preverify and the golden check
+    trust/            TLS identities and pairing by code (SPAKE2)
+    audit/            the hash-chained audit log and its signed head
+    scene/            synthetic conveyor scenes with exact ground truth (the demo's camera, the tests' frames)
 
 The names below are the public face for the signing tool and scripts: `from edge_console.core import Detector`.
 They load on first use (PEP 562 module `__getattr__`), so importing a light module such as

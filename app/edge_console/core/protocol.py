@@ -38,6 +38,16 @@ TELEMETRY_FIELDS = (
 )
 
 
+# The steps of a model update on a device, as its records (`GET /v1/updates/{id}`) and events carry them in
+# "state". Which step may follow which is the device's table (agent/updates/_records.py); both sides read these.
+UPDATE_IN_PROGRESS = ("staged", "verified", "checked")  # nothing on the device has changed yet
+UPDATE_ON_PROBATION = "active"  # the device runs the new model; its watchdog decides between good and rolled_back
+UPDATE_SUCCEEDED = "good"
+UPDATE_FAILED = ("rejected", "interrupted", "rolled_back")  # the device runs what it ran before (or went back to it)
+UPDATE_FINAL = (UPDATE_SUCCEEDED, *UPDATE_FAILED)  # no step follows one of these
+UPDATE_STEPS = (*UPDATE_IN_PROGRESS, UPDATE_ON_PROBATION, *UPDATE_FINAL)
+
+
 class ProtocolError(ValueError):
     """Data from the other side does not follow the protocol; the message says what was wrong."""
 

@@ -33,9 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web import RequestHandler  # aiohttp's public name for it
 
 from edge_console.agent.api.access import ACCESS, OPEN
+from edge_console.agent.api.json_answers import json_error
 from edge_console.agent.api.tls_gate import (
     HANDSHAKE_TIMEOUT_S,
     HANDSHAKES_PER_SOURCE,
@@ -238,7 +239,7 @@ class _AgentRequestHandler(RequestHandler):
         log.warning("%s from %s: %s", kind, peer, type(exc).__name__ if exc else status)
         detail = ("the request could not be parsed as HTTP/1.1 (see the API in the README)" if status == 400
                   else "the agent could not answer this request")
-        resp = web.json_response({"error": kind, "detail": detail}, status=status)
+        resp = json_error(status, kind, detail)
         resp.force_close()
         return resp
 
@@ -300,8 +301,7 @@ async def track_requests(request: web.Request, handler):
     if guard is None or request.protocol is None:
         return await handler(request)
     access = request.app.get(ACCESS)
-    resource = request.match_info.route.resource
-    open_route = access is not None and resource is not None and access.roles.get(resource.canonical) == OPEN
+    open_route = access is not None and access.role_needed(request.match_info.route) == OPEN
     guard.request_started(request.protocol, open_route)
     try:
         return await handler(request)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from cryptography import x509
 
-from edge_console.agent.api.access import ACCESS, CALLER_PAIRING, OPEN, Access, json_refusal
+from edge_console.agent.api.access import ACCESS, CALLER_PAIRING, OPEN, Access, add_routes
+from edge_console.agent.api.json_answers import json_error, json_object_body
 from edge_console.agent.trust.pairing_guard import PairingGuard
-from edge_console.core import bounded_json
 from edge_console.core.trust.pairing_protocol import ROLES, DeviceExchange, PairingFailed
 from edge_console.core.trust.tls_identity import certificate_fingerprint, trust_client
 
@@ -46,20 +46,9 @@ PENDING = web.AppKey("pending_pairings", dict)
 GUARD = web.AppKey("pairing_guard", PairingGuard)
 
 
-def _flat_json(text: str):
-    return bounded_json.loads(text, MAX_BODY_DEPTH)
-
-
 async def _json_body(request: web.Request) -> dict:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
-    try:
-        data = await request.json(loads=_flat_json)  # open to anyone: no nesting a parser must recurse into
-    except ValueError:
-        raise web.HTTPBadRequest(reason="the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(reason="the body must be a JSON object")
-    return data
+    """Open to anyone: small, flat, and required (every pairing message has fields)."""
+    return await json_object_body(request, max_bytes=MAX_BODY, max_depth=MAX_BODY_DEPTH)
 
 
 def _hex(data: dict, key: str, max_len: int = 256) -> bytes:
@@ -90,15 +79,14 @@ async def pair_start(request: web.Request) -> web.Response:
         del pending[key]
     code = access.trust.open_code()
     if code is None:
-        return json_refusal(409, "no pairing code open", "run `edge-agent pair --role operator` on the device (or "
-                                                         "ask an admin console for a code), then try again")
+        return json_error(409, "no pairing code open", "run `edge-agent pair --role operator` on the device (or "
+                                                       "ask an admin console for a code), then try again")
     source = request.remote or "?"
     guard = request.app[GUARD]
     refused = guard.refusal((code.code, code.expires_at), source)
     if refused is not None:
         status, detail = refused
-        return web.json_response({"error": "too many pairing attempts", "detail": detail}, status=status,
-                                 headers={"Retry-After": "1"})
+        return json_error(status, "too many pairing attempts", detail, headers={"Retry-After": "1"})
     data = await _json_body(request)
     certificate = _certificate(data.get("console_cert"))
     name = str(data.get("console_name") or "console")[:80]
@@ -110,7 +98,7 @@ async def pair_start(request: web.Request) -> web.Response:
     try:
         reply, confirmation = exchange.respond(message)
     except PairingFailed as exc:
-        return json_refusal(400, "pairing failed", str(exc))
+        return json_error(400, "pairing failed", str(exc))
     pairing_id = uuid.uuid4().hex
     while len(pending) >= MAX_PENDING:  # a console whose code was wrong never finishes: the oldest go first
         del pending[min(pending, key=lambda k: pending[k].started)]
@@ -125,14 +113,14 @@ async def pair_finish(request: web.Request) -> web.Response:
     pending = request.app[PENDING].pop(str(data.get("pairing_id", "")), None)
     confirmation = _hex(data, "confirmation")
     if pending is None:
-        return json_refusal(404, "no such pairing exchange", "it expired or was finished; start again")
+        return json_error(404, "no such pairing exchange", "it expired or was finished; start again")
     if not pending.exchange.check(confirmation):
         log.warning("pairing attempt from %s failed: wrong code or a certificate swapped in the middle",
                     request.remote)
-        return json_refusal(403, "pairing failed", "the code did not match (or the connection was intercepted)")
+        return json_error(403, "pairing failed", "the code did not match (or the connection was intercepted)")
     if not await asyncio.to_thread(access.trust.consume_code, pending.code):  # one code pairs one console
-        return json_refusal(409, "code already used", "another console paired with this code a moment ago, or it "
-                                                      "expired; open a new code on the device")
+        return json_error(409, "code already used", "another console paired with this code a moment ago, or it "
+                                                    "expired; open a new code on the device")
     request.app[GUARD].succeeded(pending.source)
     pairing = await asyncio.to_thread(access.trust.enrol, pending.console_name, pending.certificate, pending.role)
     if access.ssl_context is not None:
@@ -157,7 +145,7 @@ async def revoke_pairing(request: web.Request) -> web.Response:
     access: Access = request.app[ACCESS]
     gone = await asyncio.to_thread(access.trust.revoke, request.match_info["pairing_id"])
     if gone is None:
-        return json_refusal(404, "no such pairing", "list them with GET /v1/pairings")
+        return json_error(404, "no such pairing", "list them with GET /v1/pairings")
     log.warning("revoked pairing %s (%r, %s)", gone.id, gone.console_name, gone.role)
     me = request.get(CALLER_PAIRING)
     if access.audit is not None:
@@ -171,30 +159,28 @@ async def open_code(request: web.Request) -> web.Response:
     data = await _json_body(request)
     role = data.get("role")
     if role not in ROLES:
-        return json_refusal(400, "bad role", f"role must be one of {', '.join(ROLES)}")
+        return json_error(400, "bad role", f"role must be one of {', '.join(ROLES)}")
     me = request.get(CALLER_PAIRING)
     try:
         code = await asyncio.to_thread(access.trust.issue_code, role)
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
-        return json_refusal(507, "disk full", "the device's disk is full, so a code cannot be stored; free space "
-                                              "on the device and try again")
+        return json_error(507, "disk full", "the device's disk is full, so a code cannot be stored; free space "
+                                            "on the device and try again")
     if access.audit is not None:
         await asyncio.to_thread(access.audit.append, me.console_name if me else "admin", "pairing code issued",
                                 role=code.role, expires_at=round(code.expires_at))
     return web.json_response({"code": code.code, "role": code.role, "expires_at": code.expires_at})
 
 
-def add_pairing_routes(app: web.Application, roles: dict[str, str]) -> None:
+def add_pairing_routes(app: web.Application, roles: dict[tuple[str, str], str]) -> None:
     app[PENDING] = {}
     app[GUARD] = PairingGuard()
-    for method, path, handler, role in (
+    add_routes(app, roles, (
         ("POST", "/v1/pair/start", pair_start, OPEN),
         ("POST", "/v1/pair/finish", pair_finish, OPEN),
         ("GET", "/v1/pairings", list_pairings, "admin"),
         ("DELETE", "/v1/pairings/{pairing_id}", revoke_pairing, "admin"),
         ("POST", "/v1/pairing-codes", open_code, "admin"),
-    ):
-        app.router.add_route(method, path, handler)
-        roles[path] = role
+    ))

@@ -17,9 +17,10 @@ import cv2
 from aiohttp import WSMsgType, web
 from aiohttp.http import HttpVersion10
 
-from edge_console.agent.api.access import ACCESS, CALLER_ROLE, OPEN, Access, authorize, checked_route_ids
+from edge_console.agent.api.access import ACCESS, CALLER_ROLE, OPEN, Access, add_routes, authorize, checked_route_ids
 from edge_console.agent.api.connections import GUARD, ConnectionGuard, track_requests
 from edge_console.agent.api.control_messages import ControlMessageError, parse_control_message
+from edge_console.agent.api.json_answers import json_error
 from edge_console.agent.api.pairing_routes import add_pairing_routes
 from edge_console.agent.api.socket_registry import open_socket
 from edge_console.agent.api.update_routes import install_update_routes
@@ -36,10 +37,6 @@ FRAME_WAIT_S = 5.0  # /v1/frame?after=N waits this long for a newer frame (a lon
 MAX_FRAME_RESPONSES = 4  # lossless frames (~1 MB each) being sent at once; more clients are told to retry
 FRAME_WRITE_TIMEOUT_S = 10.0  # a client that does not take its frame in this long loses the connection
 FRAME_WRITE_PIECE = 64 * 1024
-
-
-def json_error(status: int, error: str, detail: str = "") -> web.Response:
-    return web.json_response({"error": error, "detail": detail}, status=status)
 
 
 @web.middleware
@@ -329,9 +326,7 @@ def build_app(agent: Agent, guard: ConnectionGuard | None = None, access: Access
     for service in (agent.state_service, agent.pipeline_service, agent.history_service, agent.telemetry_service):
         app.cleanup_ctx.append(service)
     app.on_shutdown.append(agent.on_shutdown)
-    for method, path, handler, role in ROUTES:
-        app.router.add_route(method, path, handler)
-        access.roles[path] = role
+    add_routes(app, access.roles, ROUTES)
     add_pairing_routes(app, access.roles)
     add_upload_routes(app, agent.uploads, access.roles, agent.audit)
     install_update_routes(app, agent, agent.uploads, access.roles)
@@ -362,7 +357,7 @@ async def _close_revoked_sockets(agent: Agent) -> None:
     await agent.sockets.close_revoked({p.fingerprint for p in agent.trust.pairings()})
 
 
-# Every route and the role it needs (access.py); a route missing here is refused to everyone.
+# Every route and the role it needs (access.py); a route or method missing here is refused to everyone.
 ROUTES = (
     ("GET", "/v1/info", info, OPEN),
     ("GET", "/v1/health", health, "viewer"),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from edge_console.agent.api.access import CALLER_PAIRING
+from edge_console.agent.api.json_answers import json_error
 
 log = logging.getLogger(__name__)
 MAX_SOCKETS = 32
@@ -80,7 +81,7 @@ async def open_socket(request: web.Request, registry: SocketRegistry, kind: str)
     console = pairing.fingerprint if pairing is not None else None
     refusal = registry.refusal(console)
     if refusal is not None:
-        return web.json_response({"error": refusal.split(":")[0], "detail": refusal}, status=503)
+        return json_error(503, refusal.split(":")[0], refusal)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_CLIENT_MESSAGE)
     registry.add(ws, console, kind)  # before prepare: a console cannot slip past its limit by racing
     try:

@@ -21,6 +21,7 @@ import asyncio.sslproto
 import ipaddress
 import logging
 import ssl
+import weakref
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -31,14 +32,38 @@ HANDSHAKE_TIMEOUT_S = 5.0  # from accept: several round trips of a slow site lin
 SHUTDOWN_TIMEOUT_S = 5.0  # a closing peer that never answers our close_notify holds its socket no longer
 # asyncio's TLS layer reads into a buffer of max_size (256 KiB) allocated per connection: 200 idle connections would
 # cost 54 MB of a small device's memory. Smaller reads cost CPU on a large upload, so an upload's connection reads
-# 256 KiB at a time while it uploads (uploads._large_tls_reads sets max_size on its protocol, then deletes it).
+# 256 KiB at a time while it uploads (updates._uploads._large_tls_reads sets max_size on its connection's layer,
+# found with tls_layer_of, then deletes it). max_size is asyncio's own attribute, not a public one: no Python release
+# may change it unnoticed (tests/agent/test_tls_read_size.py).
 TLS_READ_BUFFER = 64 * 1024
 
 
 class AgentTLS(asyncio.sslproto.SSLProtocol):
-    """asyncio's TLS layer with the agent's smaller read buffer (nothing else differs)."""
+    """asyncio's TLS layer with the agent's smaller read buffer, findable from the protocol it serves."""
 
     max_size = TLS_READ_BUFFER
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, app_protocol: asyncio.BaseProtocol, *args, **kwargs) -> None:
+        super().__init__(loop, app_protocol, *args, **kwargs)
+        self.served = app_protocol
+        _TLS_LAYERS[app_protocol] = self
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self.served is not None:
+            _TLS_LAYERS.pop(self.served, None)
+            self.served = None
+        super().connection_lost(exc)
+
+
+# Each connection's TLS layer by the protocol it serves (aiohttp's RequestHandler: a request's `protocol`), since
+# asyncio offers no public way from a TLS transport to its layer. An entry goes when its connection is lost; weak
+# values besides, so the table can never be what keeps a layer's buffers alive.
+_TLS_LAYERS: weakref.WeakValueDictionary[asyncio.BaseProtocol, AgentTLS] = weakref.WeakValueDictionary()
+
+
+def tls_layer_of(protocol: asyncio.BaseProtocol | None) -> AgentTLS | None:
+    """The TLS layer under the connection `protocol` serves; None in plain TCP (the insecure lab mode)."""
+    return _TLS_LAYERS.get(protocol) if protocol is not None else None
 
 
 def source_of(peername) -> str:

@@ -19,36 +19,21 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from edge_console.agent.api.access import CALLER_PAIRING, json_refusal
+from edge_console.agent.api.access import actor, add_routes
+from edge_console.agent.api.json_answers import json_error, json_object_body
 from edge_console.agent.api.socket_registry import open_socket
 from edge_console.agent.updates import UpdateRejected
-from edge_console.core import bounded_json
 from edge_console.core.releases.trust import ReleaseTrustError, trusted_root
 
 log = logging.getLogger(__name__)
 MAX_ROOT_BYTES = 1024 * 1024
-MAX_BODY_DEPTH = 4  # update, rollback and code requests are flat objects
+MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_DEPTH = 4  # update and rollback requests are flat objects
 
 
-def _actor(request: web.Request) -> str:
-    pairing = request.get(CALLER_PAIRING)
-    return f"{pairing.console_name} ({pairing.role}, pairing {pairing.id})" if pairing else f"console at {request.remote}"
-
-
-def _flat_json(text: str):
-    return bounded_json.loads(text, MAX_BODY_DEPTH)
-
-
-async def _json_body(request: web.Request, limit: int = 64 * 1024) -> dict:
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    try:
-        data = await request.json(loads=_flat_json) if request.can_read_body else {}
-    except ValueError:  # also nesting a parser would recurse into: these bodies are flat objects
-        raise web.HTTPBadRequest(reason="the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(reason="the body must be a JSON object")
-    return data
+async def _json_body(request: web.Request) -> dict:
+    """The request's JSON object; none at all counts as {} (a rollback to the previous model sends nothing)."""
+    return await json_object_body(request, max_bytes=MAX_BODY_BYTES, max_depth=MAX_BODY_DEPTH, empty_is_object=True)
 
 
 def _without_paths(described: dict) -> dict:
@@ -63,34 +48,34 @@ def _without_paths(described: dict) -> dict:
     return out
 
 
-def install_update_routes(app: web.Application, agent, uploads, roles: dict[str, str]) -> None:
+def install_update_routes(app: web.Application, agent, uploads, roles: dict[tuple[str, str], str]) -> None:
     """Register the routes (closures over the agent's update manager) and their roles."""
     updates = agent.updates
 
     async def start_update(request: web.Request) -> web.Response:
         upload_id = str((await _json_body(request)).get("upload", ""))
         if updates.busy:
-            return json_refusal(409, "busy", "another update is in progress on this device; wait for it")
+            return json_error(409, "busy", "another update is in progress on this device; wait for it")
         taken = uploads.complete(upload_id)
         if taken is None:
             meta = uploads.meta(upload_id)
             detail = (f"upload {upload_id} has {meta['offset']} of {meta['length']} bytes; finish it first" if meta
                       else f"no finished upload {upload_id!r} (it expired, or was used)")
-            return json_refusal(409 if meta else 404, "upload not ready", detail)
+            return json_error(409 if meta else 404, "upload not ready", detail)
         path, follower = taken
         try:
-            record = updates.submit_release(path, "upload", _actor(request), name=path.name.split("-", 2)[-1],
+            record = updates.submit_release(path, "upload", actor(request), name=path.name.split("-", 2)[-1],
                                             follower=follower)
         except UpdateRejected as exc:
             if follower is not None:
                 follower.abandon()
-            return json_refusal(409, "busy", str(exc))
+            return json_error(409, "busy", str(exc))
         return web.json_response(record.to_dict(), status=202)
 
     async def get_update(request: web.Request) -> web.Response:
         record = updates.records.get(request.match_info["update_id"])
         if record is None:
-            return json_refusal(404, "no such update", "GET /v1/models lists the recent ones")
+            return json_error(404, "no such update", "GET /v1/models lists the recent ones")
         return web.json_response(record.to_dict())
 
     async def models(request: web.Request) -> web.Response:
@@ -99,14 +84,14 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
     async def rollback(request: web.Request) -> web.Response:
         version = (await _json_body(request)).get("version")
         if version is not None and not isinstance(version, str):
-            return json_refusal(400, "bad request", "version must be a string such as 1.0.0")
+            return json_error(400, "bad request", "version must be a string such as 1.0.0")
         try:
-            future = updates.submit(lambda: updates.rollback(version, _actor(request), "requested by an operator"))
+            future = updates.submit(lambda: updates.rollback(version, actor(request), "requested by an operator"))
             target = await asyncio.wrap_future(future)
         except UpdateRejected as exc:
-            return json_refusal(409, "busy", str(exc))
+            return json_error(409, "busy", str(exc))
         except ValueError as exc:
-            return json_refusal(409, "cannot roll back", str(exc))
+            return json_error(409, "cannot roll back", str(exc))
         return web.json_response({"running": {k: v for k, v in target.__dict__.items() if k != "path"}})
 
     async def events(request: web.Request) -> web.StreamResponse:
@@ -146,7 +131,7 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
             after = int(request.query.get("after", "0"))
             limit = min(int(request.query.get("limit", "1000")), 5000)
         except ValueError:
-            return json_refusal(400, "bad query", "after and limit must be whole numbers")
+            return json_error(400, "bad query", "after and limit must be whole numbers")
         entries = await asyncio.to_thread(agent.audit.entries, after, limit)
         return web.json_response({"entries": entries})
 
@@ -170,15 +155,15 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
 
     async def put_trust(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_ROOT_BYTES:
-            return json_refusal(413, "too large", "root.json is a few kilobytes")
+            return json_error(413, "too large", "root.json is a few kilobytes")
         body = await request.read()
         try:
-            result = await asyncio.to_thread(updates.install_trust, body, _actor(request))
+            result = await asyncio.to_thread(updates.install_trust, body, actor(request))
         except (ReleaseTrustError, ValueError, KeyError, TypeError) as exc:
-            return json_refusal(400, "not a root.json", f"{exc!s:.300}")
+            return json_error(400, "not a root.json", f"{exc!s:.300}")
         return web.json_response(result)
 
-    for method, path, handler, role in (
+    add_routes(app, roles, (
         ("POST", "/v1/updates", start_update, "operator"),
         ("GET", "/v1/updates/events", events, "viewer"),
         ("GET", "/v1/updates/{update_id}", get_update, "viewer"),
@@ -188,6 +173,4 @@ def install_update_routes(app: web.Application, agent, uploads, roles: dict[str,
         ("GET", "/v1/audit/verify", audit_verify, "viewer"),
         ("GET", "/v1/release-trust", get_trust, "viewer"),
         ("PUT", "/v1/release-trust/root", put_trust, "admin"),
-    ):
-        app.router.add_route(method, path, handler)
-        roles[path] = role
+    ))

@@ -4,9 +4,12 @@ checked while it arrives, verified with TUF, installed into the model store, wat
     _uploads.py           resumable uploads of release files (tus 1.0.0): routes, space reserved, expiry
     _follower.py          staging a release from its upload while the bytes arrive
     _service.py           UpdateManager: staged -> verified -> checked -> active (probation) -> confirmed
+    _states.py            the two state machines (an update record's steps, the model lifecycle) as transition
+                          tables, and the check every move goes through
     _records.py           one record per update attempt, persisted at every step; the events consoles follow
     _lifecycle.py         which model runs: start-up recovery, activation into probation, the watchdog, rollback
-    _model_store.py       verified models only, and the one state file that says which runs
+    _model_store.py       verified models only (a checked bundle is moved in, not copied), and the one state file
+                          that says which runs
     _cli.py               `edge-agent install | versions | rollback | trust-root | audit` on the device's terminal
     _versions_summary.py  `edge-agent versions` as a person reads it
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from edge_console.agent.cli_target import say_which_agent, state_dir_of
 from edge_console.agent.trust.cli import add_state_args
 from edge_console.agent.updates._model_store import ModelStore
-from edge_console.agent.updates._records import FINAL, UpdateRecords
+from edge_console.agent.updates._records import UpdateRecords
 from edge_console.agent.updates._versions_summary import versions_summary
 from edge_console.core.audit.log import AuditLog
+from edge_console.core.protocol import UPDATE_FINAL, UPDATE_ON_PROBATION, UPDATE_SUCCEEDED
 from edge_console.core.releases.trust import install_root
 from edge_console.core.terminal_text import for_terminal
 
@@ -73,8 +74,8 @@ def _follow(state: Path, release_name: str, since: float) -> int:
             for step in record.steps[shown:]:
                 print(f"  {step['state']:<12} {for_terminal(str(step['note']))}")  # notes may quote a release
             shown = len(record.steps)
-            if record.state in FINAL or record.state == "active":
-                return 0 if record.state in ("good", "active") else 1
+            if record.state in (*UPDATE_FINAL, UPDATE_ON_PROBATION):  # the switch is as far as a person waits
+                return 0 if record.state in (UPDATE_SUCCEEDED, UPDATE_ON_PROBATION) else 1
         time.sleep(0.5)
     print("edge-agent: the agent has not taken the release yet; is it running? It installs it when it starts.")
     return 3

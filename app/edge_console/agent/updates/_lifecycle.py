@@ -2,9 +2,11 @@
 watchdog's verdict, marking good, rollback. All decisions are written to lifecycle.json (atomically) before they
 take effect, so a `kill -9` at any point restarts into a consistent, verified model.
 
-Start-up, in order: a model whose file no longer matches its verified hash is never loaded (fall back to the
-previous one, else the factory model); a model still in probation resumes it, unless the agent has restarted
-more than MAX_PROBATION_RESTARTS times during it (a crash loop), in which case it is rolled back at once.
+Every change goes through `_move`, which allows only what _states.LIFECYCLE_TRANSITIONS does (factory, probation,
+good). Start-up, in order, each a transition from that table: a model whose file no longer matches its verified
+hash is never loaded (-> good on the previous one, else -> factory); a model still in probation resumes it
+(probation -> probation), unless the agent has restarted more than MAX_PROBATION_RESTARTS times during it (a
+crash loop), in which case it is rolled back at once (-> good or factory).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import time
 from dataclasses import replace
 
 from edge_console.agent.updates._model_store import Lifecycle, ModelStore, StoredModel
+from edge_console.agent.updates._states import FACTORY, GOOD, LIFECYCLE_TRANSITIONS, PROBATION
 from edge_console.core.audit.log import AuditLog
+from edge_console.core.state_machine import check_transition
 from edge_console.core.versions import version_key
 
 log = logging.getLogger(__name__)
@@ -42,54 +46,60 @@ class ModelLifecycle:
             damaged = lc.active
             fallback = lc.previous if lc.previous and (lc.previous.factory or self.store.intact(lc.previous)) \
                 else self.factory
-            self._switch_record(fallback, previous=None, state="good")
+            self._switch_record(fallback, previous=None)
             self.audit.append("device", "rollback", version=damaged.version, line=damaged.line,
                               to=fallback.label, automatic=True,
                               reason="the active model's file no longer matches its verified hash (damaged storage)")
             log.error("active model %s is damaged; running %s instead", damaged.label, fallback.label)
             return fallback
-        if lc.state == "probation":
-            lc.probation_restarts += 1
-            if lc.probation_restarts > MAX_PROBATION_RESTARTS:
+        if lc.state == PROBATION:
+            restarts = lc.probation_restarts + 1
+            if restarts > MAX_PROBATION_RESTARTS:
                 failed = lc.active
                 target = lc.previous or self.factory
-                self._switch_record(target, previous=None, state="good")
+                self._switch_record(target, previous=None)
                 self.audit.append("watchdog", "rollback", line=failed.line, version=failed.version, to=target.label,
-                                  automatic=True, reason=f"the agent restarted {lc.probation_restarts} times during "
+                                  automatic=True, reason=f"the agent restarted {restarts} times during "
                                                          "probation (a crash loop)")
                 return target
             remaining = (lc.probation_until or 0) - time.time()
-            lc.probation_until = time.time() + max(remaining, MIN_RESUMED_PROBATION_S)
-            self.store.save(lc)
+            self._move(PROBATION, probation_until=time.time() + max(remaining, MIN_RESUMED_PROBATION_S),
+                       probation_restarts=restarts)
             self.audit.append("device", "probation resumed", line=lc.active.line, version=lc.active.version,
                               restarts=lc.probation_restarts)
         return lc.active
 
     # -- changes ----------------------------------------------------------------------------------------------------
-    def _switch_record(self, target: StoredModel, previous: StoredModel | None, state: str) -> None:
-        lc = self.state
-        lc.active = None if target.factory else target
-        lc.previous = previous
-        lc.state = state
-        lc.probation_until = None
-        lc.probation_restarts = 0
-        self.store.save(lc)
+    def _move(self, state: str, **changes) -> None:
+        """The one way the lifecycle changes: `state` must follow the current one in LIFECYCLE_TRANSITIONS
+        (InvalidTransition, with nothing changed, if not); `changes` are the other fields that change with it.
+        Persisted before the caller acts on it."""
+        check_transition(LIFECYCLE_TRANSITIONS, "model lifecycle", self.state.state, state)
+        active = changes.get("active", self.state.active)
+        if (state == FACTORY) != (active is None):  # "factory" means no release is active, and only that
+            raise RuntimeError(f"model lifecycle: state {state!r} does not fit the active model {active!r}")
+        for name, value in changes.items():
+            if not hasattr(self.state, name):  # a misspelt field would be set here and never written
+                raise AttributeError(f"the model lifecycle has no field {name!r}")
+            setattr(self.state, name, value)
+        self.state.state = state
+        self.store.save(self.state)
+
+    def _switch_record(self, target: StoredModel, previous: StoredModel | None) -> None:
+        """To a model that has run before: good at once (factory when it is the factory model)."""
+        self._move(FACTORY if target.factory else GOOD, active=None if target.factory else target,
+                   previous=previous, probation_until=None, probation_restarts=0)
 
     def begin_probation(self, new: StoredModel, running: StoredModel, baseline_fps: float | None,
                         model_errors: int) -> None:
         """Record the switch to `new` (persisted first; the caller swaps the detector right after)."""
         lc = self.state
-        lc.previous = running
-        lc.active = new
-        lc.state = "probation"
-        lc.probation_until = time.time() + self.probation_s
-        lc.probation_restarts = 0
-        lc.baseline_fps = baseline_fps
-        lc.highest[new.line] = new.version if self.store.newer_than_highest(lc, new.line, new.version) \
-            else lc.highest[new.line]
-        lc.retained = [new, *[m for m in lc.retained if m.key() != new.key()]]
+        highest = {**lc.highest, new.line: new.version} if self.store.newer_than_highest(lc, new.line, new.version) \
+            else lc.highest
+        self._move(PROBATION, previous=running, active=new, probation_until=time.time() + self.probation_s,
+                   probation_restarts=0, baseline_fps=baseline_fps, highest=highest,
+                   retained=[new, *[m for m in lc.retained if m.key() != new.key()]])
         self.errors_at_activation = model_errors
-        self.store.save(lc)
 
     def highest(self) -> dict[str, str]:
         """The highest version of each line this device has run: every release activated, and the factory model
@@ -106,13 +116,10 @@ class ModelLifecycle:
 
     def mark_good(self) -> StoredModel | None:
         lc = self.state
-        if lc.state != "probation" or lc.active is None:
+        if lc.state != PROBATION:
             return None
-        lc.state = "good"
-        lc.probation_until = None
-        lc.probation_restarts = 0
-        self.store.prune(lc)
-        self.store.save(lc)
+        self.store.prune(lc)  # trims lc.retained, saved with the move
+        self._move(GOOD, probation_until=None, probation_restarts=0)
         return lc.active
 
     def rollback_target(self, version: str | None) -> StoredModel:
@@ -132,15 +139,14 @@ class ModelLifecycle:
         lc = self.state
         if not target.factory and not self.store.intact(target):
             raise ValueError(f"{target.label} is damaged on this device (its file does not match its hash)")
-        self._switch_record(target, previous=running if running.key() != target.key() else lc.previous,
-                            state="good")
+        self._switch_record(target, previous=running if running.key() != target.key() else lc.previous)
 
     # -- the probation watchdog ---------------------------------------------------------------------------------------
     def probation_verdict(self, inferred_fps: float | None, model_errors: int, model_failing: bool,
                           source_ok: bool) -> tuple[str, str] | None:
         """("rollback", reason), ("good", "") or None (keep watching)."""
         lc = self.state
-        if lc.state != "probation" or lc.active is None:
+        if lc.state != PROBATION:
             return None
         errors = model_errors - self.errors_at_activation
         if model_failing or errors > MODEL_ERRORS_ALLOWED:
@@ -157,10 +163,10 @@ class ModelLifecycle:
         lc = self.state
         until = lc.probation_until
         return {
-            "running": {**running.__dict__, "state": lc.state if lc.active else "good"},
+            "running": {**running.__dict__, "state": GOOD if lc.state == FACTORY else lc.state},  # the API says good of the factory model
             "previous": lc.previous.__dict__ if lc.previous else None,
             "retained": [m.__dict__ for m in lc.retained] + [self.factory.__dict__],
-            "probation_s_left": max(0.0, round(until - time.time(), 1)) if until and lc.state == "probation" else None,
+            "probation_s_left": max(0.0, round(until - time.time(), 1)) if until and lc.state == PROBATION else None,
             "highest": self.highest(),
         }
 

@@ -3,10 +3,15 @@
     <state>/models/store/<line>/<version>/   model.onnx, manifest.json, MODEL_CARD.md, golden/  (never edited)
     <state>/models/lifecycle.json            active, previous, retained, probation, highest version per line
 
-Crash safety: a model folder is written under a temporary name, fsynced and renamed into place, so the store
-never holds half a model; lifecycle.json is replaced atomically (temp file, fsync, rename, fsync of the folder),
-so after a `kill -9` it says either the old or the new state, never a mix. At start the active model's file is
-checked against its manifest's sha256; a damaged one is never loaded (the agent falls back, see lifecycle.py).
+A release's bundle is staged (unpacked and checked) in <state>/updates/<id>/delivery/bundle, on the same
+filesystem as the store: once verified and checked it is fsynced where it is and renamed into the store, so its
+bytes are written once (an SD card's wear and an update's time), not copied a second time.
+
+Crash safety: a model folder reaches its name in the store by one rename, after its files are durable, so the
+store never holds half a model; lifecycle.json is replaced atomically (temp file, fsync, rename, fsync of the
+folder), so after a `kill -9` it says either the old or the new state, never a mix, and it only names a model
+after the model's rename. At start the active model's file is checked against its manifest's sha256; a damaged
+one is never loaded (the agent falls back, see _lifecycle.py).
 
 The model the agent was started with (`--model`) is the "factory" entry: always retained, never deleted, the
 last resort of every rollback.
@@ -14,8 +19,7 @@ last resort of every rollback.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import errno
 import json
 import os
 import shutil
@@ -23,6 +27,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edge_console.agent.updates._states import FACTORY, lifecycle_state_from_disk
+from edge_console.core.atomic_files import file_sha256, fsync_dir, fsync_tree, write_atomic
 from edge_console.core.disk_reserve import essential
 from edge_console.core.versions import version_key
 
@@ -49,7 +55,7 @@ class StoredModel:
 @dataclass
 class Lifecycle:
     active: StoredModel | None = None
-    state: str = "good"  # of the active model: "probation" or "good"
+    state: str = FACTORY  # "factory" (no release active), "probation" or "good": see _states.LIFECYCLE_TRANSITIONS
     previous: StoredModel | None = None  # what a rollback returns to
     retained: list[StoredModel] = field(default_factory=list)  # newest first, factory excluded
     probation_until: float | None = None  # wall clock
@@ -63,45 +69,10 @@ class Lifecycle:
     @classmethod
     def from_dict(cls, d: dict) -> Lifecycle:
         model = lambda m: StoredModel(**m) if m else None  # noqa: E731
-        return cls(model(d.get("active")), d.get("state", "good"), model(d.get("previous")),
+        active = model(d.get("active"))
+        return cls(active, lifecycle_state_from_disk(d.get("state", ""), active is not None), model(d.get("previous")),
                    [StoredModel(**m) for m in d.get("retained", [])], d.get("probation_until"),
                    int(d.get("probation_restarts", 0)), d.get("baseline_fps"), dict(d.get("highest", {})))
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically and durably; an essential write (core/disk_reserve.py)."""
-    essential(lambda: _write_atomic(path, data))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):  # a full disk: leave no half-written copy taking what space is left
-            tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class ModelStore:
@@ -124,25 +95,38 @@ class ModelStore:
             return Lifecycle()
 
     def save(self, lifecycle: Lifecycle) -> None:
-        write_atomic(self._state_path, json.dumps(lifecycle.to_dict(), indent=1).encode())
+        data = json.dumps(lifecycle.to_dict(), indent=1).encode()
+        essential(lambda: write_atomic(self._state_path, data))  # which model runs: written even on a full disk
 
     def folder(self, line: str, version: str) -> Path:
         return self.store / line / version
 
-    def add(self, unpacked: Path, line: str, version: str, model_sha256: str) -> StoredModel:
-        """Copy a verified, checked bundle folder into the store (atomically); returns its entry."""
+    def add(self, staged: Path, line: str, version: str, model_sha256: str) -> StoredModel:
+        """Move a verified, checked bundle folder into the store (durably, by one rename); returns its entry.
+        `staged` is gone afterwards."""
         final = self.folder(line, version)
-        if final.exists():  # a previous attempt got this far: its content was verified the same way
-            shutil.rmtree(final)
-        partial = final.with_name(f".{version}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(unpacked, partial)
-        for path in partial.rglob("*"):
-            if path.is_file():
-                with open(path, "rb") as f:
-                    os.fsync(f.fileno())
-        os.replace(partial, final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():  # a previous attempt got this far and stopped before the switch: nothing refers to it
+            leftover = final.with_name(f".{version}.replaced.partial")  # out of the way at once, removed after
+            shutil.rmtree(leftover, ignore_errors=True)
+            os.replace(final, leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+        fsync_tree(staged)  # its bytes and entries on the disk before its name in the store can be
+        try:
+            os.rename(staged, final)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # Staging and store on different filesystems (a state folder split over mounts by hand): a rename
+            # cannot cross them, so copy under a temporary name, sync, and rename that into place.
+            partial = final.with_name(f".{version}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(staged, partial)
+            fsync_tree(partial)
+            os.replace(partial, final)
+            shutil.rmtree(staged, ignore_errors=True)
         fsync_dir(final.parent)
+        fsync_dir(self.store)  # the line's folder may be new
         return StoredModel(line, version, str(final / "model.onnx"), model_sha256, time.time())
 
     def intact(self, model: StoredModel) -> bool:

@@ -2,9 +2,10 @@
 
     <state>/updates/<id>/state.json   {id, state, release, line, version, source, actor, reason, figures, steps}
 
-States, in order: staged -> verified -> checked -> active -> good; or, at any point, rejected (with the reason
-and the figures that decided it), interrupted (the agent stopped mid-way: nothing changed), rolled_back (it was
-active and was taken back, by the watchdog or an operator).
+States, in order: staged -> verified -> checked -> active -> good; or, before active, rejected (with the reason
+and the figures that decided it) or interrupted (the agent stopped mid-way: nothing changed); or, once active,
+rolled_back (taken back, by the watchdog or an operator). `step` moves a record only as _states.RECORD_TRANSITIONS
+allows; `recovery_step` is what start-up does with a record a restart cut short.
 """
 
 from __future__ import annotations
@@ -16,13 +17,24 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from edge_console.agent.updates._model_store import write_atomic
+from edge_console.agent.updates._states import (
+    ACTIVE,
+    CHECKED,
+    GOOD,
+    INTERRUPTED,
+    RECORD_START,
+    RECORD_TRANSITIONS,
+    ROLLED_BACK,
+    record_step_from_disk,
+)
+from edge_console.core.atomic_files import write_atomic
+from edge_console.core.disk_reserve import essential
+from edge_console.core.protocol import UPDATE_FAILED, UPDATE_FINAL, UPDATE_IN_PROGRESS
+from edge_console.core.state_machine import check_transition
 
-FINAL = ("good", "rejected", "interrupted", "rolled_back")
-UNFINISHED = ("staged", "verified", "checked")
 MAX_EVENTS = 500
 MAX_RECORDS_KEPT = 50
 
@@ -44,6 +56,28 @@ class UpdateRecord:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> UpdateRecord:
+        """A record as read from disk; a key this version does not know (a newer agent's) is left out, a step it
+        does not know is mapped (_states.record_step_from_disk)."""
+        known = {f.name for f in fields(cls)}
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        record.state = record_step_from_disk(record.state, record.id)
+        return record
+
+
+def recovery_step(record: UpdateRecord, switched: bool, on_probation: bool, running: bool) -> str | None:
+    """Start-up's next step for a record a restart cut short, or None when it is where it should be. The
+    lifecycle is the truth about which model runs: `switched` (it took this record's model, before or after a
+    start-up rollback), `on_probation` (this record's model runs on probation now), `running` (it runs)."""
+    if record.state in UPDATE_IN_PROGRESS:
+        # Cut between the switch (lifecycle.json, written first) and the "active" step: the record follows the
+        # lifecycle; otherwise nothing reached the store's use, and the attempt ends as interrupted.
+        return ACTIVE if switched and record.state == CHECKED else INTERRUPTED
+    if record.state == ACTIVE and not on_probation:
+        return GOOD if running else ROLLED_BACK  # its probation ended while the agent was down (or at start-up)
+    return None
+
 
 class UpdateRecords:
     def __init__(self, folder: Path, publish: Callable[[dict], None]) -> None:
@@ -53,21 +87,27 @@ class UpdateRecords:
         self._lock = threading.Lock()
 
     def new(self, source: str, actor: str, release: str) -> UpdateRecord:
-        record = UpdateRecord(time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6], "staged", source, actor,
+        record = UpdateRecord(time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6], RECORD_START, source, actor,
                               release)
-        self.step(record, "staged", f"received {release}")
+        self._enter(record, RECORD_START, f"received {release}", {})  # where a record starts: no transition
         return record
 
     def work_dir(self, record: UpdateRecord) -> Path:
         return self.folder / record.id
 
     def step(self, record: UpdateRecord, state: str, note: str = "", **figures) -> None:
-        """Move `record` to `state` and persist it before anything is reported or done next."""
+        """Move `record` to `state` and persist it before anything is reported or done next; InvalidTransition
+        (nothing changed) when the table does not allow it. A write that fails (OSError) leaves the record moved
+        in memory only (see UpdateManager._step_or_hold)."""
+        check_transition(RECORD_TRANSITIONS, f"update record {record.id}", record.state, state)
+        self._enter(record, state, note, figures)
+
+    def _enter(self, record: UpdateRecord, state: str, note: str, figures: dict) -> None:
         with self._lock:
             record.state = state
             record.figures.update(figures)
             record.steps.append({"state": state, "at": round(time.time(), 3), "note": note})
-            if state in ("rejected", "interrupted", "rolled_back"):
+            if state in UPDATE_FAILED:
                 record.reason = note
             self._write(record)
         self.announce(record)
@@ -75,7 +115,8 @@ class UpdateRecords:
     def _write(self, record: UpdateRecord) -> None:
         path = self.work_dir(record) / "state.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(record.to_dict(), indent=1).encode())
+        # An essential write (core/disk_reserve.py): a verdict is recorded even on a full disk.
+        essential(lambda: write_atomic(path, json.dumps(record.to_dict(), indent=1).encode()))
 
     def save(self, record: UpdateRecord) -> None:
         """Write `record` as it is in memory (a step that could not be written when it was taken)."""
@@ -89,13 +130,13 @@ class UpdateRecords:
         path = self.folder / update_id / "state.json"
         if "/" in update_id or ".." in update_id or not path.is_file():
             return None
-        return UpdateRecord(**json.loads(path.read_text()))
+        return UpdateRecord.from_dict(json.loads(path.read_text()))
 
     def all(self) -> list[UpdateRecord]:
         out = []
         for path in sorted(self.folder.glob("*/state.json")):
             try:
-                out.append(UpdateRecord(**json.loads(path.read_text())))
+                out.append(UpdateRecord.from_dict(json.loads(path.read_text())))
             except (ValueError, TypeError):
                 continue
         return out
@@ -110,7 +151,7 @@ class UpdateRecords:
                 target.unlink(missing_ok=True)
 
     def prune(self) -> None:
-        records = [r for r in self.all() if r.state in FINAL]
+        records = [r for r in self.all() if r.state in UPDATE_FINAL]
         for record in records[:-MAX_RECORDS_KEPT]:
             shutil.rmtree(self.work_dir(record), ignore_errors=True)
 

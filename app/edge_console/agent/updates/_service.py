@@ -26,15 +26,27 @@ from typing import Protocol
 from edge_console.agent.updates._follower import FollowAbandoned, UploadFollower
 from edge_console.agent.updates._lifecycle import ModelLifecycle
 from edge_console.agent.updates._model_store import ModelStore, StoredModel
-from edge_console.agent.updates._records import UNFINISHED, UpdateEvents, UpdateRecord, UpdateRecords
+from edge_console.agent.updates._records import UpdateEvents, UpdateRecord, UpdateRecords, recovery_step
+from edge_console.agent.updates._states import (
+    ACTIVE,
+    CHECKED,
+    GOOD,
+    INTERRUPTED,
+    PROBATION,
+    RECORD_TRANSITIONS,
+    REJECTED,
+    ROLLED_BACK,
+    VERIFIED,
+)
 from edge_console.core.audit.log import AuditLog
 from edge_console.core.detection.detector import Detector
-from edge_console.core.detection.providers import available_providers
+from edge_console.core.detection.onnx_runtime import available_providers
 from edge_console.core.errors import EdgeConsoleError, ModelError
 from edge_console.core.releases.file_format import BundleManifest
 from edge_console.core.releases.golden_check import run_golden_set
 from edge_console.core.releases.stream import StagedRelease, stage_release, verify_staged
 from edge_console.core.releases.trust import install_root
+from edge_console.core.state_machine import can_move
 from edge_console.core.versions import version_key
 
 log = logging.getLogger(__name__)
@@ -93,28 +105,33 @@ class UpdateManager:
 
     # -- start-up ---------------------------------------------------------------------------------------------
     def _interrupt_unfinished(self) -> None:
-        """Attempts a restart cut short: nothing of them reached the store unless checked; say so and clean up."""
+        """Attempts a restart cut short: each record is moved, by its table's transitions (recovery_step), to what
+        the lifecycle says happened; an unfinished one that did not reach the switch is interrupted, its work
+        cleaned up."""
         for record in self.records.all():
-            if record.state == "checked" and self._switched_to(record):
-                # Cut between the switch (lifecycle.json, written first) and this record's "active" step: the
-                # device runs the new model, so the record follows it rather than saying nothing was changed.
-                self._step_or_hold(record, "active", "the agent restarted right after switching to "
-                                                     f"{record.line} {record.version}; probation goes on")
-                self._audit_or_hold(record.actor, "model activated", update=record.id, line=record.line,
-                                    version=record.version, probation_s=self.lifecycle.probation_s,
-                                    after_restart=True)
-            if record.state in UNFINISHED:
+            while (to := recovery_step(record, self._switched_to(record), self._on_probation(record),
+                                       self.running.key() == (record.line, record.version))) is not None:
                 at_step = record.state
-                self.records.clean_work(record)  # first: on a full disk, this is the room the verdict needs
-                self._step_or_hold(record, "interrupted", f"the agent stopped while the update was {at_step}; "
-                                                     "nothing was changed. Deliver it again.")
-                self._audit_or_hold("device", "update interrupted", update=record.id, release=record.release,
-                                    at_step=at_step)
-            elif record.state == "active" and not (self.lifecycle.state.state == "probation"
-                                                   and self.lifecycle.state.active
-                                                   and self.lifecycle.state.active.version == record.version):
-                final = "good" if self.running.version == record.version else "rolled_back"
-                self._step_or_hold(record, final, "" if final == "good" else "rolled back when the agent restarted")
+                if to == ACTIVE:
+                    # Cut between the switch (lifecycle.json, written first) and this record's "active" step: the
+                    # device runs the new model, so the record follows it rather than saying nothing was changed.
+                    self._step_or_hold(record, ACTIVE, "the agent restarted right after switching to "
+                                                       f"{record.line} {record.version}; probation goes on")
+                    self._audit_or_hold(record.actor, "model activated", update=record.id, line=record.line,
+                                        version=record.version, probation_s=self.lifecycle.probation_s,
+                                        after_restart=True)
+                elif to == INTERRUPTED:
+                    self.records.clean_work(record)  # first: on a full disk, this is the room the verdict needs
+                    self._step_or_hold(record, INTERRUPTED, f"the agent stopped while the update was {at_step}; "
+                                                            "nothing was changed. Deliver it again.")
+                    self._audit_or_hold("device", "update interrupted", update=record.id, release=record.release,
+                                        at_step=at_step)
+                else:  # its probation ended while the agent was down, or start-up rolled it back
+                    self._step_or_hold(record, to, "" if to == GOOD else "rolled back when the agent restarted")
+
+    def _on_probation(self, record: UpdateRecord) -> bool:
+        lc = self.lifecycle.state
+        return lc.state == PROBATION and lc.active is not None and lc.active.key() == (record.line, record.version)
 
     def _switched_to(self, record: UpdateRecord) -> bool:
         """Whether the lifecycle took this record's model (it is active, or was and start-up rolled it back). A
@@ -173,7 +190,12 @@ class UpdateManager:
             self.records.prune()
 
     def _reject(self, record: UpdateRecord, reason: str) -> None:
-        self._step_or_hold(record, "rejected", reason)
+        if not can_move(RECORD_TRANSITIONS, record.state, REJECTED):
+            # It failed after the switch (an audit entry not written, say): the device runs the new model on
+            # probation, and the watchdog's verdict, not "rejected", is this record's end.
+            log.error("update %s failed after it became %s, which it stays: %s", record.id, record.state, reason)
+            return
+        self._step_or_hold(record, REJECTED, reason)
         self._audit_or_hold(record.actor, "update rejected", update=record.id, release=record.release,
                             line=record.line, version=record.version, reason=reason, figures=record.figures)
         log.warning("update %s rejected: %s", record.release, reason)
@@ -191,7 +213,8 @@ class UpdateManager:
             log.error("update %s %s, but its record cannot be written yet (%s); it will be when there is room",
                       record.id, state, exc)
             self.records.announce(record)  # step() changed the record in memory before it failed to write it
-            self._unsaved.append(record)
+            if not any(held is record for held in self._unsaved):  # start-up may move one twice (checked, active...)
+                self._unsaved.append(record)
 
     def _audit_or_hold(self, actor: str, event: str, **details) -> None:
         try:
@@ -255,7 +278,7 @@ class UpdateManager:
             highest = self.lifecycle.highest().get(manifest.model_line)
             raise UpdateRejected(f"older than installed: {manifest.label} is not newer than {manifest.model_line} "
                                  f"{highest}, the highest installed; going back is a rollback to a retained version")
-        self.records.step(record, "verified", f"signed (targets v{verified.targets_version}), hashes, compatibility")
+        self.records.step(record, VERIFIED, f"signed (targets v{verified.targets_version}), hashes, compatibility")
         self.audit.append(record.actor, "release verified", update=record.id, line=manifest.model_line,
                           version=manifest.version, sha256=verified.sha256)
         model = staged.bundle_dir / "model.onnx"
@@ -268,7 +291,7 @@ class UpdateManager:
         record.figures["golden"] = result.to_dict()
         if not result.passed:
             raise UpdateRejected("failed its check on this device: " + "; ".join(result.reasons))
-        self.records.step(record, "checked", f"golden set F1 {result.f1:.3f}, p95 {result.latency_p95_ms:.1f} ms")
+        self.records.step(record, CHECKED, f"golden set F1 {result.f1:.3f}, p95 {result.latency_p95_ms:.1f} ms")
         self.audit.append(record.actor, "release checked", update=record.id, figures=result.to_dict())
         stored = self.store.add(staged.bundle_dir, manifest.model_line, manifest.version, manifest.members[
             "model.onnx"]["sha256"])
@@ -280,7 +303,7 @@ class UpdateManager:
         self._standby = (self.running, self.host.detector)
         self.host.swap_from_worker(detector)
         self.running = stored
-        self.records.step(record, "active", f"serving {stored.label} on probation for "
+        self.records.step(record, ACTIVE, f"serving {stored.label} on probation for "
                                             f"{self.lifecycle.probation_s:g} s")
         self.audit.append(record.actor, "model activated", update=record.id, line=stored.line,
                           version=stored.version, probation_s=self.lifecycle.probation_s)
@@ -299,8 +322,8 @@ class UpdateManager:
         self.host.swap_from_worker(detector)
         self.running, self._standby = target, None
         for record in self.records.all():
-            if record.state == "active" and record.version == failed.version and record.line == failed.line:
-                self.records.step(record, "rolled_back", reason)
+            if record.state == ACTIVE and record.version == failed.version and record.line == failed.line:
+                self.records.step(record, ROLLED_BACK, reason)
         self.audit.append(actor, "rollback", line=failed.line, version=failed.version, to=target.label,
                           automatic=automatic, reason=reason)
         self.events.publish({"type": "rollback", "from": failed.label, "to": target.label, "reason": reason,
@@ -327,8 +350,8 @@ class UpdateManager:
         if good is None:
             return
         for record in self.records.all():
-            if record.state == "active" and record.version == good.version and record.line == good.line:
-                self.records.step(record, "good", "probation passed")
+            if record.state == ACTIVE and record.version == good.version and record.line == good.line:
+                self.records.step(record, GOOD, "probation passed")
         self.audit.append("watchdog", "model good", line=good.line, version=good.version)
 
     # -- the inbox (USB installs) and requests from the device's terminal -------------------------------------------

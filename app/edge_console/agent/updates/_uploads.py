@@ -36,10 +36,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from edge_console.agent.api.access import CALLER_PAIRING
+from edge_console.agent.api.access import actor, add_routes
+from edge_console.agent.api.json_answers import json_error
+from edge_console.agent.api.tls_gate import tls_layer_of
 from edge_console.agent.updates._follower import UploadFollower
-from edge_console.agent.updates._model_store import write_atomic
-from edge_console.core.disk_reserve import RESERVE_BYTES
+from edge_console.core.atomic_files import write_atomic
+from edge_console.core.disk_reserve import RESERVE_BYTES, essential
 
 log = logging.getLogger(__name__)
 TUS_VERSION = "1.0.0"
@@ -58,7 +60,7 @@ def tus_headers(**extra: str) -> dict[str, str]:
 
 
 def tus_error(status: int, error: str, detail: str, **headers: str) -> web.Response:
-    return web.json_response({"error": error, "detail": detail}, status=status, headers=tus_headers(**headers))
+    return json_error(status, error, detail, headers=tus_headers(**headers))
 
 
 class UploadStore:
@@ -90,7 +92,7 @@ class UploadStore:
         return meta if isinstance(meta, dict) and {"length", "offset", "created"} <= set(meta) else None
 
     def _save(self, upload_id: str, meta: dict) -> None:
-        write_atomic(self._meta_path(upload_id), json.dumps(meta).encode())
+        essential(lambda: write_atomic(self._meta_path(upload_id), json.dumps(meta).encode()))
 
     def all(self) -> dict[str, dict]:
         """Every upload kept here, unfinished or finished and not yet installed: id -> meta."""
@@ -389,8 +391,8 @@ async def patch(request: web.Request) -> web.Response:
 @contextlib.contextmanager
 def _large_tls_reads(request: web.Request):
     """Read this connection's TLS records in large pieces while it uploads (see tls_gate.TLS_READ_BUFFER)."""
-    protocol = getattr(request.transport, "_ssl_protocol", None)
-    if protocol is None or not hasattr(protocol, "max_size"):
+    protocol = tls_layer_of(request.protocol)
+    if protocol is None:  # plain TCP: the insecure lab mode
         yield
         return
     protocol.max_size = UPLOAD_TLS_READ
@@ -416,7 +418,7 @@ async def delete(request: web.Request) -> web.Response:
         return tus_error(404, "no such upload", "it expired, was installed or was never created")
     audit = request.app[UPLOADS_AUDIT]
     if audit is not None:
-        await asyncio.to_thread(audit.append, _actor(request), "upload deleted", upload=upload_id,
+        await asyncio.to_thread(audit.append, actor(request), "upload deleted", upload=upload_id,
                                 filename=(meta or {}).get("filename", ""), length=(meta or {}).get("length"))
     return web.Response(status=204, headers=tus_headers())
 
@@ -431,18 +433,13 @@ async def listing(request: web.Request) -> web.Response:
                               "free_bytes": shutil.disk_usage(store.folder).free}, headers=tus_headers())
 
 
-def _actor(request: web.Request) -> str:
-    pairing = request.get(CALLER_PAIRING)
-    return f"{pairing.console_name} ({pairing.role}, pairing {pairing.id})" if pairing else f"console at {request.remote}"
-
-
-def add_upload_routes(app: web.Application, store: UploadStore, roles: dict[str, str], audit=None) -> None:
+def add_upload_routes(app: web.Application, store: UploadStore, roles: dict[tuple[str, str], str],
+                      audit=None) -> None:
     app[UPLOADS] = store
     app[UPLOADS_AUDIT] = audit
-    for method, path, handler in (("OPTIONS", "/v1/uploads", options), ("POST", "/v1/uploads", create),
-                                  ("GET", "/v1/uploads", listing),
-                                  ("HEAD", "/v1/uploads/{upload_id}", head),
-                                  ("PATCH", "/v1/uploads/{upload_id}", patch),
-                                  ("DELETE", "/v1/uploads/{upload_id}", delete)):
-        app.router.add_route(method, path, handler)
-        roles[path] = "operator"
+    add_routes(app, roles, (("OPTIONS", "/v1/uploads", options, "operator"),
+                            ("POST", "/v1/uploads", create, "operator"),
+                            ("GET", "/v1/uploads", listing, "operator"),
+                            ("HEAD", "/v1/uploads/{upload_id}", head, "operator"),
+                            ("PATCH", "/v1/uploads/{upload_id}", patch, "operator"),
+                            ("DELETE", "/v1/uploads/{upload_id}", delete, "operator")))

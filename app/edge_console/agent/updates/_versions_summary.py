@@ -7,6 +7,7 @@ import time
 
 from edge_console.agent.updates._model_store import Lifecycle, StoredModel
 from edge_console.agent.updates._records import UpdateRecord
+from edge_console.agent.updates._states import PROBATION
 from edge_console.core.terminal_text import for_terminal
 
 
@@ -24,7 +25,7 @@ def versions_summary(lifecycle: Lifecycle, last: UpdateRecord | None = None, now
     if lc.active is None:
         running = ("Running: the model the agent was started with (--model), its factory model: "
                    + ("it was rolled back to it" if lc.retained or lc.highest else "no release has been installed"))
-    elif lc.state == "probation":
+    elif lc.state == PROBATION:
         left = (lc.probation_until or 0) - now
         when = (f"{left:.0f} s left; the watchdog rolls it back if it misbehaves" if left > 0 else
                 "its time is up: the agent marks it good when it runs")

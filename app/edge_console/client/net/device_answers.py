@@ -5,7 +5,7 @@ A device is untrusted input. Python's json module recurses once per nesting leve
 RecursionError, which is not a ValueError and used to end a device's session without a word; a body of a gigabyte
 would be held in memory before any check. Here the declared length is checked before anything is read, the body
 is read up to the limit and no further, and `core.bounded_json` parses it (depth and finite numbers). HTTP bodies
-use `read_json`, WebSocket text messages `parse_json`; tests/console_headless/test_hostile_answers.py fails when
+use `read_json`, WebSocket text messages `parse_json`; tests/client/test_hostile_answers.py fails when
 the console parses what a device sent any other way. Qt-free.
 """
 

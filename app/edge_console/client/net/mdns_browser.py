@@ -21,10 +21,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from zeroconf import DNSService, DNSText, InterfaceChoice, ServiceStateChange, Zeroconf
 from zeroconf import Error as ZeroconfError
-from zeroconf import InterfaceChoice, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
-from zeroconf.const import _TYPE_SRV, _TYPE_TXT
 
 from edge_console.client.net.addresses import DeviceAddress, unusable_address_reason
 from edge_console.core.protocol import SERVICE_TYPE
@@ -160,7 +159,7 @@ class MdnsBrowser:
                 return
             cache = self._azc.zeroconf.cache
             cache.async_remove_records([record for record in cache.async_entries_with_name(name)
-                                        if record.type in (_TYPE_SRV, _TYPE_TXT)])
+                                        if isinstance(record, DNSService | DNSText)])
         finally:
             self._checking.discard(name)
         await self._resolve(name)

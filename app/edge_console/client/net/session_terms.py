@@ -7,15 +7,12 @@ import asyncio
 import os
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import aiohttp
 
 from edge_console.client.net.device_answers import UnreadableAnswer
-from edge_console.core.protocol import ProtocolError
-
-if TYPE_CHECKING:
-    from edge_console.console.frames import DecodedFrame
+from edge_console.core.protocol import ProtocolError, StreamHeader
 
 
 class DeviceRefused(aiohttp.ClientError):
@@ -30,6 +27,19 @@ class NotAnAgent(ProtocolError):
     """Something answers at the address, but not an edge agent (a web server, a router's login page)."""
 
 
+class StreamFrame(Protocol):
+    """One stream message as the session's decoder made it (the GUI's decoder adds the paintable picture). The
+    session hands it from the decoder to `SessionListener.on_frame` untouched; what the client keeps of a frame
+    (`frame_ring.ReceivedFrame`) is these."""
+
+    @property
+    def header(self) -> StreamHeader: ...
+    @property
+    def message(self) -> bytes: ...  # the stream message as received: header + JPEG
+    @property
+    def received_at(self) -> float: ...  # console clock, s since the epoch
+
+
 class SessionListener(Protocol):
     """What a session reports; every call happens on the network loop thread."""
 
@@ -39,12 +49,12 @@ class SessionListener(Protocol):
     def on_telemetry(self, samples: list[dict], from_history: bool) -> None: ...
     def on_clock(self, offset_s: float, round_trip_s: float) -> None: ...
     def on_stream_state(self, live: bool, reason: str) -> None: ...
-    def on_frame(self, frame: DecodedFrame) -> None: ...
+    def on_frame(self, frame: StreamFrame) -> None: ...
     def on_error(self, message: str) -> None: ...
     def on_trust(self, trust: str, detail: str) -> None: ...  # see TRUST_STATES
 
 
-Decoder = Callable[[bytes, float], "DecodedFrame"]
+Decoder = Callable[[bytes, float], StreamFrame]  # (message, received_at) -> frame
 # What the console may do with a device, as the session found out on (re)connecting.
 TRUST_STATES = ("viewer", "operator", "admin", "not paired", "certificate changed", "no longer paired",
                 "insecure lab mode", "plain http")

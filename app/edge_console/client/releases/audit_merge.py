@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import sqlite_utils
 
 from edge_console.client.net.device_answers import NOT_EXPECTED, UnreadableAnswer, read_json
+from edge_console.client.storage.database import ConsoleDatabase, open_or_share
 from edge_console.core.audit.anchor import SignedHead, head_is_signed_by
 from edge_console.core.audit.chain import ChainReport, verify_chain
 from edge_console.core.audit.log import AuditLog
@@ -73,15 +73,11 @@ class AuditHeads:
     """The newest signed head the console saw of each device's chain (core/audit/anchor.py): a log that no longer
     holds that hash at that number was rewritten or cut short."""
 
-    def __init__(self, database: Path) -> None:
-        self.db = sqlite_utils.Database(database)
+    def __init__(self, database: ConsoleDatabase | Path) -> None:
+        """`database`: the lane's shared connection, or a path to open one of its own (closed by `close`)."""
+        self.database, self._owns_database = open_or_share(database)
+        self.db = self.database.db
         self.table = self.db.table("audit_heads")
-        if not self.table.exists():
-            self.table.create({"device_id": str, "head": str, "seq": int, "signature": str, "seen_at": float},
-                              pk="device_id")
-        elif "seq" not in self.table.columns_dict:  # a database from before heads were signed
-            for column, kind in (("seq", int), ("signature", str), ("seen_at", float)):
-                self.table.add_column(column, kind)
 
     def get(self, device_id: str) -> RememberedHead | None:
         row = next(self.table.rows_where("device_id = ?", [device_id]), None)
@@ -93,6 +89,10 @@ class AuditHeads:
         with self.db.conn:
             self.table.upsert({"device_id": device_id, "head": head, "seq": seq, "signature": signature,
                                "seen_at": time.time()}, pk="device_id")
+
+    def close(self) -> None:
+        if self._owns_database:
+            self.database.close()
 
 
 @dataclass(frozen=True)

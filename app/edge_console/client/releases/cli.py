@@ -25,7 +25,6 @@ import getpass
 import json
 import socket
 import sys
-import uuid
 from pathlib import Path
 
 import aiohttp
@@ -39,26 +38,19 @@ from edge_console.client.releases.audit_merge import (
     AuditHeads,
     MergedAudit,
     check,
-    console_audit,
     fetch_device_log,
     fetch_signed_head,
 )
-from edge_console.client.releases.delivery import delivery_public_key, held_by_devices, make_delivery
+from edge_console.client.releases.cli_context import Context
+from edge_console.client.releases.delivery import delivery_public_key
 from edge_console.client.releases.device_reports import read_reports
 from edge_console.client.releases.eligibility import console_trust
-from edge_console.client.releases.library import ReleaseLibrary
 from edge_console.client.releases.library_cli import recheck_refused, remove_releases
-from edge_console.client.releases.push import plain_words
-from edge_console.client.releases.rollout import (
-    DeviceFacts,
-    DeviceStep,
-    Rollout,
-    RolloutRunner,
-    RolloutStore,
-    ineligible,
-)
+from edge_console.client.releases.push import PushFailed, plain_words
+from edge_console.client.releases.rollout import DeviceFacts, DeviceStep, Rollout, RolloutStore, ineligible
+from edge_console.client.releases.rollout_runner import DeliverySource, RolloutRunner, new_rollout
 from edge_console.client.releases.trust_cli import install_trust
-from edge_console.client.trust_store import PinStore, TlsContexts, console_identity, default_data_dir
+from edge_console.client.trust_store import default_data_dir
 from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.protocol import ProtocolError
 from edge_console.core.terminal_text import for_terminal
@@ -111,21 +103,6 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("json", "csv"), default="json")
     export.add_argument("--out", type=Path)
     return parser
-
-
-class Context:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.database = data_dir / "console.sqlite"
-        self.library = ReleaseLibrary(data_dir)
-        self.pins = PinStore(self.database)
-        self.identity = console_identity(data_dir)
-        self.contexts = TlsContexts(self.identity)
-        self.audit = console_audit(data_dir)
-
-    def log(self, event: str, **details) -> None:
-        self.audit.append(f"console {socket.gethostname()} ({getpass.getuser()})", event, **details)
 
 
 def _addresses(text: str):
@@ -202,19 +179,21 @@ async def _push(ctx: Context, args) -> int:
             say(f"{facts.name} ({address}): {'skipped: ' + why if why else 'runs ' + facts.running}")
         for step in [s for s in steps if s.phase == "waiting"][: args.canary]:
             step.canary = True
-        rollout = Rollout(uuid.uuid4().hex[:12], entry.id, entry.label, steps, batch=max(1, args.batch),
-                          max_failure_pct=args.max_failure_pct)
-        store = RolloutStore(ctx.database)
-        above = await held_by_devices(session, [reached[s.device_id] for s in steps if s.phase == "waiting"])
-        delivery = make_delivery(ctx.library, entry, ctx.data_dir, ctx.library.folder, above)
+        rollout = new_rollout(entry, steps, args.batch, args.max_failure_pct)
+        store = RolloutStore(ctx.database)  # saved once its delivery is made: from then on, resumable
 
         def resolve(device_id: str):
+            if device_id not in reached:
+                raise PushFailed("the device was not reached when the push began")
             return reached[device_id]
 
-        runner = RolloutRunner(rollout, delivery, session, resolve, store.save, changed=_progress_printer(say),
-                               audit=ctx.log)
+        # The same orchestration as the window's (rollout_runner.py): the delivery is kept for a resume.
+        runner = RolloutRunner(rollout, session, resolve, store.save, changed=_progress_printer(say), audit=ctx.log)
         ctx.log("push requested", release=entry.label, devices=[s.device_id for s in steps])
-        result = await runner.run()
+        try:
+            result = await runner.run(DeliverySource(lambda: ctx.library, entry, ctx.data_dir))
+        finally:
+            store.close()
     for step in result.steps:
         say(f"  {step.name}: {step.phase}" + (f": {step.detail}" if step.detail and step.detail != step.phase else ""))
     sent = [s for s in result.steps if s.phase != "skipped"]

@@ -1,15 +1,15 @@
 """The release views' access to the console database's rollout and audit-head tables, and to the console's audit
 log file (Qt-free).
 
-Everything runs on the console store's own lane (`StoreWorker.LANE`): one thread holds every connection to the
-console database. Two threads opening the same fresh SQLite file at once race to switch it to WAL and to create
-their tables, and the loser gets "database is locked" (the device store then reports the database unusable).
-One thread, in submission order, cannot race. `RolloutStore` and `AuditHeads` hold a SQLite connection, which
-belongs to the thread that opened it: both are opened and used there.
+Everything runs on the console store's own lane (`StoreWorker.LANE`), on the one connection the store worker owns
+there (client/storage/): one thread, in submission order, cannot race another to switch a fresh file to WAL or to
+upgrade its schema. A SQLite connection belongs to the thread that opened it, so `RolloutStore` and `AuditHeads` are
+made and used on the lane, and made again when the worker hands out a new connection (after the unreadable file was
+moved aside for a fresh one: the old connection is closed, and rows go to the new file).
 
 The rollout runner (on the network loop) saves through `save_async`, which snapshots the rollout on the loop
 first, so the lane never reads an object the loop is changing. `close()` queues the connections' closing behind
-the writes already submitted; the lane itself is joined by the runtime when the console closes.
+the writes already submitted; the store worker closes the connection itself, and the runtime joins the lane.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from edge_console.client.releases.audit_merge import AuditHeads
 from edge_console.client.releases.rollout import Rollout, RolloutStore
+from edge_console.client.storage.database import ConsoleDatabase
 from edge_console.client.store import StoreWorker
 from edge_console.client.tasks import Task, TaskManager
 
@@ -33,8 +33,9 @@ class DatabaseClosed(RuntimeError):
 
 
 class ReleaseDb:
-    def __init__(self, database: Path, tasks: TaskManager) -> None:
-        self.database = database
+    def __init__(self, store: StoreWorker, tasks: TaskManager) -> None:
+        self.store = store  # owner of the lane's connection
+        self.database = store.path
         self._tasks = tasks
         self._rollouts: RolloutStore | None = None
         self._heads: AuditHeads | None = None
@@ -42,18 +43,23 @@ class ReleaseDb:
         self._shut = False  # the connections are closed (lane thread)
 
     # -- on the lane's thread ---------------------------------------------------------------------------------------
-    def rollouts(self) -> RolloutStore:
-        if self._shut:
+    def _connection(self) -> ConsoleDatabase:
+        """sqlite3.DatabaseError when the file cannot be used (the store worker has said so, once)."""
+        database = None if self._shut else self.store.database()
+        if database is None:
             raise DatabaseClosed("the release views are closed")
-        if self._rollouts is None:
-            self._rollouts = RolloutStore(self.database)
+        return database
+
+    def rollouts(self) -> RolloutStore:
+        database = self._connection()
+        if self._rollouts is None or self._rollouts.database is not database:
+            self._rollouts = RolloutStore(database)
         return self._rollouts
 
     def heads(self) -> AuditHeads:
-        if self._shut:
-            raise DatabaseClosed("the release views are closed")
-        if self._heads is None:
-            self._heads = AuditHeads(self.database)
+        database = self._connection()
+        if self._heads is None or self._heads.database is not database:
+            self._heads = AuditHeads(database)
         return self._heads
 
     # -- from anywhere ------------------------------------------------------------------------------------------------
@@ -98,16 +104,14 @@ class ReleaseDb:
             pass  # the console closed under a running rollout: it stays as last saved, resumable
 
     def close(self) -> None:
-        """Close the connections once the writes already queued are done (without waiting here)."""
+        """Take no more work once the writes already queued are done (without waiting here); the connection is the
+        store worker's to close."""
         if self._closed:
             return
         self._closed = True
 
         def shut(db: Any) -> None:
             db._shut = True
-            if db._rollouts is not None:
-                db._rollouts.close()
-            if db._heads is not None:
-                db._heads.db.close()
+            db._rollouts = db._heads = None
 
         self.submit(shut)

@@ -1,5 +1,5 @@
-"""What the release views need to know of a device, read from its `DeviceState` and from what it reported to
-`FleetVersions` (Qt-free logic on plain reads).
+"""What the release views need to know of a device, read from its state (`KnownDevice`) and from what it reported
+to the fleet's versions poller (`Reports`): Qt-free logic on plain reads.
 
 Whether a release can go to a device is judged before anything is sent, by the device's own rules
 (`releases.eligibility.ineligible`: one set for the push dialog, Fleet versions and the headless push), from what
@@ -10,17 +10,30 @@ able to take a release by default: it is "not known yet".
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from edge_console.client.releases.eligibility import DeviceFacts, ineligible
 from edge_console.client.releases.library import ReleaseEntry
 from edge_console.client.untrusted_text import visible_text
 
-if TYPE_CHECKING:
-    from edge_console.console.device_state import DeviceState
+
+class KnownDevice(Protocol):
+    """A device as the rules read it (the GUI's per-device state is one): who it is, what its /v1/info said,
+    whether it is online. Its `role` (the session's paired role) is read when it has one: see `role_of`."""
+
+    info: dict  # its checked /v1/info; {} until reached
+
+    @property
+    def device_id(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def last_seen(self) -> float | None: ...
 
 
-class Reports(Protocol):  # versions.FleetVersions, as far as the rules need it
+class Reports(Protocol):  # the fleet's versions poller, as far as the rules need it
     models: dict[str, dict]
     errors: dict[str, str]
     trust: dict[str, dict]
@@ -32,7 +45,7 @@ class Reports(Protocol):  # versions.FleetVersions, as far as the rules need it
 ROLES = ("viewer", "operator", "admin")
 
 
-def role_of(state: DeviceState) -> str | None:
+def role_of(state: KnownDevice) -> str | None:
     """The console's role on the device: the session's trust when it knows it, else what /v1/info said."""
     role = getattr(state, "role", None)
     if role in ROLES:
@@ -44,7 +57,7 @@ def role_of(state: DeviceState) -> str | None:
     return role if role in ROLES else None
 
 
-def device_facts(state: DeviceState, reports: Reports | None = None, base_url: str = "") -> DeviceFacts:
+def device_facts(state: KnownDevice, reports: Reports | None = None, base_url: str = "") -> DeviceFacts:
     info = state.info
     hardware = info.get("hardware") if isinstance(info.get("hardware"), dict) else {}
     model = info.get("model") if isinstance(info.get("model"), dict) else {}
@@ -61,7 +74,7 @@ def device_facts(state: DeviceState, reports: Reports | None = None, base_url: s
                        trust_problem=reports.trust_errors.get(device_id, "") if reports else "")
 
 
-def why_not(entry: ReleaseEntry | None, state: DeviceState, reports: Reports | None = None) -> str | None:
+def why_not(entry: ReleaseEntry | None, state: KnownDevice, reports: Reports | None = None) -> str | None:
     """Why `entry` cannot go to the device (shown greyed, with this as the reason), or None: the device's own rules
     on what it reported (`reports`: the fleet's versions; without them nothing is known yet)."""
     if entry is None:
@@ -74,14 +87,14 @@ def why_not(entry: ReleaseEntry | None, state: DeviceState, reports: Reports | N
     return visible_text(reason, 300) if reason else None
 
 
-def hardware_kind(state: DeviceState) -> str:
+def hardware_kind(state: KnownDevice) -> str:
     """Devices of one kind behave alike: one canary per kind tries a release on each kind first."""
     hardware = state.info.get("hardware") if isinstance(state.info.get("hardware"), dict) else {}
     parts = [str(hardware.get(k) or "?") for k in ("arch", "cpu_model")]
     return visible_text(" · ".join(parts), 120)
 
 
-def canaries_per_kind(states: list[DeviceState]) -> list[DeviceState]:
+def canaries_per_kind(states: list[KnownDevice]) -> list[KnownDevice]:
     """The first device of each hardware kind, in the order given."""
     seen: set[str] = set()
     chosen = []

@@ -37,10 +37,11 @@ from typing import Protocol
 from tuf.api.metadata import Metadata, Root, Targets, Timestamp
 from tuf.api.serialization import DeserializationError
 
+from edge_console.core.atomic_files import write_atomic
 from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.releases.file_format import BundleError, manifest_summary
 from edge_console.core.releases.stream import MAX_RELEASE_BYTES, MAX_TRAILING_BYTES, stage_release, verify_staged
-from edge_console.core.releases.trust import ReleaseTrustError, install_root, trusted_root
+from edge_console.core.releases.trust import ReleaseTrustError, install_root, recover_trust, trusted_root
 
 SUFFIX = ".edgerelease"
 HOLDER = "this console's release library"
@@ -120,6 +121,7 @@ class ReleaseLibrary:
         self.folder = Path(data_dir) / "releases"
         self.trust_dir = Path(data_dir) / "release-trust"
         self.folder.mkdir(parents=True, exist_ok=True)
+        recover_trust(self.trust_dir)  # an install of release trust cut short by a crash: the old trust is back
         for stale in self.folder.glob(".import-*"):
             try:
                 if time.time() - stale.stat().st_mtime > STALE_IMPORT_S:
@@ -295,9 +297,7 @@ class ReleaseLibrary:
                          f"imported from ({entry.source}) is not there now (a USB stick taken out?): import it again")
         folder = self.folder / entry.id
         if _plain_name(entry.id) and folder.is_dir():
-            partial = folder / ".entry.json.partial"
-            partial.write_text(json.dumps(entry.to_dict(), indent=1))
-            partial.replace(folder / "entry.json")
+            write_atomic(folder / "entry.json", json.dumps(entry.to_dict(), indent=1).encode())
         return entry
 
     def remove(self, entry_id: str) -> ReleaseEntry:

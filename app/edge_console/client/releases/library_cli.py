@@ -15,7 +15,7 @@ from edge_console.client.releases.rollout import RolloutStore
 from edge_console.core.terminal_text import for_terminal
 
 if TYPE_CHECKING:
-    from edge_console.client.releases.cli import Context
+    from edge_console.client.releases.cli_context import Context
 
 
 def _say(text: object, error: bool = False) -> None:

@@ -30,11 +30,12 @@ from edge_console.client.net.device_access import ssl_arg
 from edge_console.client.net.device_answers import UnreadableAnswer, parse_json, read_error_detail, read_json
 from edge_console.client.net.session_terms import describe_error
 from edge_console.client.untrusted_text import visible_text
+from edge_console.core.protocol import UPDATE_FINAL
 
 TUS = {"Tus-Resumable": "1.0.0"}
 CHUNK = 4 * 1024 * 1024
 RETRY_FOR_S = 300.0  # a link down this long in a row fails the push (the rollout can resume it later)
-FINAL = ("good", "rejected", "interrupted", "rolled_back")
+FINAL = UPDATE_FINAL  # a device's update records end in one of these (core/protocol.py)
 # A device names its upload (tus Location) and its update; both go into this console's URLs to that device, so
 # only plain ids are taken (a Location of "@elsewhere/x" would otherwise change the host the upload goes to).
 DEVICE_ID_TEXT = r"[A-Za-z0-9_-]{1,64}"
@@ -53,6 +54,7 @@ class PushState:
     upload_url: str = ""
     offset: int = 0
     update_id: str = ""
+    sha256: str = ""  # of the file this upload sends: a resume with other bytes must start a new upload
 
 
 @dataclass
@@ -310,6 +312,19 @@ async def push(session: aiohttp.ClientSession, base: str, tls: ssl.SSLContext | 
         state.update_id = body["id"]
         on_state(state)
     return await _follow(session, base, tls, state.update_id, until, on_progress, link)
+
+
+async def drop_upload(session: aiohttp.ClientSession, base: str, tls: ssl.SSLContext | None, upload_url: str) -> None:
+    """End an upload this console will not finish (tus termination), so it holds no space on the device until it
+    expires there. Best effort: a device that cannot be asked now expires it by itself."""
+    if not UPLOAD_LOCATION.fullmatch(upload_url):
+        return
+    try:
+        async with session.delete(base + upload_url, ssl=ssl_arg(tls), headers=TUS,
+                                  timeout=aiohttp.ClientTimeout(total=10)):
+            pass
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        pass
 
 
 async def rollback(session: aiohttp.ClientSession, base: str, tls: ssl.SSLContext | None,

@@ -26,7 +26,7 @@ from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.terminal_text import for_terminal
 
 if TYPE_CHECKING:
-    from edge_console.client.releases.cli import Context
+    from edge_console.client.releases.cli_context import Context
 
 
 def _say(text: object, error: bool = False) -> None:

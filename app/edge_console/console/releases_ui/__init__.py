@@ -1,10 +1,9 @@
-"""The release views (issue 13): the Releases tab and what it shows, on top of the Qt-free `console.releases`.
+"""The release views (issue 13): the Releases tab and what it shows, on top of the Qt-free client/releases/
+(library, push, rollouts, eligibility and a device's facts, the database lane, the audit merge).
 
     center.py         the views' shared state: the library, trust, imports, the console's audit log
-    rollouts.py       starting, following, cancelling, resuming and undoing rollouts; one device's rollback
+    rollouts.py       rollouts as the window drives them (start, follow, cancel, resume, undo); one device's rollback
     versions.py       every device's GET /v1/models and /v1/release-trust, polled while someone watches
-    db_lane.py        the rollout and audit-head tables, on the console database's own thread
-    facts.py          a device's facts for a release (the device's own rules, hardware kind, role)
     library_view.py   Library: import, verify, facts, model card, golden set (golden_view.py)
     versions_view.py  Fleet versions: the matrix, greyed devices with the reason, per-device rollback,
                       Install release trust…

@@ -67,7 +67,7 @@ class ReleaseCenter(QObject):
         self._import_task: Task | None = None  # an import, or refused releases being checked again
         self._recheck_waiting = False  # an authority was trusted during an import: check again after it
         self._actor = console_actor()
-        self.db = ReleaseDb(fleet.database, self.tasks)
+        self.db = ReleaseDb(fleet.runtime.store, self.tasks)
         self.versions = FleetVersions(fleet, self)
         self.rollouts = RolloutControl(self, self)
         self.reload()

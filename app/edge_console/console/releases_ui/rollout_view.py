@@ -36,16 +36,17 @@ from PySide6.QtWidgets import (
 )
 
 from edge_console.client.releases.rollout import DeviceStep, Rollout
+from edge_console.client.releases.rollout_runner import installing, something_to_undo, undo_targets
 from edge_console.client.untrusted_text import plain_tooltip, visible_text
 from edge_console.console.releases_ui.center import ReleaseCenter
 from edge_console.console.releases_ui.confirm import confirm
-from edge_console.console.releases_ui.rollouts import installing, something_to_undo, undo_targets
+from edge_console.core.protocol import UPDATE_FAILED
 
 COLUMNS = ("Device", "Stage", "Phase", "Progress", "Detail", "Check", "Probation")
 PROGRESS_WIDTH = 210
 # How far along a push is, for its bar: the upload is the first half, the device's own steps the rest.
 STAGE_PERCENT = {"staged": 55, "verified": 65, "checked": 80, "active": 90, "good": 100}
-DEVICE_VERDICTS = ("rejected", "rolled_back", "interrupted")  # a device's own end of an update, said as it is
+DEVICE_VERDICTS = UPDATE_FAILED  # a device's own end of an update, said as it is
 UNDO = "Undo rollout"  # the README's name for the button, whatever state the rollout is in
 BANNERS = {
     "halted": ("background:#fdecea;border:1px solid #f5c2c0", "color:#8a1c1c"),

@@ -1,13 +1,15 @@
 """Rollouts from the GUI: start one, follow it, cancel it, resume it after a restart, undo it; roll back one device.
 
-The work is `releases.rollout.RolloutRunner` on the console's network loop, saved at every step in the console
-database (on the release lane's own thread, `db_lane.py`). The GUI sees snapshots: every change is copied on the
-loop and handed over through the task manager's `post`, so a view never reads an object the loop is changing.
+Qt glue only: the orchestration is client/releases/rollout_runner.py's, the same the headless `edge-console push`
+runs. Its runner works on the console's network loop, saves at every step in the console database (on the store's
+lane, `db_lane.py`) and does its disk work (the delivery) on the release lane; the GUI thread only starts tasks and
+sees snapshots: every change is copied on the loop and handed over through the task manager's `post`, so a view
+never reads an object the loop is changing.
 
 Closing the console cancels a runner where it waits and leaves its rollout "running" in the database: the next
-console finds it (`unfinished_found`) and offers to resume it; a push that was uploading resumes from the offset
-the device confirms, one that was installing follows the device's update. The file a rollout delivers is kept in
-<data>/deliveries/<rollout id>/ for that reason: a resumed upload must send the very same bytes.
+console finds it (`unfinished_found`) and offers to resume it, whether a window or the headless command started
+it; a push that was uploading resumes from the offset the device confirms with the very bytes it began (the
+runner keeps the delivery), one that was installing follows the device's update.
 
 The operator's cancel is the runner's (`RolloutRunner.cancel`, on the loop): the rollout is cancelled at once,
 uploads stop, and a device already installing is followed to the end it reports. A console that finds a cancelled
@@ -19,28 +21,55 @@ up to date here, on the GUI thread, whenever a device's address or trust changes
 
 from __future__ import annotations
 
-import shutil
+import asyncio
+import concurrent.futures
 import sqlite3
 import time
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, SignalInstance
 
 from edge_console.client.net.session_terms import describe_error
-from edge_console.client.releases.delivery import held_by_devices, make_delivery
-from edge_console.client.releases.library import ReleaseEntry
+from edge_console.client.releases.db_lane import ReleaseDb
+from edge_console.client.releases.library import ReleaseEntry, ReleaseLibrary
 from edge_console.client.releases.push import PushFailed, link_problem, plain_words, rollback
-from edge_console.client.releases.rollout import DeviceAddresses, DeviceStep, Rollout, RolloutRunner
-from edge_console.client.tasks import Task, TaskCancelled
+from edge_console.client.releases.rollout import DeviceAddresses, DeviceStep, Rollout
+from edge_console.client.releases.rollout_runner import (
+    DeliveryNotReady,
+    DeliverySource,
+    RolloutRunner,
+    installing,
+    new_rollout,
+)
+from edge_console.client.releases.rollout_states import RUNNING
+from edge_console.client.tasks import Task, TaskCancelled, TaskManager
 from edge_console.console.device_state import DeviceState
+from edge_console.console.fleet import Fleet
+from edge_console.console.releases_ui.versions import FleetVersions
 
-if TYPE_CHECKING:
-    from edge_console.console.releases_ui.center import ReleaseCenter
+T = TypeVar("T")
 
-CHANGED_IN_A_ROLLOUT = ("active", "good")  # device states a rollout's undo returns from
+
+class ReleaseCenterLike(Protocol):
+    """What the rollouts need of the release center (center.py, which makes this control: said here, not imported,
+    so the two do not import each other)."""
+
+    fleet: Fleet
+    versions: FleetVersions
+    db: ReleaseDb
+    tasks: TaskManager
+    data_dir: Path
+    loaded: bool
+    entries_changed: SignalInstance
+
+    def entry(self, entry_id: str) -> ReleaseEntry | None: ...
+
+    def library_now(self) -> ReleaseLibrary: ...
+
+    def log(self, event: str, **details: object) -> None: ...
 
 
 @dataclass(eq=False)  # hashed by identity: FleetVersions keeps watchers in a set
@@ -48,20 +77,6 @@ class Running:
     runner: RolloutRunner | None = None  # made on the loop
     task: Task | None = None
     cancel_requested: bool = False
-
-
-def something_to_undo(rollout: Rollout) -> bool:
-    return bool(undo_targets(rollout))
-
-
-def undo_targets(rollout: Rollout) -> list[DeviceStep]:
-    """The devices an undo returns to their previous model: those the rollout made good or left switched."""
-    return [s for s in rollout.steps if s.phase == "good" or s.record.get("state") in CHANGED_IN_A_ROLLOUT]
-
-
-def installing(rollout: Rollout) -> list[DeviceStep]:
-    """The devices asked to install the release and not finished yet: a cancel lets them finish."""
-    return [s for s in rollout.steps if s.phase == "pushing" and s.push.get("update_id")]
 
 
 def in_words(exc: BaseException, base: str = "") -> str:
@@ -77,7 +92,7 @@ class RolloutControl(QObject):
     ended = Signal(str)  # rollout id: done, halted, cancelled, rolled back (see its status and reason)
     message = Signal(str, str)  # text, kind
 
-    def __init__(self, center: ReleaseCenter, parent: QObject | None = None) -> None:
+    def __init__(self, center: ReleaseCenterLike, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.center = center
         self.fleet = center.fleet
@@ -161,8 +176,7 @@ class RolloutControl(QObject):
         `skipped` devices are listed with their reason and never sent anything."""
         steps = [DeviceStep(s.device_id or "", s.name, canary=s in canaries) for s in devices]
         steps += [DeviceStep(s.device_id or "", s.name, phase="skipped", detail=why) for s, why in skipped.items()]
-        rollout = Rollout(uuid.uuid4().hex[:12], entry.id, entry.label, steps, batch=max(1, batch),
-                          max_failure_pct=max_failure_pct)
+        rollout = new_rollout(entry, steps, batch, max_failure_pct)
         self.rollouts[rollout.id] = rollout
         saved = Rollout.from_dict(rollout.to_dict())
         self.center.db.submit(lambda db: db.rollouts().save(saved))  # resumable from the very start
@@ -176,8 +190,13 @@ class RolloutControl(QObject):
             self.resume(rollout_id)
 
     def resume(self, rollout_id: str) -> bool:
+        """Resume a rollout left running (by an earlier console, or by `edge-console push`) from its saved rows."""
         rollout = self.rollouts.get(rollout_id)
         if rollout is None or rollout_id in self.running:
+            return False
+        if rollout.status != RUNNING:  # only a rollout left running goes on; the others are ended (their table)
+            self.message.emit(f"The rollout of {rollout.release_label} is {rollout.status}: it cannot be resumed",
+                              "error")
             return False
         if not self.center.loaded:
             self._resume_when_listed.append(rollout_id)
@@ -187,7 +206,6 @@ class RolloutControl(QObject):
             why = entry.problem if entry else "it is no longer in the library"
             self.message.emit(f"Cannot resume the rollout of {rollout.release_label}: {why}", "error")
             return False
-        rollout.status, rollout.reason = "running", ""
         self._launch(rollout, entry)
         return True
 
@@ -206,56 +224,38 @@ class RolloutControl(QObject):
                 targets[step.device_id] = str(exc)
         return targets
 
+    def _on_release_lane(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """For the runner on the loop: run the blocking `fn` on the release lane (in order with imports and
+        removals of release files) and await it there."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def job(_task: Task) -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # noqa: BLE001 - handed to the runner, which awaits it
+                    future.set_exception(exc)
+
+        task = self.center.tasks.run(job, lane="releases")
+        if task.abandoned and task.done:  # refused: the console is closing
+            future.set_exception(RuntimeError("the console is closing"))
+        return asyncio.wrap_future(future)
+
     def _launch(self, rollout: Rollout, entry: ReleaseEntry) -> None:
+        """Run (start or resume) the rollout on the loop; the GUI thread waits for nothing."""
         running = self.running[rollout.id] = Running()
-        folder = self.center.data_dir / "deliveries" / rollout.id
-        # Signed above what the devices hold (a signer's clock may once have run ahead): asked first, on the loop.
-        devices = [t for t in self._targets(rollout).values() if not isinstance(t, str)]
-
-        def prepare(_task: Task, above: int) -> tuple[Path, int]:
-            kept = sorted(folder.glob("*.edgerelease")) if folder.is_dir() else []
-            if kept:
-                return kept[0], kept[0].stat().st_size  # resuming: the same bytes the device has part of
-            folder.mkdir(parents=True, exist_ok=True)
-            made = make_delivery(self.center.library_now(), entry, self.center.data_dir, folder, above)
-            if made.parent != folder:  # delivered as signed: keep a copy, the library may drop the release
-                made = Path(shutil.copyfile(made, folder / made.name))
-            return made, made.stat().st_size
-
-        def asked(above: int) -> None:
-            self.center.tasks.run(lambda task: prepare(task, above), lane="releases",
-                                  on_done=lambda found: self._run(rollout, found[0], found[1], running),
-                                  on_failed=lambda exc: self._not_started(rollout,
-                                                                          f"cannot prepare the delivery: {exc}"))
-
-        self.fleet.runtime.tasks.run_async(lambda _t: held_by_devices(self.fleet.runtime.http(), devices),
-                                           on_done=asked, on_failed=lambda _exc: asked(0))
-
-    def _not_started(self, rollout: Rollout, why: str) -> None:
-        self.running.pop(rollout.id, None)
-        self.message.emit(f"The rollout of {rollout.release_label} did not start: {why}", "error")
-
-    def _run(self, rollout: Rollout, delivery: Path, size: int, running: Running) -> None:
-        if self._closed:
-            return
-        if running.cancel_requested:  # cancelled before anything was sent
-            rollout.status, rollout.reason = "cancelled", "cancelled by the operator before anything was sent"
-            saved = Rollout.from_dict(rollout.to_dict())
-            self.center.db.submit(lambda db: db.rollouts().save(saved))
-            self._snapshot(rollout)
-            self._ended(rollout.id)
-            return
-        self.delivery_sizes[rollout.id] = size
         self._targets(rollout)  # every device's address noted now; kept up to date as they change
-        runtime, db, post = self.fleet.runtime, self.center.db, self.fleet.runtime.post
+        runtime, db, post, center = self.fleet.runtime, self.center.db, self.fleet.runtime.post, self.center
+        source = DeliverySource(center.library_now, entry, center.data_dir)
+        worked_on = Rollout.from_dict(rollout.to_dict())  # the loop's own copy: the GUI keeps its snapshots
 
         async def go(_task: Task) -> Rollout:
-            running.runner = RolloutRunner(rollout, delivery, runtime.http(), self.addresses.resolve, db.save_async,
+            running.runner = RolloutRunner(worked_on, runtime.http(), self.addresses.resolve, db.save_async,
                                            changed=lambda r: post(self._snapshot, Rollout.from_dict(r.to_dict())),
-                                           audit=self.center.log)
+                                           audit=center.log)
             if running.cancel_requested:  # asked between the start and now
                 running.runner.cancel()
-            return await running.runner.run()
+            return await running.runner.run(source, off_loop=self._on_release_lane)
 
         running.task = runtime.tasks.run_async(go, on_done=lambda r: self._ended(r.id),
                                                on_failed=lambda exc: self._failed(rollout, exc))
@@ -267,6 +267,8 @@ class RolloutControl(QObject):
         before = self.rollouts.get(rollout.id)
         was = {s.device_id: s.record.get("state") for s in before.steps} if before else {}
         self.rollouts[rollout.id] = rollout
+        if rollout.delivery:
+            self.delivery_sizes[rollout.id] = rollout.delivery.get("size", 0)
         # A device that has just switched is asked for its versions now, so its probation countdown starts at
         # once rather than at the next poll.
         switched = [s.device_id for s in rollout.steps if s.record.get("state") == "active"
@@ -284,10 +286,12 @@ class RolloutControl(QObject):
         self.ended.emit(rollout_id)
 
     def _failed(self, rollout: Rollout, exc: BaseException) -> None:
-        if isinstance(exc, TaskCancelled):
-            self._ended(rollout.id)
-            return
         self._ended(rollout.id)
+        if isinstance(exc, TaskCancelled):
+            return
+        if isinstance(exc, DeliveryNotReady):
+            self.message.emit(f"The rollout of {rollout.release_label} did not start: {exc}", "error")
+            return
         self.message.emit(f"The rollout of {rollout.release_label} stopped unexpectedly ({in_words(exc)}); it can be "
                           "resumed.", "error")
 
@@ -316,7 +320,7 @@ class RolloutControl(QObject):
         running = self.running[rollout.id] = Running()
 
         async def go(_task: Task) -> Rollout:
-            runner = RolloutRunner(rollout, Path(), runtime.http(), self.addresses.resolve, db.save_async,
+            runner = RolloutRunner(rollout, runtime.http(), self.addresses.resolve, db.save_async,
                                    changed=lambda r: post(self._snapshot, Rollout.from_dict(r.to_dict())),
                                    audit=self.center.log)
             if what == "settle":

@@ -11,21 +11,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 
 from edge_console.client.releases.device_reports import DeviceReports, DeviceSaidNo, install_release_root, read_reports
 from edge_console.client.releases.eligibility import ConsoleTrust, console_trust
+from edge_console.client.releases.library import ReleaseLibrary
 from edge_console.client.releases.push import link_problem
-from edge_console.client.tasks import Task
+from edge_console.client.tasks import Task, TaskManager
 from edge_console.console.device_state import DeviceState
 from edge_console.console.fleet import Fleet
 
-if TYPE_CHECKING:
-    from edge_console.console.releases_ui.center import ReleaseCenter
-
 POLL_MS = 3000
+
+
+class LibraryHolder(Protocol):
+    """What following the library needs of its holder (`center.ReleaseCenter`, which also holds this poller: named
+    here, not imported, so the two do not import each other): the library, the task manager whose "releases" lane
+    reads it, and the signal that it was read again."""
+
+    tasks: TaskManager
+    entries_changed: SignalInstance
+
+    def library_now(self) -> ReleaseLibrary: ...
 
 
 class FleetVersions(QObject):
@@ -107,7 +116,7 @@ class FleetVersions(QObject):
         return max(0.0, left - (time.monotonic() - self.fetched_at.get(device_id, time.monotonic())))
 
     # -- this console's release root ------------------------------------------------------------------------------
-    def follow_library(self, center: ReleaseCenter) -> None:
+    def follow_library(self, center: LibraryHolder) -> None:
         """Read the root the library trusts (on the library's lane) now and whenever the library is read again."""
         def read(_task: Task) -> ConsoleTrust | None:
             library = center.library_now()

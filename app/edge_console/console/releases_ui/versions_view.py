@@ -40,13 +40,14 @@ from edge_console.client.untrusted_text import plain_tooltip, visible_text
 from edge_console.console.device_state import DeviceState
 from edge_console.console.releases_ui.center import ReleaseCenter
 from edge_console.console.releases_ui.confirm import confirm
+from edge_console.core.protocol import UPDATE_IN_PROGRESS
 
 COLUMNS = ("Device", "Role", "Model line", "Running", "Previous", "Retained", "Pending", "Probation", "Last check",
            "Release trust", "Release")
 PROBATION_COLUMN = COLUMNS.index("Probation")
 CHECK_COLUMN = COLUMNS.index("Last check")
 GREYED = QColor("#9ca3af")
-UNFINISHED = ("staged", "verified", "checked")
+UNFINISHED = UPDATE_IN_PROGRESS
 
 
 def _model(d: object) -> dict:

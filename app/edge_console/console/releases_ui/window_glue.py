@@ -8,10 +8,10 @@ Kept out of `main_window.py` so the window knows one object here, not the views'
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QMenuBar
+from PySide6.QtWidgets import QMenuBar, QStatusBar, QTabWidget
 
 from edge_console.client.releases.library import ReleaseEntry
 from edge_console.client.releases.rollout import Rollout
@@ -21,11 +21,31 @@ from edge_console.console.releases_ui.rollouts import age_of
 from edge_console.console.releases_ui.workspace import AUDIT, LIBRARY, ROLLOUTS, VERSIONS, ReleasesWorkspace
 
 if TYPE_CHECKING:
-    from edge_console.console.main_window import MainWindow
+    from edge_console.console.compare.panel import ComparePanel
+    from edge_console.console.device_state import DeviceState
+    from edge_console.console.fleet import Fleet
+    from edge_console.console.widgets.device_table import DeviceTable
+    from edge_console.console.widgets.notice_bar import NoticeBar
+
+
+class HostWindow(Protocol):
+    """What the release views use of the main window (`main_window.MainWindow`, a QMainWindow: their parent, its
+    status bar): its tabs, its fleet, the device in front, the Compare panels and the notice bar. Named here, not
+    imported, so the window can hold this glue without the two importing each other."""
+
+    tabs: QTabWidget
+    fleet: Fleet
+    current: DeviceState | None
+    table: DeviceTable
+    compares: dict[DeviceState, ComparePanel]
+    notice: NoticeBar
+
+    def statusBar(self) -> QStatusBar: ...  # noqa: N802 - Qt's name
+    def open_compare(self, state: DeviceState) -> ComparePanel: ...
 
 
 class WindowReleases(QObject):
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: HostWindow) -> None:
         super().__init__(window)
         self.window = window
         self.center = ReleaseCenter(window.fleet, self)

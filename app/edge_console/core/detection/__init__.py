@@ -5,9 +5,8 @@
     model_spec.py     what a model says about itself (classes, input, preprocessing, version)
     decoders.py       output layouts (YOLO families, SSD-style, ...) recognised from shapes
     preprocess.py     frame -> input tensor, boxes back to the frame
-    onnx_runtime.py   the one place that imports onnxruntime
+    onnx_runtime.py   the one place that imports onnxruntime: execution providers, sessions
     onnx_shape.py     is this file an ONNX model at all (cheap check)
-    providers.py      execution providers this machine offers
     matching.py       pairing two detection lists and how far they agree
     comparison.py     device vs laptop on the same pixels
     metrics.py        mAP, precision/recall against ground truth

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_console.core.atomic_files import file_sha256
 from edge_console.core.detection.decoders import select_decoder
-from edge_console.core.detection.model_spec import ModelSpec, build_spec, file_sha256
+from edge_console.core.detection.model_spec import ModelSpec, build_spec
 from edge_console.core.detection.onnx_runtime import open_session
 from edge_console.core.detection.preprocess import Preprocessor
 from edge_console.core.detection.record import Detection, DetectionResult, Timings

@@ -14,7 +14,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_console.core.detection.model_spec import file_sha256, model_identity
+from edge_console.core.atomic_files import file_sha256
+from edge_console.core.detection.model_spec import model_identity
 from edge_console.core.detection.onnx_runtime import open_metadata_session
 from edge_console.core.errors import ModelNotFoundError
 from edge_console.core.versions import version_key

@@ -9,11 +9,11 @@ height and width are dynamic on square inputs (see `detector.py` for when to set
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_console.core.atomic_files import file_sha256
 from edge_console.core.errors import ModelError
 
 DEFAULT_IMGSZ = 640
@@ -74,14 +74,6 @@ class ModelSpec:
                 "stride": self.stride,
             },
         }
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def parse_class_names(raw: str | None) -> tuple[str, ...] | None:

@@ -1,4 +1,5 @@
-"""The one place that imports onnxruntime and opens sessions, so a missing runtime is one clear message.
+"""The one place that imports onnxruntime, chooses its execution providers and opens sessions, so a missing
+runtime is one clear message.
 
 onnxruntime comes in flavours (CPU, -gpu, -openvino, -directml, ...) that all install the module `onnxruntime`;
 the product works with whichever is installed (see pyproject.toml's `runtime` and `agent-base` extras).
@@ -18,9 +19,53 @@ except ImportError as exc:  # pragma: no cover - exercised by hand on a device w
     ) from exc
 
 from edge_console.core.detection.onnx_shape import not_onnx_message, onnx_file_problem
-from edge_console.core.errors import ModelNotFoundError, NotAnOnnxModelError
+from edge_console.core.errors import ModelNotFoundError, NotAnOnnxModelError, ProviderError
 
-__all__ = ["ort", "open_session", "open_metadata_session"]
+__all__ = ["ort", "available_providers", "resolve_providers", "open_session", "open_metadata_session"]
+
+# Preferred order when nothing is forced. TensorRT is left out of the automatic choice on purpose: its first run
+# builds an engine for minutes, which on a factory floor looks like a hung device. Force it with provider="tensorrt".
+AUTO_ORDER = (
+    "CUDAExecutionProvider",
+    "OpenVINOExecutionProvider",
+    "CoreMLExecutionProvider",
+    "DmlExecutionProvider",
+    "CPUExecutionProvider",
+)
+
+ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "dml": "DmlExecutionProvider",
+}
+
+
+def available_providers() -> list[str]:
+    return list(ort.get_available_providers())
+
+
+def resolve_providers(forced: str | None = None) -> list[str]:
+    """The provider list to hand to InferenceSession, CPU always last as the fallback for unsupported nodes."""
+    available = available_providers()
+    if forced:
+        name = ALIASES.get(forced.lower(), forced)
+        if name not in available:
+            raise ProviderError(
+                f"execution provider {forced!r} is not available in this onnxruntime build; available: "
+                f"{', '.join(available)}. Install the matching onnxruntime package (e.g. onnxruntime-gpu for CUDA) "
+                "or choose one of the available providers."
+            )
+        chosen = [name]
+    else:
+        chosen = [p for p in AUTO_ORDER if p in available][:1]
+    if "CPUExecutionProvider" not in chosen and "CPUExecutionProvider" in available:
+        chosen.append("CPUExecutionProvider")
+    return chosen
 
 
 def _check_file(path: Path) -> None:
@@ -73,8 +118,6 @@ def open_session(path: Path, provider: str | None = None, intra_op_threads: int 
     if inter_op_threads:
         options.inter_op_num_threads = inter_op_threads
     options.log_severity_level = 3  # warnings about unused initialisers etc. are not the user's business
-    from edge_console.core.detection.providers import resolve_providers  # providers imports this module for `ort`
-
     return _session(path, options, resolve_providers(provider))
 
 

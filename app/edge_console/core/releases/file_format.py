@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from edge_console.core import bounded_json
+from edge_console.core.atomic_files import replacing
 from edge_console.core.detection.record import Detection
 from edge_console.core.errors import EdgeConsoleError
 from edge_console.core.versions import parse_version
@@ -148,13 +149,11 @@ def write_bundle(path: Path, manifest: BundleManifest, files: dict[str, bytes]) 
     head = manifest_bytes(manifest)
     if problem := manifest_size_problem(len(head)):
         raise BundleError(problem)
-    tmp = path.with_name(f".{path.name}.partial")
-    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+    with replacing(path) as out, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in [(MANIFEST, head), *sorted(files.items())]:
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), int(manifest.created_at or time.time()), 0o644
             tar.addfile(info, io.BytesIO(data))
-    tmp.replace(path)
     return path
 
 

@@ -18,10 +18,11 @@ Replay protection is unchanged: a delivery signed before keeps its lower version
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
+
+from edge_console.core.atomic_files import write_atomic
 
 MAX_VERSION = 2**53 - 1  # beyond this a version is nonsense (and not exact in every JSON reader)
 # How far ahead of this clock a version a device reports is still taken for a signer's fast clock. Beyond it the
@@ -71,9 +72,7 @@ class VersionMark:
     def _write(self, version: int) -> None:
         """Before the version is used: a signer that stops after signing still remembers it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f".{self.path.name}.partial")
-        partial.write_text(json.dumps({"last_version": version, "signed_at": round(time.time(), 3)}))
-        os.replace(partial, self.path)
+        write_atomic(self.path, json.dumps({"last_version": version, "signed_at": round(time.time(), 3)}).encode())
 
 
 def reported_version(value: object, now_ms: int | None = None) -> int:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_console.core.atomic_files import write_atomic
 from edge_console.core.releases.trust import VerifiedTarget, verify_target
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,5 @@ def commit(trust_dir: Path, pre: PreVerified | None, bundle_dir: Path) -> Verifi
         if pre.trusted_before.get(name) != data:
             path = trust_dir / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.partial")
-            partial.write_bytes(data)
-            os.replace(partial, path)  # as TUF persists metadata: a file is the old one or the new one
+            write_atomic(path, data)  # as TUF persists metadata: a file is the old one or the new one
     return dataclasses.replace(pre.target, path=bundle_dir, checked_on_arrival=True)

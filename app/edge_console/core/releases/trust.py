@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import os
 import shutil
 import tarfile
 from collections.abc import Iterator
@@ -50,7 +49,9 @@ from tuf.api.serialization.json import JSONSerializer
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
+from edge_console.core.atomic_files import interrupted, recover_folder, replace_folder, replacing
 from edge_console.core.errors import EdgeConsoleError
+from edge_console.core.file_lock import exclusive
 from edge_console.core.releases.checks import delivery_problem, explain, held_versions, root_key_problem
 from edge_console.core.releases.metadata_versions import VersionMark
 
@@ -186,11 +187,9 @@ def write_delivery(folder: Path, roots: list[Metadata[Root]], targets: Metadata[
 
 def pack(folder: Path, out: Path) -> Path:
     """A delivery folder as one tar file (a release file), written atomically."""
-    tmp = out.with_name(f".{out.name}.partial")
-    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+    with replacing(out) as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
-    tmp.replace(out)
     return out
 
 
@@ -215,7 +214,8 @@ class _StagedFetcher(FetcherInterface):
 
 def install_root(trust_dir: Path, root_json: bytes) -> Metadata[Root]:
     """Trust `root_json` from now on (the first root a device or console is given: trust on first install). A new
-    trust anchor starts a new history: nothing of the old one is left (TUF's root_history/ included)."""
+    trust anchor starts a new history: nothing of the old one is left (TUF's root_history/ included). The folder
+    is replaced whole (atomic_files.replace_folder): a crash leaves the old trust or the new one, never a mix."""
     try:
         md = Metadata[Root].from_bytes(root_json)
     except DeserializationError as exc:  # from an admin's request as well as a file: a clear refusal, not a crash
@@ -229,21 +229,28 @@ def install_root(trust_dir: Path, root_json: bytes) -> Metadata[Root]:
     except tuf_errors.UnsignedMetadataError as exc:
         raise ReleaseTrustError(f"that root.json is not signed by its own root keys ({exc}): damaged or "
                                 "altered") from None
-    trust_dir.mkdir(parents=True, exist_ok=True)
-    partial = trust_dir / ".root.json.partial"
-    partial.write_bytes(root_json)
-    os.replace(partial, trust_dir / "root.json")  # replaces TUF's link itself, never the history file it names
-    for entry in trust_dir.iterdir():
-        if entry.name == "root.json":
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink(missing_ok=True)
+    trust_dir = Path(trust_dir)
+    trust_dir.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(_install_lock(trust_dir)):  # the agent and its terminal command may install at once
+        replace_folder(trust_dir, lambda new: (new / "root.json").write_bytes(root_json))  # synced before use
     return md
 
 
+def _install_lock(trust_dir: Path) -> Path:
+    return trust_dir.with_name(f".{trust_dir.name}.lock")
+
+
+def recover_trust(trust_dir: Path) -> None:
+    """At start-up and before the trust is read: an install a crash cut short is undone (the old trust comes
+    back), so the folder is wholly the old trust or wholly the new one. Costs two `stat`s when nothing was cut."""
+    trust_dir = Path(trust_dir)
+    if interrupted(trust_dir):
+        with exclusive(_install_lock(trust_dir)):  # an install running now (another process) finishes first
+            recover_folder(trust_dir)
+
+
 def trusted_root(trust_dir: Path) -> Metadata[Root] | None:
+    recover_trust(trust_dir)
     path = trust_dir / "root.json"
     return Metadata[Root].from_bytes(path.read_bytes()) if path.exists() else None
 
@@ -272,6 +279,7 @@ def verify_target(trust_dir: Path, delivery: Path, target_name: str, length: int
 
     `trust_dir` holds the trusted root (and, after a success, the metadata TUF remembers for rollback
     protection). `holder` names whose trust it is, in messages."""
+    recover_trust(trust_dir)
     if not (trust_dir / "root.json").exists():
         raise ReleaseTrustError("no release trust is installed on this device: install the release authority's "
                                 "root.json first (`edge-agent trust-root root.json` on the device, or from an admin "

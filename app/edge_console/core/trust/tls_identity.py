@@ -16,7 +16,6 @@ import datetime
 import hashlib
 import os
 import ssl
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from edge_console.core.atomic_files import write_atomic
 from edge_console.core.disk_reserve import essential
 from edge_console.core.errors import EdgeConsoleError
 
@@ -80,22 +80,7 @@ def write_private(path: Path, data: bytes) -> None:
     """Write a secret atomically and owner-only (0600) from the first byte: never briefly world-readable. An
     essential write (core/disk_reserve.py): pairings and codes are written through here."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    essential(lambda: _write_private(path, data))
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    essential(lambda: write_atomic(path, data, mode=0o600))
 
 
 def _make(common_name: str, dns_names: list[str], passphrase: bytes | None) -> tuple[bytes, bytes]:

@@ -1,4 +1,4 @@
-"""Building frames and reading pixels for the console tests."""
+"""Building frames and reading pixels for the tests of what the console draws."""
 
 from __future__ import annotations
 

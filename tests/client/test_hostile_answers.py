@@ -24,8 +24,7 @@ from edge_console.client.net.device_answers import MAX_ANSWER_BYTES
 from edge_console.client.net.device_session import DeviceSession
 from edge_console.core.backoff import BackoffPolicy
 from edge_console.core.protocol import StreamHeader, decode_frame_message, encode_frame_message, header_bytes
-
-from .fake_agent import FakeAgent
+from tests.support.fake_devices import FakeAgent, serving
 
 WAIT_S = 30.0  # a guard against hanging only: every wait returns as soon as its condition holds
 NESTED = "[" * 100_000 + "]" * 100_000  # 200 KB that raised RecursionError in the session's json.loads
@@ -273,7 +272,7 @@ def test_an_unexpected_failure_is_said_logged_once_and_retried(caplog):
         logged = [r for r in caplog.records if "unexpected failure" in r.getMessage()]
         assert len(logged) == 1 and logged[0].exc_info is not None  # one traceback in the log, not one a retry
 
-    with caplog.at_level(logging.ERROR, logger="edge_console.client.net.device_session"):
+    with caplog.at_level(logging.ERROR, logger="edge_console.client.net.device_link"):
         run_against(agent, scenario, recorder)
 
 
@@ -378,18 +377,13 @@ def push_to(app: web.Application, tmp_path: Path) -> tuple[BaseException | None,
     progress: list = []
 
     async def main() -> BaseException | None:
-        runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-        try:
-            async with aiohttp.ClientSession() as http:
-                await asyncio.wait_for(push(http, base, None, release, on_progress=progress.append), WAIT_S)
-        except Exception as exc:  # the outcome under test
-            return exc
-        finally:
-            await runner.cleanup()
+        async with serving(app) as address:
+            try:
+                async with aiohttp.ClientSession() as http:
+                    await asyncio.wait_for(push(http, f"http://{address}", None, release,
+                                                on_progress=progress.append), WAIT_S)
+            except Exception as exc:  # the outcome under test
+                return exc
         return None
 
     return asyncio.run(main()), progress

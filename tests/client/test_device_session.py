@@ -20,8 +20,7 @@ from edge_console.client.net.device_clock import console_time, latency_since
 from edge_console.client.net.device_session import HISTORY_PAGE, DeviceSession
 from edge_console.core.backoff import BackoffPolicy
 from edge_console.core.protocol import decode_frame_message
-
-from .fake_agent import CAPTURE_AGE_S, FakeAgent
+from tests.support.fake_devices import CAPTURE_AGE_S, FakeAgent
 
 WAIT_S = 30.0  # only a guard against hanging forever; every wait below returns as soon as its event happens
 EPSILON_S = 1e-6  # float rounding of epoch seconds plus an hour

@@ -19,8 +19,7 @@ from edge_console.client.net.addresses import DeviceAddress
 from edge_console.client.net.mdns_browser import DiscoveredService, MdnsBrowser
 from edge_console.client.store import DeviceRecord, DeviceStore
 from edge_console.core.protocol import SERVICE_TYPE
-
-from .test_device_registry import Log
+from tests.support.registry_log import Log
 
 LOOPBACK = "127.0.0.1"
 WAIT_S = 120.0  # a guard against hanging, not a timing assertion

@@ -1,0 +1,1 @@
+"""Tests of the Qt-free client package (app/edge_console/client/): sessions, discovery, registry, store, tasks."""
