@@ -47,7 +47,9 @@ class ConsoleDatabase:
         self.db = sqlite_utils.Database(self.path)
         try:
             self.conn.execute("PRAGMA journal_mode=WAL")  # the first read of the file: "not a database" shows here
-            self.conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against a killed process
+            # FULL, as pins and rollouts always had: a committed pin or rollout step survives a power cut too (a
+            # laptop's battery on a factory floor), not only a killed process. Writes are rare (a device seen, a step).
+            self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self.version = upgrade(self.conn, self.path, migrations)
         except BaseException:
