@@ -21,6 +21,7 @@ from pathlib import Path
 from securesystemslib.signer import SSlibKey
 from tuf.api.metadata import Metadata, Root, Targets
 
+from edge_console.core.atomic_files import write_atomic
 from edge_console.core.detection.onnx_shape import not_onnx_message, onnx_problem
 from edge_console.core.releases.checks import canonical_keyid
 from edge_console.core.releases.file_format import BundleError, read_manifest
@@ -140,8 +141,10 @@ class ReleaseAuthority:
         check_root(root)  # before it is written: a root devices must refuse is never made
         self.metadata_dir.mkdir(parents=True, exist_ok=True)
         data = root.to_bytes()
-        (self.metadata_dir / f"{root.signed.version}.root.json").write_bytes(data)
-        (self.metadata_dir / "root.json").write_bytes(data)
+        # Whole or not at all: a signing machine that loses power mid-write must not be left with a root that is
+        # half of one (it signs every later release).
+        write_atomic(self.metadata_dir / f"{root.signed.version}.root.json", data)
+        write_atomic(self.metadata_dir / "root.json", data)
 
     # -- signing ---------------------------------------------------------------------------------------------------
     def sign(self, bundle: Path, out: Path | None = None, after_version: int = 0) -> Path:
@@ -165,7 +168,7 @@ class ReleaseAuthority:
             except VersionError as exc:
                 raise ReleaseTrustError(str(exc)) from None
             snapshot, timestamp = delivery_metadata(targets, self.key("delivery"), version=version)
-            (self.metadata_dir / "targets.json").write_bytes(targets.to_bytes())
+            write_atomic(self.metadata_dir / "targets.json", targets.to_bytes())
             delivery = write_delivery(Path(tmp) / "release", roots, targets, snapshot, timestamp, [named])
             out = out or Path(bundle).with_name(f"{manifest.model_line}-{manifest.version}{RELEASE_SUFFIX}")
             return pack(delivery, out)

@@ -17,6 +17,7 @@ from edge_console.agent.trust.cli import add_state_args
 from edge_console.agent.updates._model_store import ModelStore
 from edge_console.agent.updates._records import UpdateRecords
 from edge_console.agent.updates._versions_summary import versions_summary
+from edge_console.core.atomic_files import write_atomic
 from edge_console.core.audit.log import AuditLog
 from edge_console.core.protocol import UPDATE_FINAL, UPDATE_ON_PROBATION, UPDATE_SUCCEEDED
 from edge_console.core.releases.trust import install_root
@@ -110,7 +111,8 @@ def run_update_command(args) -> int:
     elif args.command == "rollback":
         inbox = state / "inbox"
         inbox.mkdir(parents=True, exist_ok=True)
-        (inbox / f"rollback-{time.time():.3f}.json").write_text(json.dumps({"version": args.version}))
+        # Whole or not at all: the running agent polls the inbox and must never read half a request.
+        write_atomic(inbox / f"rollback-{time.time():.3f}.json", json.dumps({"version": args.version}).encode())
         print("Rollback requested; `edge-agent versions` shows the result in a second." if running else
               "Rollback requested: the agent does it when it starts.")
     elif args.command == "trust-root":
