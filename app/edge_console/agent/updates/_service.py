@@ -42,12 +42,12 @@ from edge_console.core.audit.log import AuditLog
 from edge_console.core.detection.detector import Detector
 from edge_console.core.detection.onnx_runtime import available_providers
 from edge_console.core.errors import EdgeConsoleError, ModelError
+from edge_console.core.releases.compatibility import compatibility_problem
 from edge_console.core.releases.file_format import BundleManifest
 from edge_console.core.releases.golden_check import run_golden_set
 from edge_console.core.releases.stream import StagedRelease, stage_release, verify_staged
 from edge_console.core.releases.trust import install_root
 from edge_console.core.state_machine import can_move
-from edge_console.core.versions import version_key
 
 log = logging.getLogger(__name__)
 SPACE_MARGIN = 64 * 2**20  # keep this much free besides what an update needs
@@ -58,16 +58,12 @@ class UpdateRejected(EdgeConsoleError):
 
 
 def check_compatibility(manifest: BundleManifest, agent_version: str) -> None:
-    arch = platform.machine()
-    if manifest.architectures and arch not in manifest.architectures:
-        raise UpdateRejected(f"incompatible: built for {', '.join(manifest.architectures)}; this device is {arch}")
-    if version_key(agent_version) < version_key(manifest.min_agent_version):
-        raise UpdateRejected(f"incompatible: needs agent {manifest.min_agent_version} or newer; this device runs "
-                             f"{agent_version} (update the agent first)")
-    missing = [p for p in manifest.required_providers if p not in available_providers()]
-    if missing:
-        raise UpdateRejected(f"incompatible: needs execution provider(s) {', '.join(missing)}; this device has "
-                             f"{', '.join(available_providers())}")
+    """The rule a console also judges by (core/releases/compatibility.py), with this device's own facts."""
+    problem = compatibility_problem(manifest.architectures, manifest.min_agent_version, manifest.required_providers,
+                                    arch=platform.machine(), agent_version=agent_version,
+                                    providers=available_providers())
+    if problem:
+        raise UpdateRejected(f"incompatible: {problem}")
 
 
 class UpdateHost(Protocol):

@@ -21,6 +21,7 @@ from typing import Protocol
 from tuf.api.metadata import Metadata, Root
 from tuf.api.serialization import DeserializationError
 
+from edge_console.core.releases.compatibility import compatibility_problem as release_compatibility
 from edge_console.core.versions import version_key
 
 KEY_PREFIX = 16  # GET /v1/release-trust names keys by the first 16 characters of their id
@@ -77,17 +78,13 @@ def offline_reason(device: DeviceFacts) -> str:
 
 
 def compatibility_problem(summary: dict, device: DeviceFacts) -> str | None:
-    archs = [a for a in summary.get("architectures") or [] if isinstance(a, str)]
-    if archs and device.arch and device.arch not in archs:
-        return f"built for {', '.join(archs)}; the device is {device.arch}"
-    needed = _text(summary.get("min_agent_version")) or "0"
-    if device.agent_version and version_key(device.agent_version) < version_key(needed):
-        return f"needs agent {needed}; the device runs {device.agent_version}"
-    required = [p for p in summary.get("required_providers") or [] if isinstance(p, str)]
-    missing = [p for p in required if device.providers and p not in device.providers]
-    if missing:
-        return f"needs {', '.join(missing)}"
-    return None
+    """The device's own rule (core/releases/compatibility.py) on what it last reported; the release's summary is
+    the console's library entry, read as untrusted as the file it came from."""
+    return release_compatibility(
+        [a for a in summary.get("architectures") or [] if isinstance(a, str)],
+        _text(summary.get("min_agent_version")),
+        [p for p in summary.get("required_providers") or [] if isinstance(p, str)],
+        arch=device.arch or "", agent_version=device.agent_version or "", providers=device.providers or [])
 
 
 def models_of_line(models: dict, line: str) -> list[dict]:

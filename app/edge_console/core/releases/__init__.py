@@ -8,4 +8,5 @@
     checks.py             what TUF does not check by itself, and refusals in words
     metadata_versions.py  snapshot and timestamp versions: the order of deliveries
     golden_check.py       the golden-set check on the device that will run the model
+    compatibility.py      whether a release can run on a device: one rule for the device and the console
 """
