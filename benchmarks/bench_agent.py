@@ -39,6 +39,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.agent_start import start_agent  # noqa: E402
 from benchmarks.tls_setup import (  # noqa: E402
     add_tls_argument,
     bench_console_identity,
@@ -49,7 +50,6 @@ from benchmarks.tls_setup import (  # noqa: E402
 from edge_console.core.detection.detector import Detector  # noqa: E402
 from edge_console.core.paths import demo_model  # noqa: E402
 from edge_console.core.scene.conveyor import ConveyorScene  # noqa: E402
-from tests.support.agents import AgentProcess, agent_args  # noqa: E402
 
 
 def bare_fps(model: Path, seconds: float) -> float:
@@ -194,14 +194,13 @@ def main() -> None:
         if args.tls:  # a throwaway console, enrolled on the agent before it starts; never the user's data folder
             identity = bench_console_identity(Path(tmp) / "console")
             enrol_console(state, identity)
-        agent = AgentProcess(agent_args(model, state, "--fps", f"{min(bare * 1.1, 240):.1f}", "--no-advertise",
-                                        secure=args.tls))
+        agent = start_agent(model, state, "--fps", f"{min(bare * 1.1, 240):.1f}", "--no-advertise", secure=args.tls)
         try:
             tls = pinned_context(identity, state) if identity is not None else None
             if args.tls != agent.url.startswith("https://"):
                 raise RuntimeError(f"asked for tls={args.tls} but the agent serves {agent.url}")
-            result = asyncio.run(measure_agent(agent.url, agent.proc.pid, args.seconds, args.stall, tls))
-            result.update(asyncio.run(measure_frame_clients(agent.url, agent.proc.pid, args.frame_clients, tls)))
+            result = asyncio.run(measure_agent(agent.url, agent.pid, args.seconds, args.stall, tls))
+            result.update(asyncio.run(measure_frame_clients(agent.url, agent.pid, args.frame_clients, tls)))
         finally:
             agent.stop()
     result = {"benchmark": "agent", "model": model.stem, "tls": args.tls, "seconds": args.seconds,

@@ -31,11 +31,11 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.agent_start import start_agent  # noqa: E402
 from edge_console.client.compare.fetch import fetch_device_frame  # noqa: E402
 from edge_console.client.compare.session import CompareSession  # noqa: E402
 from edge_console.core.detection.model_library import ModelLibrary  # noqa: E402
 from edge_console.core.paths import demo_model  # noqa: E402
-from tests.support.agents import AgentProcess, agent_args  # noqa: E402
 
 
 async def pipelined_cycles(session: CompareSession, cycles: int) -> list[float]:
@@ -108,8 +108,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     model = demo_model("parts-v2")
-    with tempfile.TemporaryDirectory() as state:
-        agent = AgentProcess(agent_args(model, Path(state), "--fps", "5", "--no-advertise"))
+    with tempfile.TemporaryDirectory() as tmp:  # the agent's state and, beside it, its logs
+        agent = start_agent(model, Path(tmp) / "agent", "--fps", "5", "--no-advertise", secure=False)
         try:
             result = asyncio.run(measure(agent.url, model, args.cycles, args.rounds))
         finally:

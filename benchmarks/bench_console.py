@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import os
 import statistics
@@ -63,9 +64,10 @@ from edge_console.console.widgets.device_table import DeviceTable  # noqa: E402
 from edge_console.console.widgets.grid_view import DeviceGrid  # noqa: E402
 from edge_console.core.protocol import decode_frame_message  # noqa: E402
 from edge_console.core.trust.tls_identity import TlsIdentity  # noqa: E402
-from tests.support.agents import AgentProcess  # noqa: E402
+from tests.support.agent_harness import Agent  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
+STARTS_AT_ONCE = 2 * (os.cpu_count() or 1)  # agents starting together: each start has its own deadline (the harness's)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -84,39 +86,38 @@ class BenchDevices:
 
     def __init__(self, count: int, fps: float, base_dir: Path, identity: TlsIdentity | None) -> None:
         self.identity = identity
-        self.agents: list[AgentProcess] = []
         self.states = [base_dir / f"device-{i + 1}" for i in range(count)]
+        lab = [] if identity is not None else ["--insecure-lab-mode"]
+        # the simulator's own command line (`command`), as before; the logs go beside each state folder
+        self.agents = [Agent.from_args(lab, base_dir / f"device-{i + 1}-logs",
+                                       command=agent_command(i, [LOOPBACK], base_dir, fps))
+                       for i in range(count)]
+        if identity is not None:
+            for state in self.states:
+                enrol_console(state, identity)
+
+    def start(self) -> list[tuple[DeviceAddress, str, str, Path]]:
+        """Start every device (several at once: 20 started one after the other take long, but not all at once
+        either, so that each start's own deadline still holds on a 2-core box); (address, name, id, state folder)
+        of each once all serve."""
         try:
-            for i, state in enumerate(self.states):
-                if identity is not None:
-                    enrol_console(state, identity)
-                command = agent_command(i, [LOOPBACK], base_dir, fps)
-                lab = [] if identity is not None else ["--insecure-lab-mode"]
-                self.agents.append(AgentProcess(lab, expect=0, command=command))
+            with concurrent.futures.ThreadPoolExecutor(max_workers=STARTS_AT_ONCE) as pool:
+                list(pool.map(Agent.start, self.agents))  # raises the first failed start, after all have finished
         except BaseException:
             self.stop()
             raise
-
-    def wait(self, timeout: float) -> list[tuple[DeviceAddress, str, str, Path]]:
-        """(address, name, id, state folder) of every device once all serve."""
-        deadline = time.monotonic() + timeout
-        for agent in self.agents:
-            agent.wait_for_agents(1, timeout=max(1.0, deadline - time.monotonic()))
         scheme = "https://" if self.identity is not None else "http://"
         out = []
         for agent, state in zip(self.agents, self.states):
-            info = agent.agents[0]
-            if not info["url"].startswith(scheme):
-                raise RuntimeError(f"asked for {scheme} but the device serves {info['url']}")
-            out.append((DeviceAddress(LOOPBACK, info["port"]), info["name"], info["id"], state))
+            if not agent.url.startswith(scheme):
+                raise RuntimeError(f"asked for {scheme} but the device serves {agent.url}")
+            out.append((DeviceAddress(LOOPBACK, agent.port), agent.listening[0].name, agent.device_id, state))
         return out
 
     def stop(self) -> None:
-        for agent in self.agents:  # all at once: 20 agents stopping one after the other take long
-            if agent.proc.poll() is None:
-                agent.proc.terminate()
-        for agent in self.agents:
-            agent.stop()
+        """Stop them all at once: 20 agents stopping one after the other take long."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(self.agents))) as pool:
+            list(pool.map(Agent.stop, self.agents))
 
 
 def measure_listing(app: QApplication, count: int, data_dir: Path, identity: TlsIdentity | None) -> dict:
@@ -125,7 +126,7 @@ def measure_listing(app: QApplication, count: int, data_dir: Path, identity: Tls
     with tempfile.TemporaryDirectory() as tmp:
         devices = BenchDevices(count, 2.0, Path(tmp), identity)
         try:
-            listed = devices.wait(timeout=300)
+            listed = devices.start()
             time.sleep(2.0)  # let every agent finish announcing, so we time the console's browse, not their start
             wanted = {str(address) for address, _name, _id, _state in listed}
             clock = QElapsedTimer()
@@ -209,7 +210,7 @@ def measure_grid(app: QApplication, seconds: float, data_dir: Path, identity: Tl
         devices = BenchDevices(4, 30.0, Path(tmp), identity)
         fleet = grid = None
         try:
-            listed = devices.wait(timeout=180)
+            listed = devices.start()
             fleet = Fleet(data_dir / "grid.sqlite", [LOOPBACK], discover=False,
                           stream_params={"max_width": 640, "max_fps": 30}, data_dir=data_dir)
             fleet.start()

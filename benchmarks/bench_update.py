@@ -33,12 +33,12 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.agent_start import start_agent  # noqa: E402
 from edge_console.bundle.demo import make_demo_release  # noqa: E402
 from edge_console.core.paths import demo_model  # noqa: E402
 from edge_console.core.protocol import decode_frame_message  # noqa: E402
 from edge_console.core.releases.trust import install_root  # noqa: E402
 from edge_console.core.trust.tls_identity import load_or_create_identity, server_context  # noqa: E402
-from tests.support.agents import AgentProcess, agent_args  # noqa: E402
 from tests.support.trust import console_identity, device_certificate, enrol, pinned_session  # noqa: E402
 from tests.support.updates import TUS, install, upload  # noqa: E402
 
@@ -197,8 +197,8 @@ def main() -> None:
         enrol(state, console, "operator")
         config = folder / "agent.toml"
         config.write_text("insecure_lab_mode = false\nprobation_s = 600\n")
-        agent = AgentProcess(agent_args(demo_model("parts-v1"), state, "--config", str(config), "--no-advertise",
-                                        "--fps", str(FPS), secure=True))
+        agent = start_agent(demo_model("parts-v1"), state, "--config", str(config), "--no-advertise",
+                            "--fps", str(FPS), secure=True)
         try:
             result = asyncio.run(measure(agent.url, state, console, demo.release, folder))
         finally:
