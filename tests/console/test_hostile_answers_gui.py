@@ -6,17 +6,13 @@ visible once it is readable."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-
 import pytest
 from aiohttp import web
 from PySide6.QtCore import Qt
 
 from edge_console.console.widgets.device_table import HEALTH_COLUMN, DeviceTable
 from edge_console.console.widgets.preview_panel import PreviewPanel
-from tests.support.fake_devices import FakeDeviceServer, device_info
+from tests.support.fake_devices import FakeDeviceServer, device_info, scripted_app
 
 LONG = 30_000
 NESTED = "[" * 100_000 + "]" * 100_000
@@ -25,50 +21,16 @@ HOSTILE_NAME = "Line\x1b[2J\x1b]0;owned\x07 5\rEvil \u202egnp.exe"
 
 
 def switchable_app(hostile: dict[str, bool]) -> web.Application:
-    """A lab-mode device whose /v1/info and /v1/health answer nested JSON while `hostile[path]` is true."""
-    info = {**device_info("hostile-answers"), "name": HOSTILE_NAME}
+    """A lab-mode device (the shared scripted one) whose answers on a path are nested JSON while `hostile[path]`."""
+    app = scripted_app({**device_info("hostile-answers"), "name": HOSTILE_NAME})
 
-    def answer(path: str, body: dict) -> web.Response:
-        if hostile.get(path):
+    @web.middleware
+    async def nested_while_hostile(request: web.Request, handler) -> web.StreamResponse:
+        if hostile.get(request.path):
             return web.Response(text=NESTED, content_type="application/json")
-        return web.json_response(body)
+        return await handler(request)
 
-    async def info_handler(_request: web.Request) -> web.Response:
-        return answer("/v1/info", info)
-
-    async def health(_request: web.Request) -> web.Response:
-        return answer("/v1/health", {"status": "ok", "reasons": []})
-
-    async def clock(_request: web.Request) -> web.Response:
-        return web.json_response({"time": time.time()})
-
-    async def history(_request: web.Request) -> web.Response:
-        return web.json_response({"samples": [], "more": False})
-
-    async def telemetry(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-
-        async def samples() -> None:
-            try:
-                while not ws.closed:
-                    await ws.send_str(json.dumps({"ts": time.time(), "fps_inferred": 10.0}))
-                    await asyncio.sleep(0.5)
-            except ConnectionError:
-                pass
-
-        sender = asyncio.get_running_loop().create_task(samples())
-        try:
-            async for _message in ws:
-                pass
-        finally:
-            sender.cancel()
-        return ws
-
-    app = web.Application()
-    for path, handler in (("/v1/info", info_handler), ("/v1/health", health), ("/v1/time", clock),
-                          ("/v1/telemetry/history", history), ("/v1/telemetry", telemetry)):
-        app.router.add_get(path, handler)
+    app.middlewares.append(nested_while_hostile)
     return app
 
 
