@@ -13,8 +13,8 @@ import time
 import pytest
 
 from edge_console.core.paths import demo_model
+from edge_console.core.protocol import UPDATE_FINAL
 from tests.support.updates import (
-    FINAL,
     TrustingDevice,
     install,
     offset_of,
@@ -56,7 +56,7 @@ def _assert_consistent(device: TrustingDevice) -> dict:
         assert model["sha256"] == lifecycle["active"]["sha256"], "running something the lifecycle does not say"
     assert model["sha256"] in (factory_sha, hashlib.sha256(demo_model("parts-v2").read_bytes()).hexdigest())
     assert not list((device.state / "models" / "store").glob("*/.*.partial")), "a half-copied model was left"
-    assert all(r["state"] in (*FINAL, "active") for r in _records(device)), _records(device)
+    assert all(r["state"] in (*UPDATE_FINAL, "active") for r in _records(device)), _records(device)
 
     async def verify(s, url):
         async with s.get(url + "/v1/audit/verify") as r:
@@ -87,7 +87,7 @@ def test_kill_9_at_every_step_leaves_a_verified_model_running(tmp_path, update_k
 
             async def finish(s, url):
                 await send_from(s, url, upload_id, data, offset)
-                return await wait_state(s, url, await install(s, url, upload_id), FINAL)
+                return await wait_state(s, url, await install(s, url, upload_id), UPDATE_FINAL)
 
             record = device.run(finish)
             assert record["state"] == "good", record

@@ -11,9 +11,9 @@ import pytest
 
 from edge_console.bundle.authority import ReleaseAuthority
 from edge_console.core.paths import demo_model
+from edge_console.core.protocol import UPDATE_FINAL
 from tests.support.agent_harness import agent_cli
 from tests.support.updates import (
-    FINAL,
     TrustingDevice,
     build,
     flip_bundle_byte,
@@ -175,7 +175,7 @@ def test_an_upload_cut_mid_way_resumes_from_the_confirmed_offset(device, update_
         await asyncio.sleep(0.5)
         after_cut = await offset_of(s, url, upload_id)
         await send_from(s, url, upload_id, data, after_cut)
-        record = await wait_state(s, url, await install(s, url, upload_id), FINAL)
+        record = await wait_state(s, url, await install(s, url, upload_id), UPDATE_FINAL)
         return confirmed, after_cut, record
 
     confirmed, after_cut, record = device.run(scenario)

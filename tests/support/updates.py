@@ -27,7 +27,6 @@ from edge_console.core.releases.trust import SigningKey, add_target, delivery_me
 
 TUS = {"Tus-Resumable": "1.0.0"}
 DAY_S = 86400.0
-FINAL = UPDATE_FINAL  # an update record in one of these states moves no more
 
 
 def rewrite_bundle(bundle: Path, out: Path, *, replace: dict[str, bytes] | None = None,
@@ -191,7 +190,7 @@ class TrustingDevice:
                 return await scenario(s, self.url)
         return asyncio.run(go())
 
-    def deliver(self, release: Path, final: tuple[str, ...] = FINAL) -> dict:
+    def deliver(self, release: Path, final: tuple[str, ...] = UPDATE_FINAL) -> dict:
         async def scenario(s, url):
             return await wait_state(s, url, await install(s, url, await upload(s, url, release)), final)
         return self.run(scenario)

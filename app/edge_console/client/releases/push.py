@@ -35,7 +35,6 @@ from edge_console.core.protocol import UPDATE_FINAL
 TUS = {"Tus-Resumable": "1.0.0"}
 CHUNK = 4 * 1024 * 1024
 RETRY_FOR_S = 300.0  # a link down this long in a row fails the push (the rollout can resume it later)
-FINAL = UPDATE_FINAL  # a device's update records end in one of these (core/protocol.py)
 # A device names its upload (tus Location) and its update; both go into this console's URLs to that device, so
 # only plain ids are taken (a Location of "@elsewhere/x" would otherwise change the host the upload goes to).
 DEVICE_ID_TEXT = r"[A-Za-z0-9_-]{1,64}"
@@ -254,7 +253,7 @@ async def _follow(session: aiohttp.ClientSession, base: str, tls: ssl.SSLContext
                 while True:
                     if isinstance(record.get("state"), str) and record["state"]:
                         on_progress(PushProgress(record["state"], record=record))
-                        if record["state"] in until or record["state"] in FINAL:
+                        if record["state"] in until or record["state"] in UPDATE_FINAL:
                             return record
                     msg = await ws.receive(timeout=60)
                     if msg.type != aiohttp.WSMsgType.TEXT:
