@@ -39,8 +39,11 @@ class Backoff:
 
     async def sleep(self, delay: float | None = None) -> None:
         delay = self.next_delay() if delay is None else delay
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as the
+        # wait ends (CPython gh-86296), and a session's close() would then wait forever for a loop that goes on.
         try:
-            await asyncio.wait_for(self._wake.wait(), delay)
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
         except TimeoutError:
             pass
         self._wake.clear()
